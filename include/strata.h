@@ -1,0 +1,264 @@
+/*
+ * strata.h - the public API of libstrata.
+ *
+ * strata stores streams of related records, compressed against each other,
+ * durably, and gives any record back reading a bounded amount of data.
+ *
+ *   store   a directory of immutable packs plus a catalog (see docs/FORMAT.md)
+ *   key     a byte string (1..65535 bytes) naming a sequence of records
+ *   record  one entry of a key, numbered 1, 2, ... in the order put
+ *   unit    the records put between two commits; durable once committed
+ *
+ * Conventions used throughout:
+ *   - Every function that can fail returns 0 on success or a negative
+ *     STRATA_E* code. The detail of the last failure on the calling thread is
+ *     available from strata_errmsg().
+ *   - Output parameters come first. What comes back through `**out` belongs
+ *     to the caller, who frees it with the matching strata_*_free (all of
+ *     which accept NULL).
+ *   - Threads: a strata_store handle is used by one thread at a time. Any
+ *     number of processes may open a store to read; one at a time may open
+ *     it to write (a lock), and readers see committed units only. See
+ *     docs/threading.md.
+ *   - The library never prints, never exits and never aborts on bad input.
+ */
+#ifndef STRATA_H
+#define STRATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define STRATA_VERSION_STRING "0.1.0"
+
+/* Error codes. Stable: new codes are only ever added. */
+enum {
+	STRATA_OK = 0,
+	STRATA_EINVAL = -1,    /* bad argument or bad option value */
+	STRATA_ENOTFOUND = -2, /* no such store, key or record */
+	STRATA_EEXIST = -3,    /* store already exists */
+	STRATA_ELOCKED = -4,   /* another process holds the writer lock */
+	STRATA_ECORRUPT = -5,  /* stored data failed a checksum or is malformed */
+	STRATA_EFORMAT = -6,   /* a format version this build does not know */
+	STRATA_EIO = -7,       /* an operating-system I/O error */
+	STRATA_ENOSPC = -8,    /* out of disk space or quota */
+	STRATA_ENOMEM = -9,    /* out of memory */
+	STRATA_EREADONLY = -10 /* a write call on a store opened read-only */
+};
+
+/* Name of an error code ("not found", ...). Static string, never NULL. */
+const char *strata_strerror(int code);
+
+/*
+ * Message describing the last failure of a strata call on this thread (for
+ * example "pack packs/0000000003.pack: group 2 checksum mismatch"). The
+ * string belongs to the library and stays valid until the next strata call
+ * on the same thread. Empty string if nothing failed yet.
+ */
+const char *strata_errmsg(void);
+
+/* ---------------------------------------------------------------- open */
+
+typedef struct strata_store strata_store;
+
+#define STRATA_OPEN_READ 0x0    /* read-only; never blocks a writer */
+#define STRATA_OPEN_WRITE 0x1   /* take the writer lock (STRATA_ELOCKED if held) */
+#define STRATA_OPEN_CREATE 0x2  /* create the store if missing (implies WRITE) */
+#define STRATA_OPEN_EXCL 0x4    /* with CREATE: fail with STRATA_EEXIST if it exists */
+
+/*
+ * Options for creating a store. They are written into the store at creation
+ * and read back by every later open; passing options when opening an existing
+ * store has no effect. Initialize with STRATA_OPTIONS_INIT and change fields.
+ */
+typedef struct strata_options {
+	unsigned version;  /* STRATA_OPTIONS_VERSION */
+	uint64_t group_cap; /* group size cap in bytes, 4 KiB..256 MiB (default 1 MiB) */
+	int zstd_level;     /* 1..22 (default 3) */
+} strata_options;
+
+#define STRATA_OPTIONS_VERSION 1
+#define STRATA_OPTIONS_INIT { STRATA_OPTIONS_VERSION, 1u << 20, 3 }
+
+/*
+ * Open the store at directory `path`. `flags` is a STRATA_OPEN_* mask.
+ * `opts` may be NULL (defaults); it is read only when the store is created
+ * and is not kept. On success *out is a handle the caller owns and releases
+ * with strata_close(). Opening runs crash recovery when the writer lock is
+ * free (docs/FORMAT.md, "Recovery").
+ */
+int strata_open(strata_store **out, const char *path, int flags,
+		const strata_options *opts);
+
+/*
+ * Close a handle. Records put since the last commit are discarded (they were
+ * never part of a unit). Accepts NULL.
+ */
+void strata_close(strata_store *s);
+
+/* ----------------------------------------------------------------- write */
+
+/*
+ * How the store gives back a buffer it took from the caller: called exactly
+ * once per accepted buffer, with the `ctx`, pointer and length passed to
+ * strata_put(), from the thread that makes the store done with it.
+ */
+typedef void strata_release_fn(void *ctx, void *ptr, size_t len);
+
+/* A release function that calls free(ptr), for malloc'd buffers. */
+void strata_release_free(void *ctx, void *ptr, size_t len);
+
+/*
+ * Add a record to key `key` (`keylen` bytes, copied) in the unit in
+ * progress. The store takes ownership of `data` (`len` bytes): no copy is
+ * made, and `release(ctx, data, len)` is called once the store no longer
+ * needs it (`release` may be NULL for memory that outlives the store). The
+ * buffer must not be changed until then. Ownership passes even when the call
+ * fails: the buffer is released before an error returns.
+ * If `n_out` is not NULL it receives the record's number within the key.
+ * The record becomes visible and durable with the next strata_commit().
+ */
+int strata_put(strata_store *s, const void *key, size_t keylen, void *data,
+	       size_t len, strata_release_fn *release, void *ctx,
+	       uint64_t *n_out);
+
+/*
+ * Make every record put since the last commit one durable unit, labelled
+ * `label` (may be NULL). Returns after the unit is on stable storage and in
+ * the catalog. If `unit_out` is not NULL it receives the unit number. A commit
+ * with no records is allowed and creates an empty unit.
+ * On failure the unit in progress is discarded and the store is unchanged.
+ */
+int strata_commit(strata_store *s, const char *label, uint64_t *unit_out);
+
+/* Discard every record put since the last commit. */
+int strata_rollback(strata_store *s);
+
+/* ------------------------------------------------------------------ read */
+
+/*
+ * Read record `n` (1-based) of `key`. On success *out points to a buffer of
+ * *len bytes that the caller owns and frees with strata_buf_free(); for a
+ * zero-length record *out is a valid pointer to zero bytes. The content is
+ * checked against its stored checksum: damaged data gives STRATA_ECORRUPT,
+ * never wrong bytes. Unknown key or n out of range gives STRATA_ENOTFOUND.
+ */
+int strata_get(strata_store *s, const void *key, size_t keylen, uint64_t n,
+	       void **out, size_t *len);
+
+/* Free a buffer returned by strata_get(). Accepts NULL. */
+void strata_buf_free(void *buf);
+
+/* Number of committed records of `key` (0 if the key is unknown). */
+int strata_record_count(strata_store *s, const void *key, size_t keylen,
+			uint64_t *count);
+
+/* What the iteration calls below pass to their callback. Borrowed: the
+ * pointers are valid only during the callback. */
+typedef struct strata_key_info {
+	const void *key;   /* key bytes */
+	size_t keylen;
+	uint64_t records;  /* committed records of the key */
+} strata_key_info;
+
+typedef struct strata_record_info {
+	uint64_t n;        /* record number */
+	uint64_t unit;     /* unit that holds it */
+	uint64_t size;     /* content length */
+	uint64_t stored;   /* length of its encoding in the group body */
+	uint64_t checksum; /* XXH3-64 of the content */
+} strata_record_info;
+
+typedef struct strata_unit_info {
+	uint64_t unit;       /* unit number */
+	const char *label;   /* NUL-terminated; "" when none */
+	int64_t time;        /* commit time, seconds since the epoch */
+	uint64_t records;    /* records in the unit */
+	uint64_t raw_bytes;  /* sum of their content lengths */
+	uint64_t pack_bytes; /* size of the unit's pack file */
+	const char *pack;    /* pack path relative to the store */
+} strata_unit_info;
+
+/*
+ * Iterators. The callback returns 0 to go on; any other value stops the
+ * iteration, and the iterator returns that value. Keys come in byte order,
+ * records and units in increasing number.
+ */
+typedef int strata_key_cb(void *ctx, const strata_key_info *info);
+typedef int strata_record_cb(void *ctx, const strata_record_info *info);
+typedef int strata_unit_cb(void *ctx, const strata_unit_info *info);
+
+int strata_foreach_key(strata_store *s, strata_key_cb *cb, void *ctx);
+int strata_foreach_record(strata_store *s, const void *key, size_t keylen,
+			  strata_record_cb *cb, void *ctx);
+int strata_foreach_unit(strata_store *s, strata_unit_cb *cb, void *ctx);
+
+/* ----------------------------------------------------------- maintenance */
+
+typedef struct strata_stats {
+	uint64_t records;     /* committed records */
+	uint64_t keys;        /* keys with at least one record */
+	uint64_t units;       /* committed units */
+	uint64_t raw_bytes;   /* sum of record content lengths */
+	uint64_t pack_bytes;  /* sum of pack file sizes */
+	uint64_t groups;      /* groups in all packs */
+} strata_stats;
+
+/* Fill *out with the store's totals (from the catalog; cheap). */
+int strata_stats_get(strata_store *s, strata_stats *out);
+
+/* One problem found by strata_verify(). Borrowed, valid during the callback. */
+typedef struct strata_problem {
+	const char *pack;   /* pack path relative to the store, or NULL */
+	const void *key;    /* key involved, or NULL */
+	size_t keylen;
+	uint64_t n;         /* record number involved, or 0 */
+	int code;           /* STRATA_E* */
+	const char *message;/* what is wrong */
+} strata_problem;
+
+typedef void strata_problem_cb(void *ctx, const strata_problem *p);
+
+/*
+ * Progress of long operations: `done` of `total` items (packs for verify and
+ * rebuild). Called from the calling thread. May be NULL.
+ */
+typedef void strata_progress_cb(void *ctx, uint64_t done, uint64_t total);
+
+typedef struct strata_verify_result {
+	uint64_t packs;     /* packs checked */
+	uint64_t groups;    /* groups decoded */
+	uint64_t records;   /* records whose content checksum was checked */
+	uint64_t bytes;     /* content bytes checked */
+	uint64_t problems;  /* problems reported */
+} strata_verify_result;
+
+/*
+ * Check the whole store: every pack's header, trailer, footer and group
+ * checksums, every record's content checksum, the catalog against the
+ * footers, and packs present on disk but not catalogued. Each problem goes to
+ * `on_problem` (may be NULL). Returns 0 when nothing is wrong,
+ * STRATA_ECORRUPT when at least one problem was found, or another error if
+ * the check itself could not run. `res` (may be NULL) receives the counts.
+ */
+int strata_verify(strata_store *s, strata_problem_cb *on_problem,
+		  strata_progress_cb *progress, void *ctx,
+		  strata_verify_result *res);
+
+/*
+ * Recreate the catalog of the store at `path` from its packs alone. Takes the
+ * writer lock. Damaged packs are reported to `on_problem` and left out;
+ * `*units_out` (may be NULL) receives the number of units catalogued.
+ */
+int strata_rebuild(const char *path, strata_problem_cb *on_problem,
+		   strata_progress_cb *progress, void *ctx,
+		   uint64_t *units_out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* STRATA_H */

@@ -1,0 +1,73 @@
+/*
+ * group.h - the unit of compression (docs/FORMAT.md, "Groups").
+ *
+ * A group body is a run of record encodings laid end to end; the group is
+ * that body compressed as one stream by one codec. This module turns pieces
+ * of a body into compressed bytes, and reads any byte range of a body back
+ * by decompressing only the prefix that ends with it. It knows nothing of
+ * files: bytes leave through a sink and arrive through a positioned reader,
+ * so the pack module (local files) or a later remote backend supplies them.
+ */
+#ifndef STRATA_GROUP_H
+#define STRATA_GROUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum { CODEC_NONE = 0, CODEC_ZSTD = 1, CODEC_MAX = 1 };
+
+/* Per-thread coding state (compression and decompression contexts, scratch
+ * memory), reused across groups. Not shared between threads. */
+typedef struct group_coder group_coder;
+
+int group_coder_new(group_coder **out);
+void group_coder_free(group_coder *c);
+
+/* Counters of the work done by reads through this coder since it was made. */
+typedef struct group_read_cost {
+	uint64_t bytes_read;    /* compressed bytes fetched from the reader */
+	uint64_t bytes_decoded; /* body bytes produced by the codec */
+	uint64_t groups;        /* group reads started */
+} group_read_cost;
+
+void group_coder_cost(const group_coder *c, group_read_cost *out);
+
+/* Where compressed bytes go: returns 0 or a STRATA_E* code (error set). */
+typedef int group_sink_fn(void *ctx, const void *p, size_t n);
+
+/* One piece of a group body (a record's encoding). Borrowed. */
+typedef struct group_piece {
+	const void *p;
+	size_t len;
+} group_piece;
+
+/* What encoding a group produced. */
+typedef struct group_out {
+	uint64_t clen;  /* compressed length */
+	uint64_t blen;  /* body length */
+	uint64_t sum;   /* XXH3-64 of the compressed bytes */
+} group_out;
+
+/* Compress the body made of `pieces` (in order) with `codec` at `level`,
+ * streaming the compressed bytes to `sink`. */
+int group_encode(group_coder *c, int codec, int level, const group_piece *pieces,
+		 size_t npieces, group_sink_fn *sink, void *sink_ctx, group_out *out);
+
+/* Reads `n` bytes at `off` of a group's compressed bytes (off + n <= clen).
+ * Returns 0 or a STRATA_E* code (error set). */
+typedef int group_pread_fn(void *ctx, void *dst, size_t n, uint64_t off);
+
+/* Where a group is and how it was coded. */
+typedef struct group_loc {
+	int codec;
+	uint64_t clen;
+	uint64_t blen;
+} group_loc;
+
+/* Copy body bytes [off, off+len) into dst, decompressing only the prefix of
+ * the group that ends at off+len. Malformed compressed data, or a body
+ * shorter than off+len, gives STRATA_ECORRUPT. */
+int group_read(group_coder *c, const group_loc *loc, group_pread_fn *rd, void *rd_ctx,
+	       uint64_t off, void *dst, size_t len);
+
+#endif

@@ -1,0 +1,54 @@
+/*
+ * os.h - the only module that calls the operating system's file API.
+ *
+ * Every descriptor is opened with O_CLOEXEC. Every failure sets the error
+ * record (err.h) with the path involved and returns a STRATA_E* code. Having
+ * one layer makes fault injection possible: os_fault_set() makes the Nth
+ * later write-side call fail with a chosen errno, for tests.
+ */
+#ifndef STRATA_OS_H
+#define STRATA_OS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Open `path` with open(2) flags `flags` (O_CLOEXEC added); *fd receives it. */
+int os_open(int *fd, const char *path, int flags, int mode);
+/* Close a descriptor if it is >= 0. Errors are ignored (read-side use). */
+void os_close(int fd);
+/* Close a descriptor that was written to, reporting a close error. */
+int os_close_checked(int fd, const char *path);
+
+/* Read exactly n bytes at off. A short read is STRATA_ECORRUPT ("truncated"). */
+int os_pread(int fd, void *dst, size_t n, uint64_t off, const char *path);
+/* Read up to n bytes at off; *got receives the count (0 at end of file). */
+int os_pread_some(int fd, void *dst, size_t n, uint64_t off, size_t *got, const char *path);
+/* Write all n bytes at the current position. */
+int os_write(int fd, const void *src, size_t n, const char *path);
+int os_fsync(int fd, const char *path);
+/* fsync a directory so that a rename or unlink inside it is durable. */
+int os_fsync_dir(const char *dir);
+int os_size(int fd, uint64_t *size, const char *path);
+
+int os_rename(const char *from, const char *to);
+/* Unlink; a missing file is not an error. */
+int os_unlink(const char *path);
+/* mkdir; an existing directory is not an error. */
+int os_mkdir(const char *path);
+/* 1 if path exists, 0 if not. */
+int os_exists(const char *path);
+
+/* Take an exclusive flock on fd without waiting: STRATA_ELOCKED if held. */
+int os_lock(int fd, const char *path);
+void os_unlock(int fd);
+
+/* List the names in a directory (no "." or ".."), sorted. *names is a
+ * malloc'd array of malloc'd strings; free with os_names_free. */
+int os_list(const char *dir, char ***names, size_t *count);
+void os_names_free(char **names, size_t count);
+
+/* Test hook: make the `after`-th next write-side call (write, fsync,
+ * rename; 1 = the very next) fail with `errnum`. after = 0 disarms. */
+void os_fault_set(uint64_t after, int errnum);
+
+#endif

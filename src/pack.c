@@ -1,0 +1,532 @@
+/* pack.c - pack files: the writer, the reader and the footer codec.
+ * Layout: docs/FORMAT.md, "Pack file (format 1)". */
+#include "pack.h"
+#include "bytes.h"
+#include "err.h"
+#include "os.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+static const char HEADER_MAGIC[8] = { 'S', 'T', 'R', 'A', 'T', 'A', 'p', 'k' };
+static const char TRAILER_MAGIC[8] = { 'S', 'T', 'R', 'A', 'T', 'A', 'e', 'n' };
+#define FOOTER_FIXED 24
+
+void pack_name(char *buf, size_t cap, uint64_t unit)
+{
+	snprintf(buf, cap, "%010" PRIu64 ".pack", unit);
+}
+
+int pack_name_parse(const char *name, uint64_t *unit)
+{
+	size_t n = strlen(name);
+	if (n != 15 || strcmp(name + 10, ".pack") != 0)
+		return 0;
+	uint64_t v = 0;
+	for (int i = 0; i < 10; i++) {
+		if (name[i] < '0' || name[i] > '9')
+			return 0;
+		v = v * 10 + (uint64_t)(name[i] - '0');
+	}
+	if (v == 0)
+		return 0;
+	*unit = v;
+	return 1;
+}
+
+/* ------------------------------------------------------------- writer */
+
+struct pack_writer {
+	int fd;
+	char *dir;
+	char tmp_path[4096];
+	char final_path[4096];
+	uint64_t pos;        /* bytes written */
+	int finished;
+	uint8_t *label;      /* owned copy of the label given to finish */
+	pack_footer f;
+	size_t cap_groups, cap_keys, cap_records;
+};
+
+static int grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+	if (need <= *cap)
+		return 0;
+	size_t nc = *cap ? *cap * 2 : 64;
+	while (nc < need)
+		nc *= 2;
+	void *p = realloc(*arr, nc * elem);
+	if (!p)
+		return ERR_NOMEM();
+	*arr = p;
+	*cap = nc;
+	return 0;
+}
+
+static void header_encode(uint8_t *h, uint64_t unit, int64_t time)
+{
+	memset(h, 0, PACK_HEADER_SIZE);
+	memcpy(h, HEADER_MAGIC, 8);
+	le_put32(h + 8, PACK_VERSION);
+	le_put32(h + 12, PACK_HEADER_SIZE);
+	le_put64(h + 16, unit);
+	le_put64(h + 24, (uint64_t)time);
+	le_put64(h + 56, XXH3_64bits(h, 56));
+}
+
+int pack_writer_new(pack_writer **out, const char *dir, uint64_t unit, int64_t time)
+{
+	pack_writer *w = calloc(1, sizeof *w);
+	if (!w || !(w->dir = strdup(dir))) {
+		free(w);
+		return ERR_NOMEM();
+	}
+	w->fd = -1;
+	w->f.unit = unit;
+	w->f.time = time;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(w->tmp_path, sizeof w->tmp_path, "%s/tmp-%ld-%lx.pack", dir, (long)getpid(),
+		 (unsigned long)(ts.tv_nsec ^ (long)unit));
+	char name[32];
+	pack_name(name, sizeof name, unit);
+	snprintf(w->final_path, sizeof w->final_path, "%s/%s", dir, name);
+	int rc = os_open(&w->fd, w->tmp_path, O_WRONLY | O_CREAT | O_EXCL, 0444);
+	if (rc) {
+		pack_writer_free(w);
+		return rc;
+	}
+	uint8_t h[PACK_HEADER_SIZE];
+	header_encode(h, unit, time);
+	rc = os_write(w->fd, h, sizeof h, w->tmp_path);
+	if (rc) {
+		pack_writer_free(w);
+		return rc;
+	}
+	w->pos = PACK_HEADER_SIZE;
+	*out = w;
+	return 0;
+}
+
+int pack_writer_add_key(pack_writer *w, const void *key, size_t len, uint32_t *idx)
+{
+	if (len == 0 || len > PACK_KEY_MAX)
+		return err_set(STRATA_EINVAL, "key length %zu is outside 1..%d", len, PACK_KEY_MAX);
+	int rc = grow((void **)&w->f.keys, &w->cap_keys, w->f.nkeys + 1, sizeof *w->f.keys);
+	if (rc)
+		return rc;
+	uint8_t *copy = malloc(len);
+	if (!copy)
+		return ERR_NOMEM();
+	memcpy(copy, key, len);
+	w->f.keys[w->f.nkeys] = (pack_key){ copy, (uint16_t)len };
+	*idx = (uint32_t)w->f.nkeys++;
+	return 0;
+}
+
+static int writer_sink(void *ctx, const void *p, size_t n)
+{
+	pack_writer *w = ctx;
+	int rc = os_write(w->fd, p, n, w->tmp_path);
+	if (!rc)
+		w->pos += n;
+	return rc;
+}
+
+int pack_writer_add_group(pack_writer *w, group_coder *c, int codec, int level,
+			  const group_piece *pieces, size_t npieces, uint32_t *gidx)
+{
+	int rc = grow((void **)&w->f.groups, &w->cap_groups, w->f.ngroups + 1, sizeof *w->f.groups);
+	if (rc)
+		return rc;
+	uint64_t start = w->pos;
+	group_out go;
+	rc = group_encode(c, codec, level, pieces, npieces, writer_sink, w, &go);
+	if (rc)
+		return rc;
+	w->f.groups[w->f.ngroups] = (pack_group){ start, go.clen, go.blen, go.sum, (uint8_t)codec, (int8_t)level };
+	*gidx = (uint32_t)w->f.ngroups++;
+	return 0;
+}
+
+int pack_writer_add_record(pack_writer *w, const pack_record *r)
+{
+	int rc = grow((void **)&w->f.records, &w->cap_records, w->f.nrecords + 1, sizeof *w->f.records);
+	if (rc)
+		return rc;
+	w->f.records[w->f.nrecords++] = *r;
+	return 0;
+}
+
+uint64_t pack_writer_bytes(const pack_writer *w)
+{
+	return w->pos;
+}
+
+const pack_footer *pack_writer_footer(const pack_writer *w)
+{
+	return &w->f;
+}
+
+const char *pack_writer_path(const pack_writer *w)
+{
+	return w->final_path;
+}
+
+static int footer_encode(const pack_footer *f, bytebuf *b)
+{
+	size_t keybytes = 0;
+	for (size_t i = 0; i < f->nkeys; i++)
+		keybytes += 2 + f->keys[i].len;
+	size_t total = FOOTER_FIXED + f->label_len + f->ngroups * PACK_GROUP_ENTRY + keybytes +
+		       f->nrecords * PACK_RECORD_ENTRY;
+	uint8_t *p = buf_extend(b, total);
+	if (!p)
+		return STRATA_ENOMEM;
+	le_put32(p, 1);
+	le_put32(p + 4, (uint32_t)f->nkeys);
+	le_put32(p + 8, (uint32_t)f->ngroups);
+	le_put32(p + 12, (uint32_t)f->label_len);
+	le_put64(p + 16, f->nrecords);
+	p += FOOTER_FIXED;
+	if (f->label_len)
+		memcpy(p, f->label, f->label_len);
+	p += f->label_len;
+	for (size_t i = 0; i < f->ngroups; i++, p += PACK_GROUP_ENTRY) {
+		const pack_group *g = &f->groups[i];
+		le_put64(p, g->offset);
+		le_put64(p + 8, g->clen);
+		le_put64(p + 16, g->blen);
+		le_put64(p + 24, g->sum);
+		p[32] = g->codec;
+		p[33] = (uint8_t)g->level;
+	}
+	for (size_t i = 0; i < f->nkeys; i++) {
+		le_put16(p, f->keys[i].len);
+		memcpy(p + 2, f->keys[i].p, f->keys[i].len);
+		p += 2 + f->keys[i].len;
+	}
+	for (size_t i = 0; i < f->nrecords; i++, p += PACK_RECORD_ENTRY) {
+		const pack_record *r = &f->records[i];
+		le_put32(p, r->key);
+		le_put32(p + 4, r->group);
+		le_put64(p + 8, r->n);
+		le_put64(p + 16, r->off);
+		le_put64(p + 24, r->len);
+		le_put64(p + 32, r->size);
+		le_put64(p + 40, r->sum);
+		p[48] = r->enc;
+	}
+	return 0;
+}
+
+static void trailer_encode(uint8_t *t, uint64_t footer_off, uint64_t footer_len, uint64_t sum,
+			   uint64_t unit)
+{
+	memset(t, 0, PACK_TRAILER_SIZE);
+	le_put64(t, footer_off);
+	le_put64(t + 8, footer_len);
+	le_put64(t + 16, sum);
+	le_put64(t + 24, unit);
+	le_put32(t + 32, PACK_VERSION);
+	le_put32(t + 36, PACK_TRAILER_SIZE);
+	memcpy(t + 40, TRAILER_MAGIC, 8);
+}
+
+int pack_writer_finish(pack_writer *w, const void *label, size_t label_len, uint64_t *size_out)
+{
+	free(w->label);
+	if (!(w->label = malloc(label_len ? label_len : 1)))
+		return ERR_NOMEM();
+	if (label_len)
+		memcpy(w->label, label, label_len);
+	w->f.label = w->label;
+	w->f.label_len = label_len;
+	bytebuf b = { 0 };
+	int rc = footer_encode(&w->f, &b);
+	uint8_t *t = rc ? NULL : buf_extend(&b, PACK_TRAILER_SIZE);
+	if (!rc && !t)
+		rc = STRATA_ENOMEM;
+	if (!rc) {
+		uint64_t flen = b.len - PACK_TRAILER_SIZE;
+		trailer_encode(t, w->pos, flen, XXH3_64bits(b.p, flen), w->f.unit);
+		rc = os_write(w->fd, b.p, b.len, w->tmp_path);
+	}
+	if (!rc) {
+		w->pos += b.len;
+		rc = os_fsync(w->fd, w->tmp_path);
+	}
+	buf_free(&b);
+	if (!rc) {
+		rc = os_close_checked(w->fd, w->tmp_path);
+		w->fd = -1;
+	}
+	if (!rc)
+		rc = os_rename(w->tmp_path, w->final_path);
+	if (!rc) {
+		w->finished = 1; /* renamed: the pack exists even if the dir sync fails */
+		rc = os_fsync_dir(w->dir);
+	}
+	if (!rc && size_out)
+		*size_out = w->pos;
+	return rc;
+}
+
+void pack_writer_free(pack_writer *w)
+{
+	if (!w)
+		return;
+	os_close(w->fd);
+	if (!w->finished)
+		os_unlink(w->tmp_path);
+	for (size_t i = 0; i < w->f.nkeys; i++)
+		free((void *)w->f.keys[i].p);
+	free(w->f.keys);
+	free(w->f.groups);
+	free(w->f.records);
+	free(w->label);
+	free(w->dir);
+	free(w);
+}
+
+/* ------------------------------------------------------------- reader */
+
+static int corrupt(const char *path, const char *what)
+{
+	return err_set(STRATA_ECORRUPT, "pack %s: %s", path, what);
+}
+
+static int check_header(const uint8_t *h, const char *path, uint64_t *unit, int64_t *time)
+{
+	if (memcmp(h, HEADER_MAGIC, 8) != 0)
+		return corrupt(path, "not a strata pack (bad header magic)");
+	if (le_get64(h + 56) != XXH3_64bits(h, 56))
+		return corrupt(path, "header checksum mismatch");
+	if (le_get32(h + 8) != PACK_VERSION || le_get32(h + 12) != PACK_HEADER_SIZE)
+		return err_set(STRATA_EFORMAT, "pack %s: format version %u is not supported (this build reads %d)",
+			       path, le_get32(h + 8), PACK_VERSION);
+	*unit = le_get64(h + 16);
+	*time = (int64_t)le_get64(h + 24);
+	return 0;
+}
+
+/* Parse the footer's fixed part, label, groups and keys. Arrays are
+ * allocated into f; key and label pointers point into `p`. */
+static int footer_parse_tables(pack_footer *f, const uint8_t *p, uint64_t len, const char *path,
+			       const uint8_t **rest)
+{
+	if (len < FOOTER_FIXED)
+		return corrupt(path, "footer too short");
+	if (le_get32(p) != 1)
+		return err_set(STRATA_EFORMAT, "pack %s: footer version %u is not supported", path, le_get32(p));
+	uint64_t nkeys = le_get32(p + 4), ngroups = le_get32(p + 8), llen = le_get32(p + 12);
+	uint64_t nrec = le_get64(p + 16);
+	const uint8_t *end = p + len;
+	p += FOOTER_FIXED;
+	/* Every count is bounded by the bytes that must hold it. */
+	if (llen > (uint64_t)(end - p) || ngroups > (uint64_t)(end - p) / PACK_GROUP_ENTRY ||
+	    nkeys > (uint64_t)(end - p) / 3 || nrec > (uint64_t)(end - p) / PACK_RECORD_ENTRY)
+		return corrupt(path, "footer counts exceed its size");
+	f->label = p;
+	f->label_len = (size_t)llen;
+	p += llen;
+	if ((uint64_t)(end - p) < ngroups * PACK_GROUP_ENTRY)
+		return corrupt(path, "footer group table truncated");
+	f->groups = calloc(ngroups ? ngroups : 1, sizeof *f->groups);
+	f->keys = calloc(nkeys ? nkeys : 1, sizeof *f->keys);
+	f->records = calloc(nrec ? nrec : 1, sizeof *f->records);
+	if (!f->groups || !f->keys || !f->records)
+		return ERR_NOMEM();
+	for (size_t i = 0; i < ngroups; i++, p += PACK_GROUP_ENTRY)
+		f->groups[i] = (pack_group){ le_get64(p), le_get64(p + 8), le_get64(p + 16),
+					     le_get64(p + 24), p[32], (int8_t)p[33] };
+	f->ngroups = (size_t)ngroups;
+	for (size_t i = 0; i < nkeys; i++) {
+		if (end - p < 2)
+			return corrupt(path, "footer key table truncated");
+		uint16_t kl = le_get16(p);
+		if (kl == 0 || end - p - 2 < kl)
+			return corrupt(path, "footer key entry malformed");
+		f->keys[i] = (pack_key){ p + 2, kl };
+		p += 2 + kl;
+	}
+	f->nkeys = (size_t)nkeys;
+	if ((uint64_t)(end - p) != nrec * PACK_RECORD_ENTRY)
+		return corrupt(path, "footer record table size mismatch");
+	f->nrecords = (size_t)nrec;
+	*rest = p;
+	return 0;
+}
+
+static int footer_parse_records(pack_footer *f, const uint8_t *p, const char *path)
+{
+	for (size_t i = 0; i < f->nrecords; i++, p += PACK_RECORD_ENTRY) {
+		pack_record *r = &f->records[i];
+		*r = (pack_record){ le_get32(p), le_get32(p + 4), le_get64(p + 8), le_get64(p + 16),
+				    le_get64(p + 24), le_get64(p + 32), le_get64(p + 40), p[48] };
+		if (r->key >= f->nkeys || r->group >= f->ngroups || r->n == 0)
+			return corrupt(path, "record entry refers outside the footer");
+		if (r->enc > ENC_MAX)
+			return err_set(STRATA_EFORMAT, "pack %s: record encoding %u is not supported", path, r->enc);
+		if (r->enc == ENC_LITERAL && r->len != r->size)
+			return corrupt(path, "literal record length differs from its size");
+	}
+	return 0;
+}
+
+/* Groups lie in order between header and footer; each group's records tile
+ * its body from 0 in order. */
+static int footer_check_layout(const pack_footer *f, uint64_t footer_off, const char *path)
+{
+	uint64_t pos = PACK_HEADER_SIZE;
+	for (size_t g = 0; g < f->ngroups; g++) {
+		const pack_group *gr = &f->groups[g];
+		if (gr->offset != pos || gr->clen > footer_off - pos)
+			return corrupt(path, "group table does not tile the pack");
+		if (gr->codec > CODEC_MAX)
+			return err_set(STRATA_EFORMAT, "pack %s: codec id %u is not supported", path, gr->codec);
+		pos += gr->clen;
+	}
+	if (pos != footer_off)
+		return corrupt(path, "groups do not end where the footer starts");
+	uint64_t body_pos = 0;
+	uint32_t cur = 0;
+	for (size_t i = 0; i < f->nrecords; i++) {
+		const pack_record *r = &f->records[i];
+		if (r->group != cur) {
+			if (r->group < cur || body_pos != f->groups[cur].blen)
+				return corrupt(path, "records do not tile their group");
+			for (cur++; cur < r->group; cur++)
+				if (f->groups[cur].blen != 0)
+					return corrupt(path, "records do not tile their group");
+			body_pos = 0;
+		}
+		if (r->off != body_pos || r->len > f->groups[cur].blen - body_pos)
+			return corrupt(path, "records do not tile their group");
+		body_pos += r->len;
+	}
+	for (size_t g = cur; g < f->ngroups; g++)
+		if ((g == cur ? body_pos : 0) != f->groups[g].blen)
+			return corrupt(path, "records do not tile their group");
+	return 0;
+}
+
+int pack_open_fd(pack_reader **out, int fd, const char *path)
+{
+	pack_reader *r = calloc(1, sizeof *r);
+	if (!r || !(r->path = strdup(path))) {
+		free(r);
+		os_close(fd);
+		return ERR_NOMEM();
+	}
+	r->fd = fd;
+	uint8_t h[PACK_HEADER_SIZE], t[PACK_TRAILER_SIZE];
+	int rc = os_size(fd, &r->size, path);
+	if (!rc && r->size < PACK_HEADER_SIZE + PACK_TRAILER_SIZE)
+		rc = corrupt(path, "file too short to be a pack");
+	if (!rc)
+		rc = os_pread(fd, h, sizeof h, 0, path);
+	if (!rc)
+		rc = check_header(h, path, &r->footer.unit, &r->footer.time);
+	if (!rc)
+		rc = os_pread(fd, t, sizeof t, r->size - PACK_TRAILER_SIZE, path);
+	if (!rc && memcmp(t + 40, TRAILER_MAGIC, 8) != 0)
+		rc = corrupt(path, "bad trailer magic (truncated or not a pack)");
+	if (!rc && (le_get32(t + 32) != PACK_VERSION || le_get32(t + 36) != PACK_TRAILER_SIZE))
+		rc = err_set(STRATA_EFORMAT, "pack %s: trailer version %u is not supported", path, le_get32(t + 32));
+	uint64_t foff = le_get64(t), flen = le_get64(t + 8);
+	if (!rc && (le_get64(t + 24) != r->footer.unit))
+		rc = corrupt(path, "trailer and header disagree on the unit number");
+	if (!rc && (foff < PACK_HEADER_SIZE || flen > r->size || foff > r->size - flen ||
+		    foff + flen + PACK_TRAILER_SIZE != r->size))
+		rc = corrupt(path, "trailer's footer position does not match the file size");
+	if (!rc && !(r->footer_mem = malloc(flen ? flen : 1)))
+		rc = ERR_NOMEM();
+	if (!rc)
+		rc = os_pread(fd, r->footer_mem, flen, foff, path);
+	if (!rc && XXH3_64bits(r->footer_mem, flen) != le_get64(t + 16))
+		rc = corrupt(path, "footer checksum mismatch");
+	const uint8_t *rest = NULL;
+	if (!rc)
+		rc = footer_parse_tables(&r->footer, r->footer_mem, flen, path, &rest);
+	if (!rc)
+		rc = footer_parse_records(&r->footer, rest, path);
+	if (!rc)
+		rc = footer_check_layout(&r->footer, foff, path);
+	if (rc) {
+		pack_close(r);
+		return rc;
+	}
+	r->footer_off = foff;
+	*out = r;
+	return 0;
+}
+
+int pack_open(pack_reader **out, const char *path)
+{
+	int fd, rc = os_open(&fd, path, O_RDONLY, 0);
+	if (rc)
+		return rc;
+	return pack_open_fd(out, fd, path);
+}
+
+void pack_close(pack_reader *r)
+{
+	if (!r)
+		return;
+	os_close(r->fd);
+	free(r->footer.groups);
+	free(r->footer.keys);
+	free(r->footer.records);
+	free(r->footer_mem);
+	free(r->path);
+	free(r);
+}
+
+int pack_src_pread(void *ctx, void *dst, size_t n, uint64_t off)
+{
+	const pack_src *s = ctx;
+	return os_pread(s->fd, dst, n, s->base + off, s->path);
+}
+
+typedef struct mem_src {
+	const uint8_t *p;
+} mem_src;
+
+static int mem_pread(void *ctx, void *dst, size_t n, uint64_t off)
+{
+	memcpy(dst, ((const mem_src *)ctx)->p + off, n);
+	return 0;
+}
+
+int pack_read_group(pack_reader *r, group_coder *c, uint32_t g, uint8_t **body)
+{
+	const pack_group *gr = &r->footer.groups[g];
+	uint8_t *raw = malloc(gr->clen ? gr->clen : 1);
+	uint8_t *b = malloc(gr->blen ? gr->blen : 1);
+	int rc = raw && b ? 0 : ERR_NOMEM();
+	if (!rc)
+		rc = os_pread(r->fd, raw, gr->clen, gr->offset, r->path);
+	if (!rc && XXH3_64bits(raw, gr->clen) != gr->sum)
+		rc = err_set(STRATA_ECORRUPT, "pack %s: group %u checksum mismatch", r->path, g);
+	if (!rc) {
+		mem_src src = { raw };
+		group_loc loc = { gr->codec, gr->clen, gr->blen };
+		rc = group_read(c, &loc, mem_pread, &src, 0, b, gr->blen);
+		if (rc)
+			err_prefix(rc, "pack %s: group %u: ", r->path, g);
+	}
+	free(raw);
+	if (rc) {
+		free(b);
+		return rc;
+	}
+	*body = b;
+	return 0;
+}

@@ -1,0 +1,138 @@
+/*
+ * pack.h - write and read pack files (docs/FORMAT.md, "Pack file").
+ *
+ * A pack writer streams groups into a temporary file, then writes the footer
+ * and trailer and makes the file durable under its final name. A pack reader
+ * validates a pack from its last 48 bytes on and parses its footer, so a pack
+ * can be read without the catalog.
+ */
+#ifndef STRATA_PACK_H
+#define STRATA_PACK_H
+
+#include "group.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PACK_VERSION 1
+#define PACK_HEADER_SIZE 64
+#define PACK_TRAILER_SIZE 48
+#define PACK_GROUP_ENTRY 48
+#define PACK_RECORD_ENTRY 56
+#define PACK_KEY_MAX 65535
+
+enum { ENC_LITERAL = 0, ENC_MAX = 0 };
+
+typedef struct pack_group {
+	uint64_t offset;  /* where the group starts in the pack */
+	uint64_t clen;    /* compressed length */
+	uint64_t blen;    /* body length */
+	uint64_t sum;     /* XXH3-64 of the compressed bytes */
+	uint8_t codec;    /* CODEC_* */
+	int8_t level;     /* codec level used */
+} pack_group;
+
+typedef struct pack_key {
+	const uint8_t *p; /* key bytes; owner: the footer's owner */
+	uint16_t len;
+} pack_key;
+
+typedef struct pack_record {
+	uint32_t key;     /* index into the footer's keys */
+	uint32_t group;   /* index into the footer's groups */
+	uint64_t n;       /* record number within the key */
+	uint64_t off;     /* offset of the encoding in the group body */
+	uint64_t len;     /* length of the encoding */
+	uint64_t size;    /* content length */
+	uint64_t sum;     /* XXH3-64 of the content */
+	uint8_t enc;      /* ENC_* */
+} pack_record;
+
+/* A pack's table of contents, as written or as parsed. */
+typedef struct pack_footer {
+	uint64_t unit;
+	int64_t time;
+	const uint8_t *label;   /* owner: the footer's owner; may be NULL if len 0 */
+	size_t label_len;
+	pack_group *groups;
+	size_t ngroups;
+	pack_key *keys;
+	size_t nkeys;
+	pack_record *records;
+	size_t nrecords;
+} pack_footer;
+
+/* "0000000042.pack" for unit 42, into buf (at least 32 bytes). */
+void pack_name(char *buf, size_t cap, uint64_t unit);
+/* Parse a pack file name; returns 1 and sets *unit if it is one. */
+int pack_name_parse(const char *name, uint64_t *unit);
+
+/* ---- writing */
+
+typedef struct pack_writer pack_writer;
+
+/* Start unit `unit` in directory `dir` (the store's packs/): creates
+ * dir/tmp-<pid>-<random>.pack and writes the header. */
+int pack_writer_new(pack_writer **out, const char *dir, uint64_t unit, int64_t time);
+
+/* Add a key to the footer (copied); *idx receives its index. The caller adds
+ * each key once. */
+int pack_writer_add_key(pack_writer *w, const void *key, size_t len, uint32_t *idx);
+
+/* Compress the body made of `pieces` as the next group; *gidx receives its
+ * index. */
+int pack_writer_add_group(pack_writer *w, group_coder *c, int codec, int level,
+			  const group_piece *pieces, size_t npieces, uint32_t *gidx);
+
+/* Add a record entry (the caller has placed its encoding in a group). */
+int pack_writer_add_record(pack_writer *w, const pack_record *r);
+
+/* Bytes written so far (header and groups). */
+uint64_t pack_writer_bytes(const pack_writer *w);
+
+/* Write footer and trailer, fsync, rename to dir/<unit>.pack, fsync dir.
+ * After success the pack is durable; *size_out receives its size. On failure
+ * the temporary file is removed. Either way call pack_writer_free. */
+int pack_writer_finish(pack_writer *w, const void *label, size_t label_len, uint64_t *size_out);
+
+/* The footer as built so far (borrowed from the writer). */
+const pack_footer *pack_writer_footer(const pack_writer *w);
+
+/* Path of the final pack (valid after finish). Borrowed from the writer. */
+const char *pack_writer_path(const pack_writer *w);
+
+/* Free the writer; if not finished, remove the temporary file. NULL ok. */
+void pack_writer_free(pack_writer *w);
+
+/* ---- reading */
+
+typedef struct pack_reader {
+	int fd;             /* open read-only, O_CLOEXEC */
+	char *path;         /* owned */
+	uint64_t size;      /* file size */
+	uint64_t footer_off;
+	pack_footer footer; /* parsed; points into footer_mem */
+	uint8_t *footer_mem;/* owned */
+} pack_reader;
+
+/* Open and validate the pack at `path`: header, trailer, footer checksum
+ * and footer structure. STRATA_ECORRUPT with a message on any mismatch. */
+int pack_open(pack_reader **out, const char *path);
+/* Same, on a descriptor the reader takes over (closes on free). */
+int pack_open_fd(pack_reader **out, int fd, const char *path);
+void pack_close(pack_reader *r);
+
+/* Positioned reads of one group's compressed bytes, for group_read(). */
+typedef struct pack_src {
+	int fd;
+	uint64_t base;     /* the group's offset in the pack */
+	const char *path;  /* for messages */
+} pack_src;
+int pack_src_pread(void *ctx, void *dst, size_t n, uint64_t off);
+
+/* Check one group of an open pack: read its compressed bytes, compare their
+ * checksum, decode the body. *body receives the malloc'd body (caller frees).
+ */
+int pack_read_group(pack_reader *r, group_coder *c, uint32_t g, uint8_t **body);
+
+#endif

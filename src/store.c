@@ -1,0 +1,343 @@
+/* store.c - the public API: open, close, put, commit, get, iterate, stats. */
+#include "store.h"
+#include "conf.h"
+#include "err.h"
+#include "os.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+void strata_release_free(void *ctx, void *ptr, size_t len)
+{
+	free(ptr);
+}
+
+void store_pack_path(const strata_store *s, uint64_t unit, char *buf, size_t cap)
+{
+	char name[32];
+	pack_name(name, sizeof name, unit);
+	snprintf(buf, cap, "%s/%s", s->packs, name);
+}
+
+static char *join(const char *a, const char *b)
+{
+	size_t n = strlen(a) + strlen(b) + 2;
+	char *p = malloc(n);
+	if (p)
+		snprintf(p, n, "%s/%s", a, b);
+	return p;
+}
+
+/* Make the directory layout of a new store. */
+static int create_store(strata_store *s, const strata_options *opts)
+{
+	strata_options o = opts ? *opts : (strata_options)STRATA_OPTIONS_INIT;
+	int rc = conf_validate(&o);
+	if (!rc)
+		rc = os_mkdir(s->root);
+	char **names = NULL;
+	size_t n = 0;
+	if (!rc)
+		rc = os_list(s->root, &names, &n);
+	os_names_free(names, n);
+	if (!rc && n > 0)
+		rc = err_set(STRATA_EEXIST, "%s exists, is not empty and is not a strata store", s->root);
+	if (!rc)
+		rc = os_mkdir(s->packs);
+	if (!rc)
+		rc = conf_write(s->root, &o);
+	return rc;
+}
+
+static int open_conf(strata_store *s, int flags, const strata_options *opts)
+{
+	int rc = conf_read(s->root, &s->opts);
+	if (rc == STRATA_ENOTFOUND && (flags & STRATA_OPEN_CREATE)) {
+		err_clear();
+		rc = create_store(s, opts);
+		if (!rc)
+			rc = conf_read(s->root, &s->opts);
+	} else if (!rc && (flags & STRATA_OPEN_CREATE) && (flags & STRATA_OPEN_EXCL)) {
+		rc = err_set(STRATA_EEXIST, "a strata store already exists at %s", s->root);
+	}
+	return rc;
+}
+
+static int lock_path_open(strata_store *s, int fl, int *fd)
+{
+	char *lp = join(s->root, "lock");
+	if (!lp)
+		return ERR_NOMEM();
+	int rc = os_open(fd, lp, fl, 0644);
+	if (!rc && (rc = os_lock(*fd, lp)) != 0) {
+		os_close(*fd);
+		*fd = -1;
+	}
+	free(lp);
+	return rc;
+}
+
+/* A reader runs recovery only when something needs it and no writer holds
+ * the lock; a writer that holds it recovered when it opened. */
+static int open_reader(strata_store *s)
+{
+	int rc = catalog_open(&s->cat, s->catalog_path, 0);
+	int needed = rc == STRATA_ENOTFOUND;
+	if (rc && !needed)
+		return rc;
+	if (!needed && (rc = recover_needed(s, &needed)) != 0)
+		return rc;
+	if (!needed)
+		return 0;
+	int fd;
+	rc = lock_path_open(s, O_RDONLY, &fd);
+	if (rc == STRATA_ELOCKED && s->cat) {
+		err_clear(); /* a writer is at work and recovered when it opened */
+		return 0;
+	}
+	if (rc)
+		return s->cat ? 0 : err_prefix(rc, "catalog missing and cannot be rebuilt now: ");
+	if (!s->cat)
+		rc = catalog_open(&s->cat, s->catalog_path, 1);
+	if (!rc)
+		rc = recover_packs(s, 0, NULL, NULL, NULL, NULL);
+	os_unlock(fd);
+	os_close(fd);
+	return rc;
+}
+
+static int open_writer(strata_store *s, int flags)
+{
+	int rc = lock_path_open(s, O_RDWR | O_CREAT, &s->lock_fd);
+	if (rc || (flags & STORE_OPEN_BARE))
+		return rc;
+	rc = catalog_open(&s->cat, s->catalog_path, 1);
+	if (!rc)
+		rc = recover_packs(s, 1, NULL, NULL, NULL, NULL);
+	return rc;
+}
+
+int strata_open(strata_store **out, const char *path, int flags, const strata_options *opts)
+{
+	err_clear();
+	if (!out || !path || !*path)
+		return err_set(STRATA_EINVAL, "strata_open needs a handle pointer and a path");
+	strata_store *s = calloc(1, sizeof *s);
+	if (!s)
+		return ERR_NOMEM();
+	s->lock_fd = -1;
+	for (int i = 0; i < STORE_FD_CACHE; i++)
+		s->fds[i].fd = -1;
+	s->writable = (flags & (STRATA_OPEN_WRITE | STRATA_OPEN_CREATE)) != 0;
+	s->root = strdup(path);
+	s->packs = join(path, "packs");
+	s->catalog_path = join(path, "catalog.db");
+	int rc = s->root && s->packs && s->catalog_path ? 0 : ERR_NOMEM();
+	if (!rc)
+		rc = open_conf(s, flags, opts);
+	if (!rc)
+		rc = s->writable ? open_writer(s, flags) : open_reader(s);
+	if (!rc)
+		rc = group_coder_new(&s->coder);
+	if (rc) {
+		strata_close(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+void strata_close(strata_store *s)
+{
+	if (!s)
+		return;
+	unitw_free(s->unit);
+	for (int i = 0; i < STORE_FD_CACHE; i++)
+		os_close(s->fds[i].fd);
+	catalog_close(s->cat);
+	group_coder_free(s->coder);
+	if (s->lock_fd >= 0) {
+		os_unlock(s->lock_fd);
+		os_close(s->lock_fd);
+	}
+	free(s->root);
+	free(s->packs);
+	free(s->catalog_path);
+	free(s);
+}
+
+static int begin_unit(strata_store *s)
+{
+	if (s->unit)
+		return 0;
+	uint64_t max;
+	int rc = catalog_max_unit(s->cat, &max);
+	if (rc)
+		return rc;
+	unitw_config cfg = { s->packs, max + 1, s->opts.group_cap, CODEC_ZSTD, s->opts.zstd_level,
+			     s->cat, s->coder };
+	return unitw_new(&s->unit, &cfg);
+}
+
+int strata_put(strata_store *s, const void *key, size_t keylen, void *data, size_t len,
+	       strata_release_fn *release, void *ctx, uint64_t *n_out)
+{
+	err_clear();
+	int rc = 0;
+	if (!s || !key || (!data && len))
+		rc = err_set(STRATA_EINVAL, "strata_put needs a store, a key and data");
+	else if (!s->writable)
+		rc = err_set(STRATA_EREADONLY, "store %s is open read-only", s->root);
+	else
+		rc = begin_unit(s);
+	if (rc) {
+		if (release)
+			release(ctx, data, len);
+		return rc;
+	}
+	return unitw_put(s->unit, key, keylen, data, len, release, ctx, n_out);
+}
+
+int strata_commit(strata_store *s, const char *label, uint64_t *unit_out)
+{
+	err_clear();
+	if (!s)
+		return err_set(STRATA_EINVAL, "strata_commit needs a store");
+	if (!s->writable)
+		return err_set(STRATA_EREADONLY, "store %s is open read-only", s->root);
+	const pack_footer *f;
+	const char *path;
+	uint64_t bytes;
+	int rc = begin_unit(s);
+	if (!rc)
+		rc = unitw_finish(s->unit, label, &f, &path, &bytes);
+	if (!rc) {
+		char rel[64];
+		snprintf(rel, sizeof rel, "packs/%010" PRIu64 ".pack", f->unit);
+		rc = catalog_add_unit(s->cat, f, rel, bytes);
+		if (rc) {
+			/* Undo the rename, so a failed commit leaves no unit behind. */
+			os_unlink(path);
+			os_fsync_dir(s->packs);
+		} else if (unit_out) {
+			*unit_out = f->unit;
+		}
+	}
+	unitw_free(s->unit);
+	s->unit = NULL;
+	return rc;
+}
+
+int strata_rollback(strata_store *s)
+{
+	err_clear();
+	if (!s)
+		return err_set(STRATA_EINVAL, "strata_rollback needs a store");
+	unitw_free(s->unit);
+	s->unit = NULL;
+	return 0;
+}
+
+/* A descriptor for the unit's pack, from the small cache. */
+static int pack_fd(strata_store *s, uint64_t unit, int *fd, char *path, size_t cap)
+{
+	store_pack_path(s, unit, path, cap);
+	for (int i = 0; i < STORE_FD_CACHE; i++)
+		if (s->fds[i].fd >= 0 && s->fds[i].unit == unit) {
+			*fd = s->fds[i].fd;
+			return 0;
+		}
+	int rc = os_open(fd, path, O_RDONLY, 0);
+	if (rc)
+		return rc == STRATA_ENOTFOUND ? err_set(STRATA_ECORRUPT, "pack %s is missing", path) : rc;
+	unsigned slot = s->fd_next++ % STORE_FD_CACHE;
+	os_close(s->fds[slot].fd);
+	s->fds[slot].unit = unit;
+	s->fds[slot].fd = *fd;
+	return 0;
+}
+
+static int read_record(strata_store *s, const catalog_loc *loc, uint8_t *dst, const char *path, int fd)
+{
+	if (loc->enc != ENC_LITERAL)
+		return err_set(STRATA_EFORMAT, "record encoding %d is not supported", loc->enc);
+	if (loc->len != loc->size)
+		return err_set(STRATA_ECORRUPT, "catalog entry is inconsistent");
+	pack_src src = { fd, loc->group.offset, path };
+	group_loc gl = { loc->group.codec, loc->group.clen, loc->group.blen };
+	int rc = group_read(s->coder, &gl, pack_src_pread, &src, loc->off, dst, (size_t)loc->len);
+	if (!rc && XXH3_64bits(dst, (size_t)loc->size) != loc->sum)
+		rc = err_set(STRATA_ECORRUPT, "content checksum mismatch");
+	return rc;
+}
+
+int strata_get(strata_store *s, const void *key, size_t keylen, uint64_t n, void **out, size_t *len)
+{
+	err_clear();
+	if (!s || !key || !out || !len)
+		return err_set(STRATA_EINVAL, "strata_get needs a store, a key and output pointers");
+	catalog_loc loc;
+	int rc = catalog_lookup(s->cat, key, keylen, n, &loc);
+	if (rc)
+		return rc;
+	if (loc.size > SIZE_MAX - 1)
+		return err_set(STRATA_ENOMEM, "record too large for this machine");
+	uint8_t *dst = malloc(loc.size ? (size_t)loc.size : 1);
+	if (!dst)
+		return ERR_NOMEM();
+	char path[4096];
+	int fd;
+	rc = pack_fd(s, loc.unit, &fd, path, sizeof path);
+	if (!rc)
+		rc = read_record(s, &loc, dst, path, fd);
+	if (rc) {
+		free(dst);
+		return err_prefix(rc, "pack %s, key '%.*s', record %" PRIu64 ": ", path,
+				  (int)(keylen > 200 ? 200 : keylen), (const char *)key, n);
+	}
+	*out = dst;
+	*len = (size_t)loc.size;
+	return 0;
+}
+
+void strata_buf_free(void *b)
+{
+	free(b);
+}
+
+int strata_record_count(strata_store *s, const void *key, size_t keylen, uint64_t *count)
+{
+	err_clear();
+	if (!s || !key || !count)
+		return err_set(STRATA_EINVAL, "strata_record_count needs a store, a key and a count pointer");
+	return catalog_key_count(s->cat, key, keylen, count);
+}
+
+int strata_foreach_key(strata_store *s, strata_key_cb *cb, void *ctx)
+{
+	err_clear();
+	return s && cb ? catalog_foreach_key(s->cat, cb, ctx) : err_set(STRATA_EINVAL, "missing argument");
+}
+
+int strata_foreach_record(strata_store *s, const void *key, size_t keylen, strata_record_cb *cb, void *ctx)
+{
+	err_clear();
+	return s && key && cb ? catalog_foreach_record(s->cat, key, keylen, cb, ctx)
+			      : err_set(STRATA_EINVAL, "missing argument");
+}
+
+int strata_foreach_unit(strata_store *s, strata_unit_cb *cb, void *ctx)
+{
+	err_clear();
+	return s && cb ? catalog_foreach_unit(s->cat, cb, ctx) : err_set(STRATA_EINVAL, "missing argument");
+}
+
+int strata_stats_get(strata_store *s, strata_stats *out)
+{
+	err_clear();
+	return s && out ? catalog_stats(s->cat, out) : err_set(STRATA_EINVAL, "missing argument");
+}
