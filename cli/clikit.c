@@ -1,0 +1,223 @@
+/* clikit.c - shared helpers of the strata commands (clikit.h). */
+#include "clikit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int fail(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("strata: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+int fail_lib(const char *cmd, int rc)
+{
+	const char *m = strata_errmsg();
+	fprintf(stderr, "strata %s: %s\n", cmd, *m ? m : strata_strerror(rc));
+	return 1;
+}
+
+int usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "strata %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'strata %s --help'.\n", cmd);
+	return EXIT_USAGE;
+}
+
+int open_store(strata_store **out, const char *cmd, const char *path, int flags)
+{
+	int rc = strata_open(out, path, flags, NULL);
+	return rc ? fail_lib(cmd, rc) : 0;
+}
+
+int parse_key_ref(const char *arg, size_t *keylen, uint64_t *n)
+{
+	size_t len = strlen(arg);
+	const char *at = strrchr(arg, '@');
+	*keylen = len;
+	*n = 0;
+	if (!at || at[1] == '\0' || at == arg)
+		return 0;
+	for (const char *p = at + 1; *p; p++)
+		if (*p < '0' || *p > '9')
+			return 0;
+	errno = 0;
+	unsigned long long v = strtoull(at + 1, NULL, 10);
+	if (errno || v == 0)
+		return -1;
+	*keylen = (size_t)(at - arg);
+	*n = v;
+	return 0;
+}
+
+const char *human_bytes(uint64_t n, char *buf, size_t cap)
+{
+	static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	double v = (double)n;
+	int u = 0;
+	while (v >= 1024 && u < 5) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, cap, "%llu B", (unsigned long long)n);
+	else
+		snprintf(buf, cap, "%.1f %s", v, units[u]);
+	return buf;
+}
+
+void put_escaped(FILE *f, const void *p, size_t len)
+{
+	const unsigned char *s = p;
+	for (size_t i = 0; i < len; i++) {
+		unsigned c = s[i];
+		if (c == '\\')
+			fputs("\\\\", f);
+		else if (c == '\n')
+			fputs("\\n", f);
+		else if (c == '\t')
+			fputs("\\t", f);
+		else if (c < 0x20 || c == 0x7f)
+			fprintf(f, "\\x%02x", c);
+		else
+			fputc((int)c, f);
+	}
+}
+
+void put_json_escaped(FILE *f, const void *p, size_t len)
+{
+	const unsigned char *s = p;
+	for (size_t i = 0; i < len; i++) {
+		unsigned c = s[i];
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc((int)c, f);
+	}
+}
+
+static void release_munmap(void *ctx, void *ptr, size_t len)
+{
+	munmap(ptr, len);
+}
+
+/* Read a stream to its end into a malloc'd buffer. */
+static int slurp(int fd, const char *name, void **data, size_t *len)
+{
+	size_t cap = 1 << 16, n = 0;
+	char *b = malloc(cap);
+	if (!b)
+		return fail("out of memory reading %s", name);
+	for (;;) {
+		if (n == cap) {
+			char *nb = realloc(b, cap *= 2);
+			if (!nb) {
+				free(b);
+				return fail("out of memory reading %s", name);
+			}
+			b = nb;
+		}
+		ssize_t r = read(fd, b + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			free(b);
+			return fail("cannot read %s: %s", name, strerror(errno));
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	*data = b;
+	*len = n;
+	return 0;
+}
+
+int read_input(const char *path, void **data, size_t *len, strata_release_fn **release)
+{
+	if (!strcmp(path, "-")) {
+		*release = strata_release_free;
+		return slurp(0, "standard input", data, len);
+	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail("cannot open %s: %s", path, strerror(errno));
+	struct stat st;
+	int rc = 0;
+	if (fstat(fd, &st) != 0) {
+		rc = fail("cannot stat %s: %s", path, strerror(errno));
+	} else if (S_ISREG(st.st_mode) && st.st_size > 0) {
+		/* A regular file is mapped and handed over without a copy. */
+		void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (p == MAP_FAILED) {
+			rc = fail("cannot map %s: %s", path, strerror(errno));
+		} else {
+			*data = p;
+			*len = (size_t)st.st_size;
+			*release = release_munmap;
+		}
+	} else if (S_ISDIR(st.st_mode)) {
+		rc = fail("%s is a directory", path);
+	} else {
+		*release = strata_release_free;
+		rc = slurp(fd, path, data, len);
+	}
+	close(fd);
+	return rc;
+}
+
+double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void progress_init(progress *p)
+{
+	p->on = isatty(2);
+	p->last = 0;
+	p->drawn = 0;
+}
+
+void progress_show(progress *p, int force, const char *fmt, ...)
+{
+	if (!p->on)
+		return;
+	double t = now_seconds();
+	if (!force && t - p->last < 0.25)
+		return;
+	p->last = t;
+	va_list ap;
+	fputs("\r\033[K", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fflush(stderr);
+	p->drawn = 1;
+}
+
+void progress_done(progress *p)
+{
+	if (p->on && p->drawn)
+		fputs("\r\033[K", stderr);
+	p->drawn = 0;
+}

@@ -1,0 +1,85 @@
+/* cmd_admin.c - the commands that check and repair a store: verify, rebuild. */
+#include "clikit.h"
+#include "commands.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <string.h>
+
+typedef struct check_ctx {
+	const char *cmd;
+	progress prog;
+} check_ctx;
+
+static void report_problem(void *ctx, const strata_problem *p)
+{
+	check_ctx *c = ctx;
+	progress_done(&c->prog);
+	fprintf(stderr, "strata %s: ", c->cmd);
+	if (p->pack)
+		fprintf(stderr, "%s: ", p->pack);
+	if (p->key) {
+		fputs("key '", stderr);
+		put_escaped(stderr, p->key, p->keylen);
+		fprintf(stderr, "' record %" PRIu64 ": ", p->n);
+	}
+	fprintf(stderr, "%s\n", p->message);
+}
+
+static void show_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	check_ctx *c = ctx;
+	progress_show(&c->prog, done == total, "%s: %" PRIu64 "/%" PRIu64 " packs", c->cmd, done, total);
+}
+
+static int no_opt(int opt, const char *arg, void *ctx)
+{
+	return 0;
+}
+
+int cmd_verify(int argc, char **argv)
+{
+	int done, rc = command_getopt(argc, argv, "", NULL, no_opt, NULL, &done);
+	if (rc || done)
+		return rc;
+	if (argc - optind != 1)
+		return usage_error("verify", "expected STORE");
+	strata_store *s;
+	if (open_store(&s, "verify", argv[optind], STRATA_OPEN_READ))
+		return 1;
+	check_ctx c = { "verify", { 0 } };
+	progress_init(&c.prog);
+	strata_verify_result res;
+	rc = strata_verify(s, report_problem, show_progress, &c, &res);
+	progress_done(&c.prog);
+	strata_close(s);
+	if (rc && rc != STRATA_ECORRUPT)
+		return fail_lib("verify", rc);
+	char b[32];
+	printf("checked %" PRIu64 " packs, %" PRIu64 " groups, %" PRIu64 " records (%s): ", res.packs,
+	       res.groups, res.records, human_bytes(res.bytes, b, sizeof b));
+	if (res.problems) {
+		printf("%" PRIu64 " problem(s)\n", res.problems);
+		return 1;
+	}
+	printf("ok\n");
+	return 0;
+}
+
+int cmd_rebuild(int argc, char **argv)
+{
+	int done, rc = command_getopt(argc, argv, "", NULL, no_opt, NULL, &done);
+	if (rc || done)
+		return rc;
+	if (argc - optind != 1)
+		return usage_error("rebuild", "expected STORE");
+	check_ctx c = { "rebuild", { 0 } };
+	progress_init(&c.prog);
+	uint64_t units = 0;
+	rc = strata_rebuild(argv[optind], report_problem, show_progress, &c, &units);
+	progress_done(&c.prog);
+	if (rc)
+		return fail_lib("rebuild", rc);
+	printf("rebuilt the catalog of %s from %" PRIu64 " packs\n", argv[optind], units);
+	return 0;
+}

@@ -1,0 +1,202 @@
+/* cmd_read.c - the commands that read a store: get, ls, log, stats. */
+#include "clikit.h"
+#include "commands.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ----------------------------------------------------------------- get */
+
+static int get_opt(int opt, const char *arg, void *ctx)
+{
+	*(const char **)ctx = arg;
+	return 0;
+}
+
+static int write_out(const char *path, const void *p, size_t len)
+{
+	FILE *f = path ? fopen(path, "wbe") : stdout;
+	if (!f)
+		return fail("get: cannot create %s: %s", path, strerror(errno));
+	size_t w = fwrite(p, 1, len, f);
+	int bad = w != len || fflush(f) != 0;
+	int err = errno;
+	if (path && fclose(f) != 0)
+		bad = 1;
+	if (bad) {
+		if (path)
+			unlink(path);
+		return fail("get: cannot write %s: %s", path ? path : "standard output", strerror(err));
+	}
+	return 0;
+}
+
+int cmd_get(int argc, char **argv)
+{
+	static const struct option lo[] = { { "output", required_argument, NULL, 'o' }, { 0, 0, 0, 0 } };
+	const char *out = NULL;
+	int done, rc = command_getopt(argc, argv, "o:", lo, get_opt, &out, &done);
+	if (rc || done)
+		return rc;
+	if (argc - optind != 2)
+		return usage_error("get", "expected STORE KEY[@N]");
+	const char *ref = argv[optind + 1];
+	size_t keylen;
+	uint64_t n;
+	if (parse_key_ref(ref, &keylen, &n))
+		return usage_error("get", "'%s': record numbers start at 1", ref);
+	if (keylen == 0)
+		return usage_error("get", "the key must not be empty");
+	strata_store *s;
+	if (open_store(&s, "get", argv[optind], STRATA_OPEN_READ))
+		return 1;
+	if (n == 0) {
+		rc = strata_record_count(s, ref, keylen, &n);
+		if (!rc && n == 0)
+			rc = fail("get: no key '%.*s' in %s", (int)keylen, ref, argv[optind]);
+		else if (rc)
+			rc = fail_lib("get", rc);
+	}
+	void *data = NULL;
+	size_t len = 0;
+	if (!rc && (rc = strata_get(s, ref, keylen, n, &data, &len)) != 0) {
+		uint64_t count = 0;
+		if (rc == STRATA_ENOTFOUND && !strata_record_count(s, ref, keylen, &count))
+			rc = count ? fail("get: key '%.*s' has %" PRIu64 " records; there is no record %" PRIu64,
+					  (int)keylen, ref, count, n)
+				   : fail("get: no key '%.*s' in %s", (int)keylen, ref, argv[optind]);
+		else
+			rc = fail_lib("get", rc);
+	}
+	if (!rc)
+		rc = write_out(out, data, len);
+	strata_buf_free(data);
+	strata_close(s);
+	return rc;
+}
+
+/* ------------------------------------------------------------ ls / log */
+
+static int no_opt(int opt, const char *arg, void *ctx)
+{
+	return 0;
+}
+
+static int ls_key(void *ctx, const strata_key_info *k)
+{
+	printf("%8" PRIu64 "  ", k->records);
+	put_escaped(stdout, k->key, k->keylen);
+	putchar('\n');
+	return 0;
+}
+
+int cmd_ls(int argc, char **argv)
+{
+	int done, rc = command_getopt(argc, argv, "", NULL, no_opt, NULL, &done);
+	if (rc || done)
+		return rc;
+	if (argc - optind != 1)
+		return usage_error("ls", "expected STORE");
+	strata_store *s;
+	if (open_store(&s, "ls", argv[optind], STRATA_OPEN_READ))
+		return 1;
+	rc = strata_foreach_key(s, ls_key, NULL);
+	strata_close(s);
+	return rc ? fail_lib("ls", rc) : 0;
+}
+
+static int log_unit(void *ctx, const strata_unit_info *u)
+{
+	char when[32], raw[32], packed[32];
+	time_t t = (time_t)u->time;
+	struct tm tm;
+	strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", gmtime_r(&t, &tm));
+	printf("%8" PRIu64 "  %s  %8" PRIu64 "  %10s  %10s  ", u->unit, when, u->records,
+	       human_bytes(u->raw_bytes, raw, sizeof raw), human_bytes(u->pack_bytes, packed, sizeof packed));
+	put_escaped(stdout, u->label, strlen(u->label));
+	putchar('\n');
+	return 0;
+}
+
+static int log_record(void *ctx, const strata_record_info *r)
+{
+	printf("%8" PRIu64 "  %8" PRIu64 "  %12" PRIu64 "  %12" PRIu64 "  %016" PRIx64 "\n", r->n, r->unit,
+	       r->size, r->stored, r->checksum);
+	return 0;
+}
+
+int cmd_log(int argc, char **argv)
+{
+	int done, rc = command_getopt(argc, argv, "", NULL, no_opt, NULL, &done);
+	if (rc || done)
+		return rc;
+	int npos = argc - optind;
+	if (npos < 1 || npos > 2)
+		return usage_error("log", "expected STORE [KEY]");
+	strata_store *s;
+	if (open_store(&s, "log", argv[optind], STRATA_OPEN_READ))
+		return 1;
+	if (npos == 1) {
+		printf("%8s  %-19s  %8s  %10s  %10s  %s\n", "unit", "time (UTC)", "records", "raw", "packed", "label");
+		rc = strata_foreach_unit(s, log_unit, NULL);
+	} else {
+		const char *key = argv[optind + 1];
+		uint64_t count = 0;
+		rc = strata_record_count(s, key, strlen(key), &count);
+		if (!rc && count == 0) {
+			strata_close(s);
+			return fail("log: no key '%s' in %s", key, argv[optind]);
+		}
+		printf("%8s  %8s  %12s  %12s  %-16s\n", "record", "unit", "size", "stored", "checksum");
+		if (!rc)
+			rc = strata_foreach_record(s, key, strlen(key), log_record, NULL);
+	}
+	strata_close(s);
+	return rc ? fail_lib("log", rc) : 0;
+}
+
+/* --------------------------------------------------------------- stats */
+
+static int stats_opt(int opt, const char *arg, void *ctx)
+{
+	*(int *)ctx = 1;
+	return 0;
+}
+
+int cmd_stats(int argc, char **argv)
+{
+	static const struct option lo[] = { { "json", no_argument, NULL, 'j' }, { 0, 0, 0, 0 } };
+	int json = 0, done, rc = command_getopt(argc, argv, "", lo, stats_opt, &json, &done);
+	if (rc || done)
+		return rc;
+	if (argc - optind != 1)
+		return usage_error("stats", "expected STORE");
+	strata_store *s;
+	if (open_store(&s, "stats", argv[optind], STRATA_OPEN_READ))
+		return 1;
+	strata_stats st;
+	rc = strata_stats_get(s, &st);
+	strata_close(s);
+	if (rc)
+		return fail_lib("stats", rc);
+	double ratio = st.pack_bytes ? (double)st.raw_bytes / (double)st.pack_bytes : 0.0;
+	if (json) {
+		printf("{\"records\": %" PRIu64 ", \"keys\": %" PRIu64 ", \"units\": %" PRIu64
+		       ", \"groups\": %" PRIu64 ", \"raw_bytes\": %" PRIu64 ", \"stored_bytes\": %" PRIu64
+		       ", \"ratio\": %.4f}\n", st.records, st.keys, st.units, st.groups, st.raw_bytes,
+		       st.pack_bytes, ratio);
+		return 0;
+	}
+	char raw[32], packed[32];
+	printf("records       %" PRIu64 "\nkeys          %" PRIu64 "\nunits         %" PRIu64
+	       "\ngroups        %" PRIu64 "\nraw bytes     %" PRIu64 " (%s)\nstored bytes  %" PRIu64
+	       " (%s)\nratio         %.2f\n", st.records, st.keys, st.units, st.groups, st.raw_bytes,
+	       human_bytes(st.raw_bytes, raw, sizeof raw), st.pack_bytes,
+	       human_bytes(st.pack_bytes, packed, sizeof packed), ratio);
+	return 0;
+}

@@ -1,0 +1,220 @@
+/* cmd_write.c - the commands that add to a store: init, put, load. */
+#include "clikit.h"
+#include "commands.h"
+#include "loadparse.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- init */
+
+typedef struct init_opts {
+	strata_options o;
+} init_opts;
+
+static int parse_u64(const char *s, uint64_t *v)
+{
+	char *end;
+	errno = 0;
+	unsigned long long x = strtoull(s, &end, 10);
+	if (errno || end == s || *end || *s == '-')
+		return -1;
+	*v = x;
+	return 0;
+}
+
+static int init_opt(int opt, const char *arg, void *ctx)
+{
+	init_opts *io = ctx;
+	uint64_t v;
+	if (parse_u64(arg, &v))
+		return usage_error("init", "'%s' is not a number", arg);
+	if (opt == 'c')
+		io->o.group_cap = v;
+	else
+		io->o.zstd_level = v > 100 ? 100 : (int)v;
+	return 0;
+}
+
+int cmd_init(int argc, char **argv)
+{
+	static const struct option lo[] = { { "group-cap", required_argument, NULL, 'c' },
+					    { "level", required_argument, NULL, 'l' },
+					    { 0, 0, 0, 0 } };
+	init_opts io = { STRATA_OPTIONS_INIT };
+	int done, rc = command_getopt(argc, argv, "", lo, init_opt, &io, &done);
+	if (rc || done)
+		return rc;
+	if (argc - optind != 1)
+		return usage_error("init", "expected one STORE directory");
+	strata_store *s;
+	rc = strata_open(&s, argv[optind], STRATA_OPEN_CREATE | STRATA_OPEN_EXCL, &io.o);
+	if (rc)
+		return fail_lib("init", rc);
+	strata_close(s);
+	printf("initialized empty store %s\n", argv[optind]);
+	return 0;
+}
+
+/* ----------------------------------------------------------------- put */
+
+static int put_opt(int opt, const char *arg, void *ctx)
+{
+	*(const char **)ctx = arg;
+	return 0;
+}
+
+int cmd_put(int argc, char **argv)
+{
+	static const struct option lo[] = { { "label", required_argument, NULL, 'L' }, { 0, 0, 0, 0 } };
+	const char *label = NULL;
+	int done, rc = command_getopt(argc, argv, "", lo, put_opt, &label, &done);
+	if (rc || done)
+		return rc;
+	int npos = argc - optind;
+	if (npos < 2 || npos > 3)
+		return usage_error("put", "expected STORE KEY [FILE|-]");
+	const char *store = argv[optind], *key = argv[optind + 1];
+	const char *file = npos == 3 ? argv[optind + 2] : "-";
+	if (!*key)
+		return usage_error("put", "the key must not be empty");
+	strata_store *s;
+	if (open_store(&s, "put", store, STRATA_OPEN_WRITE))
+		return 1;
+	void *data;
+	size_t len;
+	strata_release_fn *release;
+	uint64_t n, unit;
+	rc = read_input(file, &data, &len, &release);
+	if (!rc) {
+		rc = strata_put(s, key, strlen(key), data, len, release, NULL, &n);
+		if (!rc)
+			rc = strata_commit(s, label, &unit);
+		rc = rc ? fail_lib("put", rc) : 0;
+	}
+	if (!rc) {
+		fputs("stored ", stdout);
+		put_escaped(stdout, key, strlen(key));
+		printf("@%" PRIu64 " in unit %" PRIu64 "\n", n, unit);
+	}
+	strata_close(s);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- load */
+
+typedef struct load_state {
+	strata_store *s;
+	int verbose;
+	uint64_t records, units, bytes;  /* committed + in progress */
+	uint64_t unit_records;           /* records of the unit in progress */
+	double start;
+	progress prog;
+} load_state;
+
+static int load_opt(int opt, const char *arg, void *ctx)
+{
+	((load_state *)ctx)->verbose = 1;
+	return 0;
+}
+
+static void load_progress(load_state *st, int force)
+{
+	char b[32];
+	double dt = now_seconds() - st->start;
+	progress_show(&st->prog, force, "load: %s, %" PRIu64 " records, %" PRIu64 " units, %.1f MiB/s",
+		      human_bytes(st->bytes, b, sizeof b), st->records, st->units,
+		      dt > 0 ? (double)st->bytes / 1048576.0 / dt : 0.0);
+}
+
+static int load_commit(load_state *st, const char *label)
+{
+	uint64_t unit;
+	int rc = strata_commit(st->s, label, &unit);
+	if (rc)
+		return fail_lib("load", rc);
+	st->units++;
+	st->unit_records = 0;
+	if (st->verbose) {
+		printf("committed unit %" PRIu64 "\n", unit);
+		fflush(stdout);
+	}
+	return 0;
+}
+
+static int load_stream(load_state *st, FILE *in, const char *name)
+{
+	load_parser p;
+	if (load_init(&p, in))
+		return fail("out of memory");
+	int rc = 0;
+	for (;;) {
+		load_cmd c;
+		if (load_next(&p, &c)) {
+			progress_done(&st->prog);
+			rc = fail("load: %s: %s; the unit in progress (%" PRIu64 " records) was discarded, "
+				  "the %" PRIu64 " units committed before it are kept", name, p.err, st->unit_records, st->units);
+			break;
+		}
+		if (c.kind == LOAD_END) {
+			if (st->unit_records)
+				rc = load_commit(st, NULL);
+			break;
+		}
+		if (c.kind == LOAD_COMMIT) {
+			if ((rc = load_commit(st, c.label)) != 0)
+				break;
+		} else {
+			rc = strata_put(st->s, c.key, c.keylen, c.data, c.len, strata_release_free, NULL, NULL);
+			if (rc) {
+				progress_done(&st->prog);
+				rc = fail_lib("load", rc);
+				break;
+			}
+			st->records++;
+			st->unit_records++;
+			st->bytes += c.len;
+		}
+		load_progress(st, 0);
+	}
+	load_free(&p);
+	return rc;
+}
+
+int cmd_load(int argc, char **argv)
+{
+	static const struct option lo[] = { { "verbose", no_argument, NULL, 'v' }, { 0, 0, 0, 0 } };
+	load_state st = { 0 };
+	int done, rc = command_getopt(argc, argv, "v", lo, load_opt, &st, &done);
+	if (rc || done)
+		return rc;
+	int npos = argc - optind;
+	if (npos < 1 || npos > 2)
+		return usage_error("load", "expected STORE [FILE|-]");
+	const char *file = npos == 2 ? argv[optind + 1] : "-";
+	FILE *in = stdin;
+	if (strcmp(file, "-") != 0 && !(in = fopen(file, "rbe")))
+		return fail("load: cannot open %s: %s", file, strerror(errno));
+	if (open_store(&st.s, "load", argv[optind], STRATA_OPEN_WRITE)) {
+		if (in != stdin)
+			fclose(in);
+		return 1;
+	}
+	progress_init(&st.prog);
+	st.start = now_seconds();
+	rc = load_stream(&st, in, strcmp(file, "-") ? file : "standard input");
+	progress_done(&st.prog);
+	strata_close(st.s);
+	if (in != stdin)
+		fclose(in);
+	if (!rc) {
+		char b[32];
+		double dt = now_seconds() - st.start;
+		fprintf(stderr, "loaded %" PRIu64 " records (%s) in %" PRIu64 " units in %.2f s\n", st.records,
+			human_bytes(st.bytes, b, sizeof b), st.units, dt);
+	}
+	return rc;
+}

@@ -1,0 +1,33 @@
+/* commands.h - the strata subcommands; each takes argv from its own name on
+ * and returns the process exit status. */
+#ifndef STRATA_COMMANDS_H
+#define STRATA_COMMANDS_H
+
+typedef struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;  /* one line for `strata --help` */
+	const char *help;     /* full text for `strata NAME --help` */
+} command;
+
+int cmd_init(int argc, char **argv);
+int cmd_put(int argc, char **argv);
+int cmd_load(int argc, char **argv);
+int cmd_get(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_log(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_rebuild(int argc, char **argv);
+
+/* Find a command by name; NULL if unknown. */
+const command *command_find(const char *name);
+
+/* Parse the options of a command with getopt_long. Handles --help (prints
+ * the command's help, returns 0 with *done set). Returns EXIT_USAGE on a bad
+ * option, after saying so. */
+struct option;
+int command_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts,
+		   int (*on_opt)(int opt, const char *arg, void *ctx), void *ctx, int *done);
+
+#endif

@@ -1,0 +1,142 @@
+/* loadparse.c - the load stream parser (loadparse.h). */
+#include "loadparse.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+int load_init(load_parser *p, FILE *in)
+{
+	memset(p, 0, sizeof *p);
+	p->in = in;
+	p->max_len = (uint64_t)1 << 40;
+	p->line = malloc(LOAD_LINE_MAX + 1);
+	return p->line ? 0 : -1;
+}
+
+void load_free(load_parser *p)
+{
+	free(p->line);
+	p->line = NULL;
+}
+
+static int perr(load_parser *p, uint64_t at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int perr(load_parser *p, uint64_t at, const char *fmt, ...)
+{
+	int n = snprintf(p->err, sizeof p->err, "byte %llu: ", (unsigned long long)at);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(p->err + n, sizeof p->err - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Read one line without its '\n' into p->line. Returns its length, -2 at a
+ * clean end of input (nothing read), -1 on error (set). */
+static long read_line(load_parser *p)
+{
+	uint64_t start = p->offset;
+	size_t n = 0;
+	for (;;) {
+		int c = getc(p->in);
+		if (c == EOF) {
+			if (ferror(p->in))
+				return perr(p, p->offset, "read error: %s", strerror(errno));
+			if (n == 0)
+				return -2;
+			return perr(p, p->offset, "unexpected end of input: expected a newline to end the line "
+				    "that starts at byte %llu", (unsigned long long)start);
+		}
+		p->offset++;
+		if (c == '\n')
+			break;
+		if (n == LOAD_LINE_MAX)
+			return perr(p, start, "command line longer than %d bytes", LOAD_LINE_MAX);
+		p->line[n++] = (char)c;
+	}
+	p->line[n] = '\0';
+	return (long)n;
+}
+
+/* A shown excerpt of the offending line, for messages. */
+static const char *excerpt(const char *line, char *buf, size_t cap)
+{
+	size_t i = 0;
+	for (; line[i] && i + 4 < cap && i < 40; i++)
+		buf[i] = (line[i] >= 0x20 && line[i] < 0x7f) ? line[i] : '?';
+	buf[i] = '\0';
+	if (line[i])
+		strcat(buf, "...");
+	return buf;
+}
+
+static int parse_put(load_parser *p, load_cmd *cmd, size_t linelen)
+{
+	char *s = p->line + 4, *end;
+	uint64_t at = cmd->offset + 4;
+	if (*s < '0' || *s > '9')
+		return perr(p, at, "expected a decimal length after 'put '");
+	errno = 0;
+	unsigned long long len = strtoull(s, &end, 10);
+	if (errno || len > p->max_len)
+		return perr(p, at, "record length %s is too large", s);
+	if (*end != ' ')
+		return perr(p, at + (uint64_t)(end - s), "expected a space and a key after the length");
+	cmd->key = end + 1;
+	cmd->keylen = linelen - (size_t)(cmd->key - p->line);
+	if (cmd->keylen == 0)
+		return perr(p, at + (uint64_t)(end - s) + 1, "expected a key after the length");
+	if (cmd->keylen > LOAD_KEY_MAX)
+		return perr(p, at, "key longer than %d bytes", LOAD_KEY_MAX);
+	cmd->len = (size_t)len;
+	cmd->data = malloc(len ? len : 1);
+	if (!cmd->data)
+		return perr(p, p->offset, "cannot allocate %llu bytes for the record", len);
+	size_t got = fread(cmd->data, 1, len, p->in);
+	p->offset += got;
+	int c = got == len ? getc(p->in) : EOF;
+	if (got != len || c != '\n') {
+		free(cmd->data);
+		cmd->data = NULL;
+		if (got != len)
+			return perr(p, p->offset, "unexpected end of input: expected %llu bytes of data for "
+				    "key '%.*s', got %zu", len, (int)(cmd->keylen > 60 ? 60 : cmd->keylen),
+				    cmd->key, got);
+		return perr(p, p->offset, c == EOF ? "unexpected end of input: expected a newline after "
+				"the record's data" : "expected a newline after the record's data");
+	}
+	p->offset++;
+	cmd->kind = LOAD_PUT;
+	return 0;
+}
+
+int load_next(load_parser *p, load_cmd *cmd)
+{
+	memset(cmd, 0, sizeof *cmd);
+	for (;;) {
+		cmd->offset = p->offset;
+		long n = read_line(p);
+		if (n == -2) {
+			cmd->kind = LOAD_END;
+			return 0;
+		}
+		if (n < 0)
+			return -1;
+		if (p->line[0] == '#')
+			continue;
+		if (!strncmp(p->line, "put ", 4))
+			return parse_put(p, cmd, (size_t)n);
+		if (!strcmp(p->line, "commit") || !strncmp(p->line, "commit ", 7)) {
+			cmd->kind = LOAD_COMMIT;
+			cmd->label = p->line[6] ? p->line + 7 : NULL;
+			if (cmd->label && strlen(cmd->label) != (size_t)n - 7)
+				return perr(p, cmd->offset, "label contains a NUL byte");
+			return 0;
+		}
+		char ex[64];
+		return perr(p, cmd->offset, "expected 'put <length> <key>', 'commit [<label>]' or '#', got '%s'",
+			    excerpt(p->line, ex, sizeof ex));
+	}
+}

@@ -1,0 +1,167 @@
+/* main.c - the strata command-line tool: command table, help, dispatch. */
+#include "clikit.h"
+#include "commands.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+static const command COMMANDS[] = {
+	{ "init", cmd_init, "create a new, empty store",
+	  "usage: strata init STORE [--group-cap BYTES] [--level N]\n"
+	  "\n"
+	  "Create an empty store in directory STORE (created if missing; it must be\n"
+	  "empty if it exists).\n"
+	  "\n"
+	  "  --group-cap BYTES  size cap of a compression group (default 1048576;\n"
+	  "                     4096..268435456). Larger groups compress better;\n"
+	  "                     reading one record decompresses up to this much.\n"
+	  "  --level N          zstd level 1..22 (default 3)\n" },
+	{ "put", cmd_put, "add one record to a key, as a unit of its own",
+	  "usage: strata put STORE KEY [FILE|-] [--label LABEL]\n"
+	  "\n"
+	  "Store the contents of FILE (or standard input, when FILE is - or absent)\n"
+	  "as the next record of KEY, and commit it as one unit. Prints KEY@N and the\n"
+	  "unit number.\n"
+	  "\n"
+	  "  --label LABEL  label of the unit (shown by 'strata log')\n" },
+	{ "get", cmd_get, "write a record to standard output or a file",
+	  "usage: strata get STORE KEY[@N] [-o FILE]\n"
+	  "\n"
+	  "Write record N of KEY (numbered from 1; the latest when @N is absent).\n"
+	  "The key is everything before the last '@' that is followed only by\n"
+	  "digits, so 'a@b' is key 'a@b' and 'v@2@3' is record 3 of key 'v@2'.\n"
+	  "The content is checked against its checksum before it is written.\n"
+	  "\n"
+	  "  -o, --output FILE  write to FILE instead of standard output\n" },
+	{ "load", cmd_load, "add many records and units from a bulk stream",
+	  "usage: strata load STORE [FILE|-] [-v]\n"
+	  "\n"
+	  "Read a load stream from FILE (or standard input) and store it. Format:\n"
+	  "\n"
+	  "  put <length> <key>\\n<length raw bytes>\\n   a new record of <key>\n"
+	  "  commit [<label>]\\n                        end of a unit\n"
+	  "  # comment\\n                               ignored, between commands\n"
+	  "\n"
+	  "<key> is the rest of the line. Records after the last commit form a\n"
+	  "final unit at a clean end of input. A malformed or truncated stream\n"
+	  "stops with an error naming the byte offset and what was expected; the\n"
+	  "unit in progress is discarded and every unit committed before it stays.\n"
+	  "Progress is shown on a terminal.\n"
+	  "\n"
+	  "  -v, --verbose  print 'committed unit N' on standard output as each\n"
+	  "                 unit becomes durable\n" },
+	{ "ls", cmd_ls, "list keys with their record counts",
+	  "usage: strata ls STORE\n"
+	  "\n"
+	  "List every key, in byte order, with its number of records. Control\n"
+	  "characters in keys are shown escaped (\\n, \\t, \\xNN).\n" },
+	{ "log", cmd_log, "list units, or the records of one key",
+	  "usage: strata log STORE [KEY]\n"
+	  "\n"
+	  "Without KEY: one line per unit (number, time, records, raw bytes, pack\n"
+	  "bytes, label). With KEY: one line per record (number, unit, size,\n"
+	  "stored size, checksum).\n" },
+	{ "stats", cmd_stats, "show totals and the compression ratio",
+	  "usage: strata stats STORE [--json]\n"
+	  "\n"
+	  "Show records, keys, units, groups, raw bytes, stored bytes and the ratio\n"
+	  "raw/stored.\n"
+	  "\n"
+	  "  --json  print one JSON object instead of text\n" },
+	{ "verify", cmd_verify, "check every checksum of every record",
+	  "usage: strata verify STORE\n"
+	  "\n"
+	  "Decode every record and check every checksum: pack headers, footers and\n"
+	  "trailers, compressed groups, record contents, and the catalog against\n"
+	  "the packs. Each problem is reported on standard error with its pack,\n"
+	  "key and record. Exit status 1 if any problem is found.\n" },
+	{ "rebuild", cmd_rebuild, "recreate the catalog from the packs",
+	  "usage: strata rebuild STORE\n"
+	  "\n"
+	  "Delete the catalog and recreate it from the pack files alone. Damaged\n"
+	  "packs are reported, set aside as *.damaged and left out. Needs the\n"
+	  "writer lock.\n" },
+};
+
+#define NCOMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
+
+const command *command_find(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (!strcmp(COMMANDS[i].name, name))
+			return &COMMANDS[i];
+	return NULL;
+}
+
+int command_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts,
+		   int (*on_opt)(int opt, const char *arg, void *ctx), void *ctx, int *done)
+{
+	const command *c = command_find(argv[0]);
+	struct option all[16];
+	size_t n = 0;
+	for (; longopts && longopts[n].name && n < 14; n++)
+		all[n] = longopts[n];
+	all[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+	all[n] = (struct option){ 0, 0, 0, 0 };
+	char so[64];
+	snprintf(so, sizeof so, "%sh", shortopts);
+	*done = 0;
+	optind = 1;
+	opterr = 0;
+	int opt;
+	while ((opt = getopt_long(argc, argv, so, all, NULL)) != -1) {
+		if (opt == 'h') {
+			fputs(c->help, stdout);
+			*done = 1;
+			return 0;
+		}
+		if (opt == '?' || opt == ':')
+			return usage_error(c->name, "unknown option or missing value: %s", argv[optind - 1]);
+		int rc = on_opt(opt, optarg, ctx);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static void main_help(FILE *f)
+{
+	fputs("usage: strata COMMAND STORE [ARGS...]\n"
+	      "\n"
+	      "strata stores streams of related records (versions of files, trace\n"
+	      "streams, backups) compressed against each other, durably, and gives any\n"
+	      "record back reading only a bounded amount of data.\n"
+	      "\n"
+	      "Commands:\n", f);
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %-8s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+	fputs("\n'strata COMMAND --help' explains a command. Exit status: 0 success,\n"
+	      "1 failure (an error, or damage found), 2 bad usage.\n", f);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		main_help(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		if (argc > 2 && command_find(argv[2])) {
+			fputs(command_find(argv[2])->help, stdout);
+			return 0;
+		}
+		main_help(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("strata %s\n", STRATA_VERSION_STRING);
+		return 0;
+	}
+	const command *c = command_find(argv[1]);
+	if (!c) {
+		fprintf(stderr, "strata: unknown command '%s'\nTry 'strata --help'.\n", argv[1]);
+		return EXIT_USAGE;
+	}
+	return c->run(argc - 1, argv + 1);
+}
