@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config clang
       libzstd-dev libsqlite3-dev libxxhash-dev libcmocka-dev
-      zstd xz-utils git)
+      zstd xz-utils git python3)
 
 missing=()
 for p in "${pkgs[@]}"; do
