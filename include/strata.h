@@ -149,6 +149,18 @@ int strata_rollback(strata_store *s);
 int strata_get(strata_store *s, const void *key, size_t keylen, uint64_t n,
 	       void **out, size_t *len);
 
+/* What one read cost: filled by strata_read_cost() for the handle's last
+ * strata_get(). bytes_read counts compressed bytes fetched from packs. */
+typedef struct strata_read_cost {
+	uint64_t bytes_read;    /* bytes read from pack files */
+	uint64_t bytes_decoded; /* group body bytes decompressed */
+	uint64_t groups;        /* groups touched */
+} strata_read_cost;
+
+/* The cost of the last successful strata_get() on this handle (zeros if
+ * there was none). */
+int strata_read_cost_get(strata_store *s, strata_read_cost *out);
+
 /* Free a buffer returned by strata_get(). Accepts NULL. */
 void strata_buf_free(void *buf);
 

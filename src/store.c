@@ -291,6 +291,8 @@ int strata_get(strata_store *s, const void *key, size_t keylen, uint64_t n, void
 		return ERR_NOMEM();
 	char path[4096];
 	int fd;
+	group_read_cost before, after;
+	group_coder_cost(s->coder, &before);
 	rc = pack_fd(s, loc.unit, &fd, path, sizeof path);
 	if (!rc)
 		rc = read_record(s, &loc, dst, path, fd);
@@ -299,8 +301,20 @@ int strata_get(strata_store *s, const void *key, size_t keylen, uint64_t n, void
 		return err_prefix(rc, "pack %s, key '%.*s', record %" PRIu64 ": ", path,
 				  (int)(keylen > 200 ? 200 : keylen), (const char *)key, n);
 	}
+	group_coder_cost(s->coder, &after);
+	s->last_cost = (strata_read_cost){ after.bytes_read - before.bytes_read,
+					   after.bytes_decoded - before.bytes_decoded, after.groups - before.groups };
 	*out = dst;
 	*len = (size_t)loc.size;
+	return 0;
+}
+
+int strata_read_cost_get(strata_store *s, strata_read_cost *out)
+{
+	err_clear();
+	if (!s || !out)
+		return err_set(STRATA_EINVAL, "missing argument");
+	*out = s->last_cost;
 	return 0;
 }
 

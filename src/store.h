@@ -28,6 +28,7 @@ struct strata_store {
 	unitw *unit;             /* the unit in progress, or NULL */
 	struct { uint64_t unit; int fd; } fds[STORE_FD_CACHE]; /* open packs */
 	unsigned fd_next;        /* next cache slot to reuse */
+	strata_read_cost last_cost; /* of the last successful get */
 };
 
 /* "root/packs/<unit>.pack" into buf. */
