@@ -83,3 +83,40 @@ int cmd_rebuild(int argc, char **argv)
 	printf("rebuilt the catalog of %s from %" PRIu64 " packs\n", argv[optind], units);
 	return 0;
 }
+
+static int repack_opt(int opt, const char *arg, void *ctx)
+{
+	*(int *)ctx |= STRATA_REPACK_OLDEST_FIRST;
+	return 0;
+}
+
+static void repack_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	check_ctx *c = ctx;
+	progress_show(&c->prog, done == total, "repack: %" PRIu64 "/%" PRIu64 " records", done, total);
+}
+
+int cmd_repack(int argc, char **argv)
+{
+	static const struct option lo[] = { { "oldest-first", no_argument, NULL, 'O' }, { 0, 0, 0, 0 } };
+	int flags = 0, done, rc = command_getopt(argc, argv, "", lo, repack_opt, &flags, &done);
+	if (rc || done)
+		return rc;
+	if (argc - optind != 1)
+		return usage_error("repack", "expected STORE");
+	strata_store *s;
+	if (open_store(&s, "repack", argv[optind], STRATA_OPEN_WRITE))
+		return 1;
+	check_ctx c = { "repack", { 0 } };
+	progress_init(&c.prog);
+	strata_repack_result res;
+	rc = strata_repack(s, flags, repack_progress, &c, &res);
+	progress_done(&c.prog);
+	strata_close(s);
+	if (rc)
+		return fail_lib("repack", rc);
+	char b1[32], b2[32];
+	printf("repacked %" PRIu64 " packs (%s) into %" PRIu64 " (%s)\n", res.packs_before,
+	       human_bytes(res.bytes_before, b1, sizeof b1), res.packs_after, human_bytes(res.bytes_after, b2, sizeof b2));
+	return 0;
+}

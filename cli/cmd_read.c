@@ -12,9 +12,18 @@
 
 /* ----------------------------------------------------------------- get */
 
+typedef struct get_opts {
+	const char *out;
+	int stats;
+} get_opts;
+
 static int get_opt(int opt, const char *arg, void *ctx)
 {
-	*(const char **)ctx = arg;
+	get_opts *g = ctx;
+	if (opt == 'o')
+		g->out = arg;
+	else
+		g->stats = 1;
 	return 0;
 }
 
@@ -38,9 +47,10 @@ static int write_out(const char *path, const void *p, size_t len)
 
 int cmd_get(int argc, char **argv)
 {
-	static const struct option lo[] = { { "output", required_argument, NULL, 'o' }, { 0, 0, 0, 0 } };
-	const char *out = NULL;
-	int done, rc = command_getopt(argc, argv, "o:", lo, get_opt, &out, &done);
+	static const struct option lo[] = { { "output", required_argument, NULL, 'o' },
+					    { "stats", no_argument, NULL, 's' }, { 0, 0, 0, 0 } };
+	get_opts go = { NULL, 0 };
+	int done, rc = command_getopt(argc, argv, "o:", lo, get_opt, &go, &done);
 	if (rc || done)
 		return rc;
 	if (argc - optind != 2)
@@ -74,7 +84,12 @@ int cmd_get(int argc, char **argv)
 			rc = fail_lib("get", rc);
 	}
 	if (!rc)
-		rc = write_out(out, data, len);
+		rc = write_out(go.out, data, len);
+	strata_read_cost cost;
+	if (!rc && go.stats && !strata_read_cost_get(s, &cost))
+		fprintf(stderr, "read %" PRIu64 " bytes from packs in %" PRIu64 " group(s), decoded %" PRIu64
+			" bytes, returned %zu bytes (%.2f bytes read per byte returned)\n", cost.bytes_read,
+			cost.groups, cost.bytes_decoded, len, len ? (double)cost.bytes_read / (double)len : 0.0);
 	strata_buf_free(data);
 	strata_close(s);
 	return rc;
@@ -188,8 +203,9 @@ int cmd_stats(int argc, char **argv)
 	if (json) {
 		printf("{\"records\": %" PRIu64 ", \"keys\": %" PRIu64 ", \"units\": %" PRIu64
 		       ", \"groups\": %" PRIu64 ", \"raw_bytes\": %" PRIu64 ", \"stored_bytes\": %" PRIu64
-		       ", \"ratio\": %.4f}\n", st.records, st.keys, st.units, st.groups, st.raw_bytes,
-		       st.pack_bytes, ratio);
+		       ", \"ratio\": %.4f, \"read_cost\": {\"median\": %.3f, \"p99\": %.3f, \"max\": %.3f}"
+		       ", \"chain_max\": %" PRIu64 "}\n", st.records, st.keys, st.units, st.groups, st.raw_bytes,
+		       st.pack_bytes, ratio, st.read_cost_median, st.read_cost_p99, st.read_cost_max, st.chain_max);
 		return 0;
 	}
 	char raw[32], packed[32];
@@ -198,5 +214,8 @@ int cmd_stats(int argc, char **argv)
 	       " (%s)\nratio         %.2f\n", st.records, st.keys, st.units, st.groups, st.raw_bytes,
 	       human_bytes(st.raw_bytes, raw, sizeof raw), st.pack_bytes,
 	       human_bytes(st.pack_bytes, packed, sizeof packed), ratio);
+	printf("read cost     median %.2f, p99 %.2f, max %.2f bytes read per byte returned\n"
+	       "              (records under 4 KiB count as 4 KiB); at most %" PRIu64 " groups per get\n",
+	       st.read_cost_median, st.read_cost_p99, st.read_cost_max, st.chain_max);
 	return 0;
 }

@@ -32,10 +32,17 @@ static int init_opt(int opt, const char *arg, void *ctx)
 	uint64_t v;
 	if (parse_u64(arg, &v))
 		return usage_error("init", "'%s' is not a number", arg);
+	int iv = v > 1000 ? 1000 : (int)v; /* out of range either way; the library says so */
 	if (opt == 'c')
 		io->o.group_cap = v;
+	else if (opt == 'l')
+		io->o.zstd_level = iv;
+	else if (opt == 'd')
+		io->o.chain_max = iv;
+	else if (opt == 'a')
+		io->o.repack_after = iv;
 	else
-		io->o.zstd_level = v > 100 ? 100 : (int)v;
+		io->o.read_cost_max = iv;
 	return 0;
 }
 
@@ -43,6 +50,9 @@ int cmd_init(int argc, char **argv)
 {
 	static const struct option lo[] = { { "group-cap", required_argument, NULL, 'c' },
 					    { "level", required_argument, NULL, 'l' },
+					    { "chain-max", required_argument, NULL, 'd' },
+					    { "read-cost-max", required_argument, NULL, 'r' },
+					    { "repack-after", required_argument, NULL, 'a' },
 					    { 0, 0, 0, 0 } };
 	init_opts io = { STRATA_OPTIONS_INIT };
 	int done, rc = command_getopt(argc, argv, "", lo, init_opt, &io, &done);

@@ -19,6 +19,7 @@ int cmd_log(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_rebuild(int argc, char **argv);
+int cmd_repack(int argc, char **argv);
 
 /* Find a command by name; NULL if unknown. */
 const command *command_find(const char *name);

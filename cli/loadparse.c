@@ -128,9 +128,9 @@ int load_next(load_parser *p, load_cmd *cmd)
 			continue;
 		if (!strncmp(p->line, "put ", 4))
 			return parse_put(p, cmd, (size_t)n);
-		if (!strcmp(p->line, "commit") || !strncmp(p->line, "commit ", 7)) {
+		if ((n == 6 && !memcmp(p->line, "commit", 6)) || !strncmp(p->line, "commit ", 7)) {
 			cmd->kind = LOAD_COMMIT;
-			cmd->label = p->line[6] ? p->line + 7 : NULL;
+			cmd->label = n > 6 ? p->line + 7 : NULL;
 			if (cmd->label && strlen(cmd->label) != (size_t)n - 7)
 				return perr(p, cmd->offset, "label contains a NUL byte");
 			return 0;

@@ -8,15 +8,24 @@
 
 static const command COMMANDS[] = {
 	{ "init", cmd_init, "create a new, empty store",
-	  "usage: strata init STORE [--group-cap BYTES] [--level N]\n"
+	  "usage: strata init STORE [--group-cap BYTES] [--level N] [--chain-max N]\n"
+	  "                   [--read-cost-max N] [--repack-after N]\n"
 	  "\n"
 	  "Create an empty store in directory STORE (created if missing; it must be\n"
-	  "empty if it exists).\n"
+	  "empty if it exists). The options are kept in the store.\n"
 	  "\n"
-	  "  --group-cap BYTES  size cap of a compression group (default 1048576;\n"
-	  "                     4096..268435456). Larger groups compress better;\n"
-	  "                     reading one record decompresses up to this much.\n"
-	  "  --level N          zstd level 1..22 (default 3)\n" },
+	  "  --group-cap BYTES    body size cap of a compression group (default\n"
+	  "                       4194304; 4096..268435456). Records this large or\n"
+	  "                       larger get a group of their own.\n"
+	  "  --level N            zstd level 1..22 (default 3)\n"
+	  "  --chain-max N        most groups one get may touch (1..16, default 4):\n"
+	  "                       a new version may be stored as a delta against the\n"
+	  "                       previous one in an older unit, up to this depth\n"
+	  "  --read-cost-max N    most compressed bytes one get may read, as a\n"
+	  "                       multiple of the record's size (1..64, default 4;\n"
+	  "                       records under 4 KiB count as 4 KiB)\n"
+	  "  --repack-after N     repack the trailing small packs once N of them\n"
+	  "                       pile up (0 = never, 2..1000, default 16)\n" },
 	{ "put", cmd_put, "add one record to a key, as a unit of its own",
 	  "usage: strata put STORE KEY [FILE|-] [--label LABEL]\n"
 	  "\n"
@@ -26,14 +35,16 @@ static const command COMMANDS[] = {
 	  "\n"
 	  "  --label LABEL  label of the unit (shown by 'strata log')\n" },
 	{ "get", cmd_get, "write a record to standard output or a file",
-	  "usage: strata get STORE KEY[@N] [-o FILE]\n"
+	  "usage: strata get STORE KEY[@N] [-o FILE] [--stats]\n"
 	  "\n"
 	  "Write record N of KEY (numbered from 1; the latest when @N is absent).\n"
 	  "The key is everything before the last '@' that is followed only by\n"
 	  "digits, so 'a@b' is key 'a@b' and 'v@2@3' is record 3 of key 'v@2'.\n"
 	  "The content is checked against its checksum before it is written.\n"
 	  "\n"
-	  "  -o, --output FILE  write to FILE instead of standard output\n" },
+	  "  -o, --output FILE  write to FILE instead of standard output\n"
+	  "  --stats            report on standard error what the read cost: bytes\n"
+	  "                     read from packs, groups touched, bytes decompressed\n" },
 	{ "load", cmd_load, "add many records and units from a bulk stream",
 	  "usage: strata load STORE [FILE|-] [-v]\n"
 	  "\n"
@@ -65,8 +76,9 @@ static const command COMMANDS[] = {
 	{ "stats", cmd_stats, "show totals and the compression ratio",
 	  "usage: strata stats STORE [--json]\n"
 	  "\n"
-	  "Show records, keys, units, groups, raw bytes, stored bytes and the ratio\n"
-	  "raw/stored.\n"
+	  "Show records, keys, units, groups, raw bytes, stored bytes, the ratio\n"
+	  "raw/stored, and the distribution (median, p99, max) of read cost over all\n"
+	  "records: compressed bytes a get reads per byte it returns.\n"
 	  "\n"
 	  "  --json  print one JSON object instead of text\n" },
 	{ "verify", cmd_verify, "check every checksum of every record",
@@ -76,6 +88,15 @@ static const command COMMANDS[] = {
 	  "trailers, compressed groups, record contents, and the catalog against\n"
 	  "the packs. Each problem is reported on standard error with its pack,\n"
 	  "key and record. Exit status 1 if any problem is found.\n" },
+	{ "repack", cmd_repack, "regroup all packs into one, for tight storage and one-group reads",
+	  "usage: strata repack STORE [--oldest-first]\n"
+	  "\n"
+	  "Rewrite every record into one new pack: each key's records together\n"
+	  "(newest first unless --oldest-first), keys in byte order, each record\n"
+	  "coded against its own group only, so any get touches one group. The new\n"
+	  "pack is durable and catalogued before the old packs are deleted; a crash\n"
+	  "at any moment leaves every record readable. Commits also repack on their\n"
+	  "own once enough small packs pile up (see 'strata init --repack-after').\n" },
 	{ "rebuild", cmd_rebuild, "recreate the catalog from the packs",
 	  "usage: strata rebuild STORE\n"
 	  "\n"

@@ -75,13 +75,20 @@ typedef struct strata_store strata_store;
  * store has no effect. Initialize with STRATA_OPTIONS_INIT and change fields.
  */
 typedef struct strata_options {
-	unsigned version;  /* STRATA_OPTIONS_VERSION */
-	uint64_t group_cap; /* group size cap in bytes, 4 KiB..256 MiB (default 1 MiB) */
+	unsigned version;   /* STRATA_OPTIONS_VERSION */
+	uint64_t group_cap; /* group body cap in bytes, 4 KiB..256 MiB (default 4 MiB) */
 	int zstd_level;     /* 1..22 (default 3) */
+	int chain_max;      /* most groups one get may touch, 1..16 (default 4) */
+	int read_cost_max;  /* most compressed bytes one get may read, as a
+			     * multiple of the record's size (records under
+			     * 4 KiB count as 4 KiB), 1..64 (default 4) */
+	int repack_after;   /* after a commit, repack when this many small
+			     * packs (under 4 MiB) trail the store; 0 = never,
+			     * 2..1000 (default 16) */
 } strata_options;
 
 #define STRATA_OPTIONS_VERSION 1
-#define STRATA_OPTIONS_INIT { STRATA_OPTIONS_VERSION, 1u << 20, 3 }
+#define STRATA_OPTIONS_INIT { STRATA_OPTIONS_VERSION, 4u << 20, 3, 4, 4, 16 }
 
 /*
  * Open the store at directory `path`. `flags` is a STRATA_OPEN_* mask.
@@ -217,9 +224,17 @@ typedef struct strata_stats {
 	uint64_t raw_bytes;   /* sum of record content lengths */
 	uint64_t pack_bytes;  /* sum of pack file sizes */
 	uint64_t groups;      /* groups in all packs */
+	/* Read cost over all records: compressed bytes a get reads (through
+	 * every base it needs) per byte returned, records under 4 KiB counted
+	 * as 4 KiB. */
+	double read_cost_median;
+	double read_cost_p99;
+	double read_cost_max;
+	uint64_t chain_max;   /* most groups any get touches */
 } strata_stats;
 
-/* Fill *out with the store's totals (from the catalog; cheap). */
+/* Fill *out with the store's totals, from the catalog alone (one pass over
+ * its records; no pack is read). */
 int strata_stats_get(strata_store *s, strata_stats *out);
 
 /* One problem found by strata_verify(). Borrowed, valid during the callback. */
@@ -259,6 +274,28 @@ typedef struct strata_verify_result {
 int strata_verify(strata_store *s, strata_problem_cb *on_problem,
 		  strata_progress_cb *progress, void *ctx,
 		  strata_verify_result *res);
+
+typedef struct strata_repack_result {
+	uint64_t packs_before, packs_after;  /* live packs */
+	uint64_t bytes_before, bytes_after;  /* their total size */
+} strata_repack_result;
+
+#define STRATA_REPACK_OLDEST_FIRST 0x1  /* order each key's records oldest
+					 * first (default: newest first) */
+#define STRATA_REPACK_TAIL 0x2          /* only the trailing run of small
+					 * packs, as automatic repacking does */
+
+/*
+ * Rewrite the records of the store's live packs into one new pack of their
+ * whole range of units: each key's records together, keys in byte order,
+ * every record coded against its group only, so a get touches one group.
+ * The new pack is durable and catalogued before the old packs are deleted;
+ * a crash at any moment leaves every committed record readable (recovery
+ * finishes or discards the repack). Needs a writable handle with no unit in
+ * progress. `progress` (may be NULL) counts records.
+ */
+int strata_repack(strata_store *s, int flags, strata_progress_cb *progress, void *ctx,
+		  strata_repack_result *res);
 
 /*
  * Recreate the catalog of the store at `path` from its packs alone. Takes the

@@ -2,46 +2,59 @@
 #include "catalog.h"
 #include "err.h"
 
+#include <inttypes.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define CATALOG_SCHEMA 1
 
 enum {
-	ST_MAX_UNIT, ST_HAS_UNIT, ST_KEY_COUNT, ST_KEY_INS, ST_KEY_ID, ST_KEY_BUMP,
-	ST_REC_INS, ST_GRP_INS, ST_UNIT_INS, ST_LOOKUP, ST_UNIT_RECS, ST_COUNT
+	ST_MAX_UNIT, ST_FIND_PACK, ST_COVERING, ST_OVERLAP, ST_KEY_COUNT, ST_KEY_INS, ST_KEY_ID,
+	ST_KEY_BUMP, ST_REC_INS, ST_GRP_INS, ST_UNIT_INS, ST_PACK_INS, ST_LOOKUP, ST_PACK_RECS,
+	ST_STRAYS, ST_COUNT
 };
 
 static const char *const SQL[ST_COUNT] = {
-	[ST_MAX_UNIT] = "SELECT coalesce(max(unit),0) FROM units",
-	[ST_HAS_UNIT] = "SELECT 1 FROM units WHERE unit=?1",
+	[ST_MAX_UNIT] = "SELECT coalesce(max(last),0) FROM packs",
+	[ST_FIND_PACK] = "SELECT id FROM packs WHERE name=?1",
+	[ST_COVERING] = "SELECT id FROM packs WHERE first<=?1 AND last>=?2",
+	[ST_OVERLAP] = "SELECT count(*) FROM packs WHERE last>=?1 AND first<=?2 "
+		       "AND NOT (first>=?1 AND last<=?2)",
 	[ST_KEY_COUNT] = "SELECT records FROM keys WHERE name=?1",
 	[ST_KEY_INS] = "INSERT OR IGNORE INTO keys(name, records) VALUES(?1, 0)",
 	[ST_KEY_ID] = "SELECT id FROM keys WHERE name=?1",
 	[ST_KEY_BUMP] = "UPDATE keys SET records=max(records, ?2) WHERE id=?1",
-	[ST_REC_INS] = "INSERT INTO records(key,n,unit,grp,offset,len,size,sum,enc) "
-		       "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
-	[ST_GRP_INS] = "INSERT INTO groups(unit,idx,offset,clen,blen,codec,sum,level) "
+	[ST_REC_INS] = "INSERT OR REPLACE INTO records(key,n,unit,pack,grp,offset,len,size,sum,cend,enc,base) "
+		       "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+	[ST_GRP_INS] = "INSERT INTO groups(pack,idx,offset,clen,blen,codec,sum,level) "
 		       "VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
-	[ST_UNIT_INS] = "INSERT INTO units(unit,label,time,pack,pack_bytes,records,raw_bytes) "
-			"VALUES(?1,?2,?3,?4,?5,?6,?7)",
+	[ST_UNIT_INS] = "INSERT OR REPLACE INTO units(unit,label,time,pack,records,raw_bytes) "
+			"VALUES(?1,?2,?3,?4,?5,?6)",
+	[ST_PACK_INS] = "INSERT INTO packs(name,first,last,bytes) VALUES(?1,?2,?3,?4)",
 	[ST_LOOKUP] = "SELECT r.unit, r.grp, r.offset, r.len, r.size, r.sum, r.enc, "
-		      "g.offset, g.clen, g.blen, g.codec, g.sum, g.level "
+		      "g.offset, g.clen, g.blen, g.codec, g.sum, g.level, r.cend, r.base, p.id, p.name "
 		      "FROM keys k JOIN records r ON r.key=k.id "
-		      "JOIN groups g ON g.unit=r.unit AND g.idx=r.grp WHERE k.name=?1 AND r.n=?2",
-	[ST_UNIT_RECS] = "SELECT count(*) FROM records WHERE unit=?1",
+		      "JOIN groups g ON g.pack=r.pack AND g.idx=r.grp JOIN packs p ON p.id=r.pack "
+		      "WHERE k.name=?1 AND r.n=?2",
+	[ST_PACK_RECS] = "SELECT count(*) FROM records WHERE pack=?1",
+	[ST_STRAYS] = "SELECT count(*) FROM records WHERE unit>=?1 AND unit<=?2 AND pack!=?3",
 };
 
 static const char SCHEMA[] =
 	"CREATE TABLE meta(name TEXT PRIMARY KEY, value) WITHOUT ROWID;"
-	"CREATE TABLE units(unit INTEGER PRIMARY KEY, label BLOB, time INTEGER, pack TEXT,"
-	" pack_bytes INTEGER, records INTEGER, raw_bytes INTEGER);"
+	"CREATE TABLE packs(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE NOT NULL, first INTEGER,"
+	" last INTEGER, bytes INTEGER);"
+	"CREATE TABLE units(unit INTEGER PRIMARY KEY, label BLOB, time INTEGER, pack INTEGER,"
+	" records INTEGER, raw_bytes INTEGER);"
 	"CREATE TABLE keys(id INTEGER PRIMARY KEY, name BLOB UNIQUE NOT NULL, records INTEGER NOT NULL);"
-	"CREATE TABLE groups(unit INTEGER, idx INTEGER, offset INTEGER, clen INTEGER, blen INTEGER,"
-	" codec INTEGER, sum INTEGER, level INTEGER, PRIMARY KEY(unit, idx)) WITHOUT ROWID;"
-	"CREATE TABLE records(key INTEGER, n INTEGER, unit INTEGER, grp INTEGER, offset INTEGER,"
-	" len INTEGER, size INTEGER, sum INTEGER, enc INTEGER, PRIMARY KEY(key, n)) WITHOUT ROWID;"
+	"CREATE TABLE groups(pack INTEGER, idx INTEGER, offset INTEGER, clen INTEGER, blen INTEGER,"
+	" codec INTEGER, sum INTEGER, level INTEGER, PRIMARY KEY(pack, idx)) WITHOUT ROWID;"
+	"CREATE TABLE records(key INTEGER, n INTEGER, unit INTEGER, pack INTEGER, grp INTEGER,"
+	" offset INTEGER, len INTEGER, size INTEGER, sum INTEGER, cend INTEGER, enc INTEGER,"
+	" base INTEGER, PRIMARY KEY(key, n)) WITHOUT ROWID;"
+	"CREATE INDEX records_pack ON records(pack);"
 	"CREATE INDEX records_unit ON records(unit);"
 	"INSERT INTO meta VALUES('schema', 1);";
 
@@ -147,6 +160,9 @@ void catalog_close(catalog *c)
 /* Step a statement expected to yield at most one row with a u64 column 0. */
 static int one_u64(catalog *c, sqlite3_stmt *s, uint64_t *v, int *found, const char *what)
 {
+	*v = 0;
+	if (found)
+		*found = 0;
 	int r = sqlite3_step(s);
 	if (r == SQLITE_ROW) {
 		*v = (uint64_t)sqlite3_column_int64(s, 0);
@@ -165,15 +181,24 @@ static int one_u64(catalog *c, sqlite3_stmt *s, uint64_t *v, int *found, const c
 
 int catalog_max_unit(catalog *c, uint64_t *max)
 {
-	return one_u64(c, stmt(c, ST_MAX_UNIT), max, NULL, "reading units");
+	return one_u64(c, stmt(c, ST_MAX_UNIT), max, NULL, "reading packs");
 }
 
-int catalog_has_unit(catalog *c, uint64_t unit, int *has)
+int catalog_find_pack(catalog *c, const char *name, int *found)
 {
-	sqlite3_stmt *s = stmt(c, ST_HAS_UNIT);
-	sqlite3_bind_int64(s, 1, (int64_t)unit);
+	sqlite3_stmt *s = stmt(c, ST_FIND_PACK);
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
 	uint64_t v;
-	return one_u64(c, s, &v, has, "reading units");
+	return one_u64(c, s, &v, found, "reading packs");
+}
+
+int catalog_covering(catalog *c, uint64_t first, uint64_t last, int *covered)
+{
+	sqlite3_stmt *s = stmt(c, ST_COVERING);
+	sqlite3_bind_int64(s, 1, (int64_t)first);
+	sqlite3_bind_int64(s, 2, (int64_t)last);
+	uint64_t v;
+	return one_u64(c, s, &v, covered, "reading packs");
 }
 
 int catalog_key_count(catalog *c, const void *key, size_t len, uint64_t *count)
@@ -183,10 +208,10 @@ int catalog_key_count(catalog *c, const void *key, size_t len, uint64_t *count)
 	return one_u64(c, s, count, NULL, "reading keys");
 }
 
-int catalog_unit_record_count(catalog *c, uint64_t unit, uint64_t *count)
+int catalog_pack_record_count(catalog *c, int64_t pack, uint64_t *count)
 {
-	sqlite3_stmt *s = stmt(c, ST_UNIT_RECS);
-	sqlite3_bind_int64(s, 1, (int64_t)unit);
+	sqlite3_stmt *s = stmt(c, ST_PACK_RECS);
+	sqlite3_bind_int64(s, 1, pack);
 	return one_u64(c, s, count, NULL, "reading records");
 }
 
@@ -206,19 +231,19 @@ static int add_key(catalog *c, const pack_key *k, int64_t *id)
 		return rc;
 	s = stmt(c, ST_KEY_ID);
 	sqlite3_bind_blob(s, 1, k->p, k->len, SQLITE_STATIC);
-	uint64_t v;
-	int found;
+	uint64_t v = 0;
+	int found = 0;
 	rc = one_u64(c, s, &v, &found, "reading a key id");
 	*id = (int64_t)v;
 	return rc ? rc : found ? 0 : db_fail(c, SQLITE_CORRUPT, "key vanished");
 }
 
-static int add_groups(catalog *c, const pack_footer *f)
+static int add_groups(catalog *c, const pack_footer *f, int64_t pack)
 {
 	for (size_t i = 0; i < f->ngroups; i++) {
 		const pack_group *g = &f->groups[i];
 		sqlite3_stmt *s = stmt(c, ST_GRP_INS);
-		sqlite3_bind_int64(s, 1, (int64_t)f->unit);
+		sqlite3_bind_int64(s, 1, pack);
 		sqlite3_bind_int64(s, 2, (int64_t)i);
 		sqlite3_bind_int64(s, 3, (int64_t)g->offset);
 		sqlite3_bind_int64(s, 4, (int64_t)g->clen);
@@ -233,20 +258,25 @@ static int add_groups(catalog *c, const pack_footer *f)
 	return 0;
 }
 
-static int add_records(catalog *c, const pack_footer *f, const int64_t *ids, uint64_t *raw)
+/* Records, with per-unit counts and raw bytes (indexed by unit - first). */
+static int add_records(catalog *c, const pack_footer *f, const int64_t *ids, int64_t pack, uint64_t *count,
+		       uint64_t *raw)
 {
 	for (size_t i = 0; i < f->nrecords; i++) {
 		const pack_record *r = &f->records[i];
 		sqlite3_stmt *s = stmt(c, ST_REC_INS);
 		sqlite3_bind_int64(s, 1, ids[r->key]);
 		sqlite3_bind_int64(s, 2, (int64_t)r->n);
-		sqlite3_bind_int64(s, 3, (int64_t)f->unit);
-		sqlite3_bind_int64(s, 4, r->group);
-		sqlite3_bind_int64(s, 5, (int64_t)r->off);
-		sqlite3_bind_int64(s, 6, (int64_t)r->len);
-		sqlite3_bind_int64(s, 7, (int64_t)r->size);
-		sqlite3_bind_int64(s, 8, (int64_t)r->sum);
-		sqlite3_bind_int(s, 9, r->enc);
+		sqlite3_bind_int64(s, 3, (int64_t)r->unit);
+		sqlite3_bind_int64(s, 4, pack);
+		sqlite3_bind_int64(s, 5, r->group);
+		sqlite3_bind_int64(s, 6, (int64_t)r->off);
+		sqlite3_bind_int64(s, 7, (int64_t)r->len);
+		sqlite3_bind_int64(s, 8, (int64_t)r->size);
+		sqlite3_bind_int64(s, 9, (int64_t)r->sum);
+		sqlite3_bind_int64(s, 10, (int64_t)r->cend);
+		sqlite3_bind_int(s, 11, r->enc);
+		sqlite3_bind_int64(s, 12, (int64_t)r->base);
 		int rc = step_done(c, s, "adding a record");
 		if (rc)
 			return rc;
@@ -255,47 +285,115 @@ static int add_records(catalog *c, const pack_footer *f, const int64_t *ids, uin
 		sqlite3_bind_int64(s, 2, (int64_t)r->n);
 		if ((rc = step_done(c, s, "counting a key's records")))
 			return rc;
-		*raw += r->size;
+		count[r->unit - f->first]++;
+		raw[r->unit - f->first] += r->size;
 	}
 	return 0;
 }
 
-static int add_unit_row(catalog *c, const pack_footer *f, const char *pack, uint64_t pack_bytes,
-			uint64_t raw)
+static int add_units(catalog *c, const pack_footer *f, int64_t pack, const uint64_t *count, const uint64_t *raw)
 {
-	sqlite3_stmt *s = stmt(c, ST_UNIT_INS);
-	sqlite3_bind_int64(s, 1, (int64_t)f->unit);
-	sqlite3_bind_blob(s, 2, f->label_len ? (const void *)f->label : "", (int)f->label_len, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 3, f->time);
-	sqlite3_bind_text(s, 4, pack, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 5, (int64_t)pack_bytes);
-	sqlite3_bind_int64(s, 6, (int64_t)f->nrecords);
-	sqlite3_bind_int64(s, 7, (int64_t)raw);
-	return step_done(c, s, "adding a unit");
+	for (size_t i = 0; i < f->nunits; i++) {
+		const pack_unit *u = &f->units[i];
+		sqlite3_stmt *s = stmt(c, ST_UNIT_INS);
+		sqlite3_bind_int64(s, 1, (int64_t)u->unit);
+		sqlite3_bind_blob(s, 2, u->label_len ? (const void *)u->label : "", (int)u->label_len, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 3, u->time);
+		sqlite3_bind_int64(s, 4, pack);
+		sqlite3_bind_int64(s, 5, (int64_t)count[i]);
+		sqlite3_bind_int64(s, 6, (int64_t)raw[i]);
+		int rc = step_done(c, s, "adding a unit");
+		if (rc)
+			return rc;
+	}
+	return 0;
 }
 
-int catalog_add_unit(catalog *c, const pack_footer *f, const char *pack, uint64_t pack_bytes)
+/* The live packs whose ranges lie inside [first, last]: collected, then
+ * their rows dropped. */
+static int drop_contained(catalog *c, uint64_t first, uint64_t last, catalog_pack **out, size_t *n)
 {
-	int64_t *ids = malloc((f->nkeys ? f->nkeys : 1) * sizeof *ids);
-	if (!ids)
-		return ERR_NOMEM();
-	uint64_t raw = 0;
-	int rc = exec(c, "BEGIN IMMEDIATE");
+	uint64_t overlap = 0;
+	sqlite3_stmt *s = stmt(c, ST_OVERLAP);
+	sqlite3_bind_int64(s, 1, (int64_t)first);
+	sqlite3_bind_int64(s, 2, (int64_t)last);
+	int rc = one_u64(c, s, &overlap, NULL, "reading packs");
+	if (!rc && overlap)
+		return err_set(STRATA_ECORRUPT, "units %" PRIu64 "..%" PRIu64 " partly overlap a catalogued pack",
+			       first, last);
+	if (!rc)
+		rc = catalog_packs_in(c, first, last, out, n);
+	char sql[200];
+	snprintf(sql, sizeof sql, "DELETE FROM groups WHERE pack IN (SELECT id FROM packs WHERE first>=%" PRIu64
+		 " AND last<=%" PRIu64 "); DELETE FROM packs WHERE first>=%" PRIu64 " AND last<=%" PRIu64,
+		 first, last, first, last);
+	if (!rc)
+		rc = exec(c, sql);
+	return rc;
+}
+
+static int add_pack_rows(catalog *c, const pack_footer *f, const char *name, uint64_t bytes, int64_t *ids,
+			 uint64_t *count, uint64_t *raw)
+{
+	sqlite3_stmt *s = stmt(c, ST_PACK_INS);
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (int64_t)f->first);
+	sqlite3_bind_int64(s, 3, (int64_t)f->last);
+	sqlite3_bind_int64(s, 4, (int64_t)bytes);
+	int rc = step_done(c, s, "adding a pack");
+	int64_t pack = sqlite3_last_insert_rowid(c->db);
 	for (size_t i = 0; !rc && i < f->nkeys; i++)
 		rc = add_key(c, &f->keys[i], &ids[i]);
 	if (!rc)
-		rc = add_groups(c, f);
+		rc = add_groups(c, f, pack);
 	if (!rc)
-		rc = add_records(c, f, ids, &raw);
+		rc = add_records(c, f, ids, pack, count, raw);
 	if (!rc)
-		rc = add_unit_row(c, f, pack, pack_bytes, raw);
+		rc = add_units(c, f, pack, count, raw);
+	uint64_t strays = 0;
+	s = stmt(c, ST_STRAYS);
+	sqlite3_bind_int64(s, 1, (int64_t)f->first);
+	sqlite3_bind_int64(s, 2, (int64_t)f->last);
+	sqlite3_bind_int64(s, 3, pack);
+	if (!rc)
+		rc = one_u64(c, s, &strays, NULL, "checking records");
+	if (!rc && strays)
+		rc = err_set(STRATA_ECORRUPT, "pack %s lacks %" PRIu64 " records of the packs it replaces", name,
+			     strays);
+	return rc;
+}
+
+int catalog_add_pack(catalog *c, const pack_footer *f, const char *name, uint64_t bytes,
+		     catalog_pack **superseded, size_t *nsuperseded)
+{
+	int64_t *ids = malloc((f->nkeys ? f->nkeys : 1) * sizeof *ids);
+	uint64_t *count = calloc(f->nunits ? f->nunits : 1, sizeof *count);
+	uint64_t *raw = calloc(f->nunits ? f->nunits : 1, sizeof *raw);
+	catalog_pack *old = NULL;
+	size_t nold = 0;
+	int rc = ids && count && raw ? exec(c, "BEGIN IMMEDIATE") : ERR_NOMEM();
+	if (!rc)
+		rc = drop_contained(c, f->first, f->last, &old, &nold);
+	if (!rc)
+		rc = add_pack_rows(c, f, name, bytes, ids, count, raw);
 	if (!rc)
 		rc = exec(c, "COMMIT");
 	if (rc) {
-		err_prefix(rc, "filing unit %llu: ", (unsigned long long)f->unit);
+		err_prefix(rc, "filing pack %s: ", name);
 		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		free(old);
+		old = NULL;
+		nold = 0;
+	}
+	if (superseded) {
+		*superseded = old;
+		*nsuperseded = nold;
+	} else {
+		free(old);
 	}
 	free(ids);
+	free(count);
+	free(raw);
 	return rc;
 }
 
@@ -325,13 +423,19 @@ int catalog_lookup(catalog *c, const void *key, size_t len, uint64_t n, catalog_
 	out->group.codec = (uint8_t)sqlite3_column_int(s, 10);
 	out->group.sum = (uint64_t)sqlite3_column_int64(s, 11);
 	out->group.level = (int8_t)sqlite3_column_int(s, 12);
+	out->cend = (uint64_t)sqlite3_column_int64(s, 13);
+	out->base = (uint64_t)sqlite3_column_int64(s, 14);
+	out->pack = sqlite3_column_int64(s, 15);
+	const unsigned char *pn = sqlite3_column_text(s, 16);
+	snprintf(out->pack_name, sizeof out->pack_name, "%s", pn ? (const char *)pn : "");
 	sqlite3_reset(s);
 	return 0;
 }
 
-/* Run a query and hand each row to `row`, which returns nonzero to stop. */
-static int each_row(catalog *c, const char *sql, const void *blob, size_t bloblen,
-		    int (*row)(sqlite3_stmt *, void *), void *ctx)
+/* Run a query and hand each row to `row`, which returns nonzero to stop.
+ * Binds ?1 to blob when not NULL, and ?2, ?3 to a, b when nint says so. */
+static int each_row_b(catalog *c, const char *sql, const void *blob, size_t bloblen, int nint, int64_t a,
+		      int64_t b, int (*row)(sqlite3_stmt *, void *), void *ctx)
 {
 	sqlite3_stmt *s;
 	int r = sqlite3_prepare_v2(c->db, sql, -1, &s, NULL);
@@ -339,6 +443,10 @@ static int each_row(catalog *c, const char *sql, const void *blob, size_t bloble
 		return db_fail(c, r, "query");
 	if (blob)
 		sqlite3_bind_blob(s, 1, blob, (int)bloblen, SQLITE_STATIC);
+	if (nint > 0)
+		sqlite3_bind_int64(s, 2, a);
+	if (nint > 1)
+		sqlite3_bind_int64(s, 3, b);
 	int rc = 0;
 	while ((r = sqlite3_step(s)) == SQLITE_ROW)
 		if ((rc = row(s, ctx)) != 0)
@@ -347,6 +455,79 @@ static int each_row(catalog *c, const char *sql, const void *blob, size_t bloble
 		rc = db_fail(c, r, "query");
 	sqlite3_finalize(s);
 	return rc;
+}
+
+static int each_row(catalog *c, const char *sql, const void *blob, size_t bloblen,
+		    int (*row)(sqlite3_stmt *, void *), void *ctx)
+{
+	return each_row_b(c, sql, blob, bloblen, 0, 0, 0, row, ctx);
+}
+
+typedef struct pack_list {
+	catalog_pack *v;
+	size_t n, cap;
+	int oom;
+} pack_list;
+
+static int pack_row(sqlite3_stmt *s, void *p)
+{
+	pack_list *l = p;
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? l->cap * 2 : 32;
+		catalog_pack *nv = realloc(l->v, nc * sizeof *nv);
+		if (!nv)
+			return l->oom = 1;
+		l->v = nv;
+		l->cap = nc;
+	}
+	catalog_pack *cp = &l->v[l->n++];
+	cp->id = sqlite3_column_int64(s, 0);
+	const unsigned char *name = sqlite3_column_text(s, 1);
+	snprintf(cp->name, sizeof cp->name, "%s", name ? (const char *)name : "");
+	cp->first = (uint64_t)sqlite3_column_int64(s, 2);
+	cp->last = (uint64_t)sqlite3_column_int64(s, 3);
+	cp->bytes = (uint64_t)sqlite3_column_int64(s, 4);
+	return 0;
+}
+
+int catalog_packs_in(catalog *c, uint64_t first, uint64_t last, catalog_pack **out, size_t *n)
+{
+	pack_list l = { 0 };
+	int rc = each_row_b(c, "SELECT id, name, first, last, bytes FROM packs WHERE first>=?2 AND last<=?3 "
+			       "ORDER BY first", NULL, 0, 2, (int64_t)first, (int64_t)last, pack_row, &l);
+	if (l.oom)
+		rc = ERR_NOMEM();
+	if (rc) {
+		free(l.v);
+		return rc;
+	}
+	*out = l.v;
+	*n = l.n;
+	return 0;
+}
+
+typedef struct rp_ctx {
+	catalog_repack_cb *cb;
+	void *ctx;
+} rp_ctx;
+
+static int repack_row(sqlite3_stmt *s, void *p)
+{
+	rp_ctx *k = p;
+	return k->cb(k->ctx, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0),
+		     (uint64_t)sqlite3_column_int64(s, 1), (uint64_t)sqlite3_column_int64(s, 2));
+}
+
+int catalog_foreach_in_range(catalog *c, uint64_t first, uint64_t last, int newest_first,
+			     catalog_repack_cb *cb, void *ctx)
+{
+	rp_ctx k = { cb, ctx };
+	return each_row_b(c, newest_first
+			     ? "SELECT k.name, r.n, r.unit FROM records r JOIN keys k ON r.key=k.id "
+			       "WHERE r.unit>=?2 AND r.unit<=?3 ORDER BY k.name, r.n DESC"
+			     : "SELECT k.name, r.n, r.unit FROM records r JOIN keys k ON r.key=k.id "
+			       "WHERE r.unit>=?2 AND r.unit<=?3 ORDER BY k.name, r.n",
+			  NULL, 0, 2, (int64_t)first, (int64_t)last, repack_row, &k);
 }
 
 typedef struct cb_ctx {
@@ -389,11 +570,11 @@ static int unit_row(sqlite3_stmt *s, void *p)
 {
 	cb_ctx *k = p;
 	/* Labels are bytes; hand them out NUL-terminated (cut at a NUL). */
-	char label[1024];
 	int ll = sqlite3_column_bytes(s, 1);
 	const void *lp = sqlite3_column_blob(s, 1);
-	if (ll > (int)sizeof label - 1)
-		ll = (int)sizeof label - 1;
+	char *label = malloc((size_t)(ll > 0 ? ll : 0) + 1);
+	if (!label)
+		return ERR_NOMEM();
 	if (ll > 0)
 		memcpy(label, lp, (size_t)ll);
 	label[ll > 0 ? ll : 0] = '\0';
@@ -401,14 +582,17 @@ static int unit_row(sqlite3_stmt *s, void *p)
 	strata_unit_info ui = { (uint64_t)sqlite3_column_int64(s, 0), label, sqlite3_column_int64(s, 2),
 				(uint64_t)sqlite3_column_int64(s, 5), (uint64_t)sqlite3_column_int64(s, 6),
 				(uint64_t)sqlite3_column_int64(s, 4), pack ? pack : "" };
-	return ((strata_unit_cb *)k->cb)(k->ctx, &ui);
+	int rc = ((strata_unit_cb *)k->cb)(k->ctx, &ui);
+	free(label);
+	return rc;
 }
 
 int catalog_foreach_unit(catalog *c, strata_unit_cb *cb, void *ctx)
 {
 	cb_ctx k = { (void *)cb, ctx };
-	return each_row(c, "SELECT unit, label, time, pack, pack_bytes, records, raw_bytes "
-			   "FROM units ORDER BY unit", NULL, 0, unit_row, &k);
+	return each_row(c, "SELECT u.unit, u.label, u.time, 'packs/' || p.name, p.bytes, u.records, "
+			   "u.raw_bytes FROM units u LEFT JOIN packs p ON p.id=u.pack ORDER BY u.unit",
+			NULL, 0, unit_row, &k);
 }
 
 static int stats_row(sqlite3_stmt *s, void *p)
@@ -423,10 +607,84 @@ static int stats_row(sqlite3_stmt *s, void *p)
 	return 0;
 }
 
+/* Read costs, computed key by key in record order: a record costs its
+ * compressed prefix plus what its base costs. */
+typedef struct cost_scan {
+	int64_t key;          /* key of the records in `cost` */
+	uint64_t *cost;       /* cost[n] for the current key */
+	uint8_t *depth;       /* groups touched, per n */
+	size_t cap;
+	double *ratio;        /* one per record */
+	size_t n, cap_ratio;
+	uint64_t chain_max;
+	int oom;
+} cost_scan;
+
+static int cost_row(sqlite3_stmt *s, void *p)
+{
+	cost_scan *cs = p;
+	int64_t key = sqlite3_column_int64(s, 0);
+	uint64_t n = (uint64_t)sqlite3_column_int64(s, 1), cend = (uint64_t)sqlite3_column_int64(s, 2);
+	uint64_t base = (uint64_t)sqlite3_column_int64(s, 3), size = (uint64_t)sqlite3_column_int64(s, 4);
+	if (key != cs->key && cs->cap)
+		memset(cs->cost, 0, cs->cap * sizeof *cs->cost);
+	cs->key = key;
+	if (n >= cs->cap || cs->n == cs->cap_ratio) {
+		size_t nc = n >= cs->cap ? (size_t)n * 2 + 16 : cs->cap;
+		size_t nr = cs->n == cs->cap_ratio ? cs->cap_ratio * 2 + 1024 : cs->cap_ratio;
+		uint64_t *c2 = realloc(cs->cost, nc * sizeof *c2);
+		uint8_t *d2 = c2 ? realloc(cs->depth, nc) : NULL;
+		double *r2 = d2 ? realloc(cs->ratio, nr * sizeof *r2) : NULL;
+		if (c2) cs->cost = c2;
+		if (d2) cs->depth = d2;
+		if (r2) cs->ratio = r2;
+		if (!c2 || !d2 || !r2)
+			return cs->oom = 1;
+		memset(cs->cost + cs->cap, 0, (nc - cs->cap) * sizeof *c2);
+		memset(cs->depth + cs->cap, 0, nc - cs->cap);
+		cs->cap = nc;
+		cs->cap_ratio = nr;
+	}
+	int has_base = base && base < n;
+	cs->cost[n] = cend + (has_base ? cs->cost[base] : 0);
+	cs->depth[n] = (uint8_t)(1 + (has_base && cs->depth[base] < 255 ? cs->depth[base] : 0));
+	if (cs->depth[n] > cs->chain_max)
+		cs->chain_max = cs->depth[n];
+	cs->ratio[cs->n++] = (double)cs->cost[n] / (double)(size < 4096 ? 4096 : size);
+	return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int read_cost_stats(catalog *c, strata_stats *out)
+{
+	cost_scan cs = { .key = -1 };
+	int rc = each_row(c, "SELECT key, n, cend, base, size FROM records ORDER BY key, n", NULL, 0,
+			  cost_row, &cs);
+	if (cs.oom)
+		rc = ERR_NOMEM();
+	if (!rc && cs.n) {
+		qsort(cs.ratio, cs.n, sizeof *cs.ratio, cmp_double);
+		out->read_cost_median = cs.ratio[cs.n / 2];
+		out->read_cost_p99 = cs.ratio[(size_t)((double)(cs.n - 1) * 0.99)];
+		out->read_cost_max = cs.ratio[cs.n - 1];
+		out->chain_max = cs.chain_max;
+	}
+	free(cs.cost);
+	free(cs.depth);
+	free(cs.ratio);
+	return rc;
+}
+
 int catalog_stats(catalog *c, strata_stats *out)
 {
 	memset(out, 0, sizeof *out);
-	return each_row(c, "SELECT count(*), coalesce(sum(records),0), coalesce(sum(raw_bytes),0), "
-			   "coalesce(sum(pack_bytes),0), (SELECT count(*) FROM keys WHERE records>0), "
-			   "(SELECT count(*) FROM groups) FROM units", NULL, 0, stats_row, out);
+	int rc = each_row(c, "SELECT count(*), coalesce(sum(records),0), coalesce(sum(raw_bytes),0), "
+			     "(SELECT coalesce(sum(bytes),0) FROM packs), (SELECT count(*) FROM keys WHERE records>0), "
+			     "(SELECT count(*) FROM groups) FROM units", NULL, 0, stats_row, out);
+	return rc ? rc : read_cost_stats(c, out);
 }

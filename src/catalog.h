@@ -2,8 +2,8 @@
  * catalog.h - the SQLite index of a store (docs/FORMAT.md, "Catalog").
  *
  * The only module that includes sqlite3.h. The catalog is derived from the
- * packs: catalog_add_unit() files a pack's footer, and that is the only way
- * rows are written, whether by a commit, by recovery or by a rebuild.
+ * packs: catalog_add_pack() files a pack's footer, and that is the only way
+ * rows are written, whether by a commit, a repack, recovery or a rebuild.
  */
 #ifndef STRATA_CATALOG_H
 #define STRATA_CATALOG_H
@@ -19,31 +19,58 @@ typedef struct catalog catalog;
 int catalog_open(catalog **out, const char *path, int create);
 void catalog_close(catalog *c);
 
+/* A live pack. */
+typedef struct catalog_pack {
+	int64_t id;
+	char name[32];          /* file name in packs/ */
+	uint64_t first, last;   /* its range of units */
+	uint64_t bytes;         /* file size */
+} catalog_pack;
+
 /* Largest catalogued unit number (0 when none). */
 int catalog_max_unit(catalog *c, uint64_t *max);
-/* Whether `unit` is catalogued. */
-int catalog_has_unit(catalog *c, uint64_t unit, int *has);
+/* Whether a pack of this file name is live. */
+int catalog_find_pack(catalog *c, const char *name, int *found);
+/* Whether a live pack's range contains [first, last]. */
+int catalog_covering(catalog *c, uint64_t first, uint64_t last, int *covered);
+/* Live packs whose ranges lie inside [first, last], by first unit. *out is
+ * malloc'd (caller frees). */
+int catalog_packs_in(catalog *c, uint64_t first, uint64_t last, catalog_pack **out, size_t *n);
 /* Committed records of a key (0 if unknown). */
 int catalog_key_count(catalog *c, const void *key, size_t len, uint64_t *count);
+/* Records filed under a pack. */
+int catalog_pack_record_count(catalog *c, int64_t pack, uint64_t *count);
 
-/* File one unit (its pack's footer) in a single transaction. */
-int catalog_add_unit(catalog *c, const pack_footer *f, const char *pack, uint64_t pack_bytes);
+/* File a pack (its footer) in one transaction. The live packs whose ranges
+ * its range contains are dropped from the catalog; *superseded (may be NULL)
+ * receives them, malloc'd, for the caller to delete. A range that partly
+ * overlaps a live pack, or a pack lacking records of those it replaces, is
+ * STRATA_ECORRUPT and changes nothing. */
+int catalog_add_pack(catalog *c, const pack_footer *f, const char *name, uint64_t bytes,
+		     catalog_pack **superseded, size_t *nsuperseded);
+
+/* Every record committed in units [first, last], by key, then by number
+ * (descending when newest_first). Returns what the callback returns. */
+typedef int catalog_repack_cb(void *ctx, const void *key, size_t keylen, uint64_t n, uint64_t unit);
+int catalog_foreach_in_range(catalog *c, uint64_t first, uint64_t last, int newest_first,
+			     catalog_repack_cb *cb, void *ctx);
 
 /* Everything a read needs to find a record. */
 typedef struct catalog_loc {
-	uint64_t unit;
+	uint64_t unit;      /* unit it was committed in */
 	uint32_t grp;       /* group index in the pack */
 	pack_group group;   /* the group's footer entry */
 	uint64_t off, len;  /* encoding range in the group body */
 	uint64_t size, sum; /* content length and checksum */
+	uint64_t cend;      /* compressed prefix of the group to read */
+	uint64_t base;      /* ENC_BASE: base record number */
 	int enc;
+	int64_t pack;       /* live pack holding it */
+	char pack_name[32]; /* its file name in packs/ */
 } catalog_loc;
 
 /* Find record n of key: STRATA_ENOTFOUND when there is none. */
 int catalog_lookup(catalog *c, const void *key, size_t len, uint64_t n, catalog_loc *out);
-
-/* Number of records filed under `unit`. */
-int catalog_unit_record_count(catalog *c, uint64_t unit, uint64_t *count);
 
 int catalog_foreach_key(catalog *c, strata_key_cb *cb, void *ctx);
 int catalog_foreach_record(catalog *c, const void *key, size_t len, strata_record_cb *cb, void *ctx);

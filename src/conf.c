@@ -20,6 +20,12 @@ int conf_validate(const strata_options *o)
 		return err_set(STRATA_EINVAL, "group cap %" PRIu64 " is outside 4096..268435456", o->group_cap);
 	if (o->zstd_level < 1 || o->zstd_level > 22)
 		return err_set(STRATA_EINVAL, "zstd level %d is outside 1..22", o->zstd_level);
+	if (o->chain_max < 1 || o->chain_max > 16)
+		return err_set(STRATA_EINVAL, "chain max %d is outside 1..16", o->chain_max);
+	if (o->read_cost_max < 1 || o->read_cost_max > 64)
+		return err_set(STRATA_EINVAL, "read cost max %d is outside 1..64", o->read_cost_max);
+	if (o->repack_after != 0 && (o->repack_after < 2 || o->repack_after > 1000))
+		return err_set(STRATA_EINVAL, "repack-after %d is neither 0 nor within 2..1000", o->repack_after);
 	return 0;
 }
 
@@ -28,8 +34,10 @@ int conf_write(const char *root, const strata_options *o)
 	char path[4096], tmp[4096], text[256];
 	snprintf(path, sizeof path, "%s/strata.conf", root);
 	snprintf(tmp, sizeof tmp, "%s/strata.conf.tmp", root);
-	int n = snprintf(text, sizeof text, "strata-store = %d\ngroup-cap = %" PRIu64 "\nzstd-level = %d\n",
-			 STORE_FORMAT, o->group_cap, o->zstd_level);
+	int n = snprintf(text, sizeof text,
+			 "strata-store = %d\ngroup-cap = %" PRIu64 "\nzstd-level = %d\nchain-max = %d\n"
+			 "read-cost-max = %d\nrepack-after = %d\n",
+			 STORE_FORMAT, o->group_cap, o->zstd_level, o->chain_max, o->read_cost_max, o->repack_after);
 	int fd, rc = os_open(&fd, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (rc)
 		return rc;
@@ -66,6 +74,12 @@ static int parse_line(char *line, strata_options *o, int *seen_format, const cha
 		o->group_cap = (uint64_t)v;
 	} else if (!strcmp(name, "zstd-level")) {
 		o->zstd_level = (int)v;
+	} else if (!strcmp(name, "chain-max")) {
+		o->chain_max = (int)v;
+	} else if (!strcmp(name, "read-cost-max")) {
+		o->read_cost_max = (int)v;
+	} else if (!strcmp(name, "repack-after")) {
+		o->repack_after = (int)v;
 	}
 	return 0;
 }

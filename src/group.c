@@ -14,6 +14,14 @@ struct group_coder {
 	uint8_t *in;     /* GROUP_IO_CHUNK bytes: compressed input being read */
 	uint8_t *out;    /* GROUP_IO_CHUNK bytes: output staging / skipped body */
 	group_read_cost cost;
+	/* the group being encoded (group_enc_*) */
+	int codec;
+	group_sink_fn *sink;
+	void *sink_ctx;
+	XXH3_state_t *xs;  /* checksum of the compressed bytes */
+	uint64_t emitted;  /* compressed bytes passed to the sink */
+	uint64_t pending;  /* body bytes since the last flush */
+	uint64_t body;     /* body bytes added */
 };
 
 int group_coder_new(group_coder **out)
@@ -25,7 +33,8 @@ int group_coder_new(group_coder **out)
 	c->out = malloc(GROUP_IO_CHUNK);
 	c->cctx = ZSTD_createCCtx();
 	c->dctx = ZSTD_createDCtx();
-	if (!c->in || !c->out || !c->cctx || !c->dctx) {
+	c->xs = XXH3_createState();
+	if (!c->in || !c->out || !c->cctx || !c->dctx || !c->xs) {
 		group_coder_free(c);
 		return ERR_NOMEM();
 	}
@@ -39,6 +48,7 @@ void group_coder_free(group_coder *c)
 		return;
 	ZSTD_freeCCtx(c->cctx);
 	ZSTD_freeDCtx(c->dctx);
+	XXH3_freeState(c->xs);
 	free(c->in);
 	free(c->out);
 	free(c);
@@ -49,79 +59,130 @@ void group_coder_cost(const group_coder *c, group_read_cost *out)
 	*out = c->cost;
 }
 
-/* Sink wrapper that counts and checksums what passes through. */
-typedef struct counted_sink {
-	group_sink_fn *sink;
-	void *ctx;
-	XXH3_state_t *xs;
-	uint64_t n;
-} counted_sink;
-
-static int counted_put(counted_sink *cs, const void *p, size_t n)
-{
-	if (n == 0)
-		return 0;
-	XXH3_64bits_update(cs->xs, p, n);
-	cs->n += n;
-	return cs->sink(cs->ctx, p, n);
-}
-
 static int zstd_fail(size_t r, const char *what)
 {
 	return err_set(STRATA_EIO, "zstd %s failed: %s", what, ZSTD_getErrorName(r));
 }
 
-static int encode_zstd(group_coder *c, int level, const group_piece *pieces, size_t np,
-		       uint64_t blen, counted_sink *cs)
+/* Pass compressed bytes on, counting and checksumming them. */
+static int enc_emit(group_coder *c, const void *p, size_t n)
 {
-	ZSTD_CCtx_reset(c->cctx, ZSTD_reset_session_and_parameters);
-	ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_compressionLevel, level);
-	ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_checksumFlag, 1);
-	ZSTD_CCtx_setPledgedSrcSize(c->cctx, blen);
-	for (size_t i = 0; i <= np; i++) {
-		int last = i == np;
-		ZSTD_inBuffer in = { last ? NULL : pieces[i].p, last ? 0 : pieces[i].len, 0 };
-		ZSTD_EndDirective mode = last ? ZSTD_e_end : ZSTD_e_continue;
-		size_t left;
-		do {
-			ZSTD_outBuffer out = { c->out, GROUP_IO_CHUNK, 0 };
-			left = ZSTD_compressStream2(c->cctx, &out, &in, mode);
-			if (ZSTD_isError(left))
-				return zstd_fail(left, "compression");
-			int rc = counted_put(cs, c->out, out.pos);
-			if (rc)
-				return rc;
-		} while (last ? left != 0 : in.pos < in.size);
+	if (n == 0)
+		return 0;
+	XXH3_64bits_update(c->xs, p, n);
+	c->emitted += n;
+	return c->sink(c->sink_ctx, p, n);
+}
+
+/* Run the zstd stream over `in` with `mode` until it is consumed (continue)
+ * or fully flushed (flush, end). */
+static int enc_zstd(group_coder *c, ZSTD_inBuffer *in, ZSTD_EndDirective mode)
+{
+	size_t left;
+	do {
+		ZSTD_outBuffer out = { c->out, GROUP_IO_CHUNK, 0 };
+		left = ZSTD_compressStream2(c->cctx, &out, in, mode);
+		if (ZSTD_isError(left))
+			return zstd_fail(left, "compression");
+		int rc = enc_emit(c, c->out, out.pos);
+		if (rc)
+			return rc;
+	} while (mode == ZSTD_e_continue ? in->pos < in->size : left != 0);
+	return 0;
+}
+
+int group_enc_begin(group_coder *c, int codec, int level, group_sink_fn *sink, void *sink_ctx)
+{
+	if (codec != CODEC_ZSTD && codec != CODEC_NONE)
+		return err_set(STRATA_EINVAL, "unknown codec %d", codec);
+	c->codec = codec;
+	c->sink = sink;
+	c->sink_ctx = sink_ctx;
+	c->emitted = c->pending = c->body = 0;
+	XXH3_64bits_reset(c->xs);
+	if (codec == CODEC_ZSTD) {
+		ZSTD_CCtx_reset(c->cctx, ZSTD_reset_session_and_parameters);
+		ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_compressionLevel, level);
+		ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_checksumFlag, 1);
 	}
 	return 0;
 }
 
-int group_encode(group_coder *c, int codec, int level, const group_piece *pieces,
-		 size_t npieces, group_sink_fn *sink, void *sink_ctx, group_out *out)
+int group_enc_prepare(group_coder *c, size_t n, int *flushed)
 {
-	uint64_t blen = 0;
-	for (size_t i = 0; i < npieces; i++)
-		blen += pieces[i].len;
-	XXH3_state_t *xs = XXH3_createState();
-	if (!xs)
-		return ERR_NOMEM();
-	XXH3_64bits_reset(xs);
-	counted_sink cs = { sink, sink_ctx, xs, 0 };
-	int rc = 0;
-	if (codec == CODEC_ZSTD) {
-		rc = encode_zstd(c, level, pieces, npieces, blen, &cs);
-	} else if (codec == CODEC_NONE) {
-		for (size_t i = 0; i < npieces && !rc; i++)
-			rc = counted_put(&cs, pieces[i].p, pieces[i].len);
-	} else {
-		rc = err_set(STRATA_EINVAL, "unknown codec %d", codec);
-	}
+	*flushed = 0;
+	if (c->codec != CODEC_ZSTD || c->pending == 0 || c->pending + n <= GROUP_FLUSH_MIN)
+		return 0;
+	ZSTD_inBuffer in = { NULL, 0, 0 };
+	int rc = enc_zstd(c, &in, ZSTD_e_flush);
 	if (!rc) {
-		out->clen = cs.n;
-		out->blen = blen;
-		out->sum = XXH3_64bits_digest(xs);
+		c->pending = 0;
+		*flushed = 1;
 	}
-	XXH3_freeState(xs);
+	return rc;
+}
+
+int group_enc_add(group_coder *c, const void *p, size_t n, int *flushed)
+{
+	int rc;
+	c->body += n;
+	*flushed = 0;
+	if (c->codec == CODEC_NONE) {
+		*flushed = 1;
+		return enc_emit(c, p, n);
+	}
+	c->pending += n;
+	ZSTD_inBuffer in = { p, n, 0 };
+	int flush = c->pending >= GROUP_FLUSH_MIN;
+	if ((rc = enc_zstd(c, &in, flush ? ZSTD_e_flush : ZSTD_e_continue)) != 0)
+		return rc;
+	if (flush) {
+		c->pending = 0;
+		*flushed = 1;
+	}
+	return 0;
+}
+
+void group_enc_pos(const group_coder *c, uint64_t *emitted, uint64_t *pending)
+{
+	*emitted = c->emitted;
+	*pending = c->pending;
+}
+
+int group_enc_end(group_coder *c, group_out *out)
+{
+	if (c->codec == CODEC_ZSTD) {
+		ZSTD_inBuffer in = { NULL, 0, 0 };
+		int rc = enc_zstd(c, &in, ZSTD_e_end);
+		if (rc)
+			return rc;
+	}
+	out->clen = c->emitted;
+	out->blen = c->body;
+	out->sum = XXH3_64bits_digest(c->xs);
+	return 0;
+}
+
+int group_encode(group_coder *c, int codec, int level, const group_piece *pieces,
+		 size_t npieces, group_sink_fn *sink, void *sink_ctx, group_out *out,
+		 uint64_t *cends)
+{
+	int rc = group_enc_begin(c, codec, level, sink, sink_ctx);
+	size_t first_open = 0; /* pieces [first_open, i] await a flush */
+	for (size_t i = 0; !rc && i < npieces; i++) {
+		int flushed;
+		rc = group_enc_prepare(c, pieces[i].len, &flushed);
+		for (; !rc && flushed && cends && first_open < i; first_open++)
+			cends[first_open] = c->emitted;
+		if (!rc)
+			rc = group_enc_add(c, pieces[i].p, pieces[i].len, &flushed);
+		for (; !rc && flushed && cends && first_open <= i; first_open++)
+			cends[first_open] = c->emitted;
+	}
+	if (!rc)
+		rc = group_enc_end(c, out);
+	for (; !rc && cends && first_open < npieces; first_open++)
+		cends[first_open] = c->emitted;
 	return rc;
 }
 
@@ -190,9 +251,9 @@ int group_read(group_coder *c, const group_loc *loc, group_pread_fn *rd, void *r
 		return 0;
 	switch (loc->codec) {
 	case CODEC_NONE:
-		if (loc->clen != loc->blen)
-			return err_set(STRATA_ECORRUPT, "uncompressed group has %llu bytes, body %llu",
-				       (unsigned long long)loc->clen, (unsigned long long)loc->blen);
+		if (off + len > loc->clen)
+			return err_set(STRATA_ECORRUPT, "uncompressed group: range ends past its %llu readable bytes",
+				       (unsigned long long)loc->clen);
 		return read_none(c, loc, rd, rd_ctx, off, dst, len);
 	case CODEC_ZSTD:
 		return read_zstd(c, loc, rd, rd_ctx, off, dst, len);

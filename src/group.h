@@ -48,10 +48,33 @@ typedef struct group_out {
 	uint64_t sum;   /* XXH3-64 of the compressed bytes */
 } group_out;
 
-/* Compress the body made of `pieces` (in order) with `codec` at `level`,
- * streaming the compressed bytes to `sink`. */
+/* Body bytes after which the coder ends a block at the next piece boundary,
+ * so that a piece's compressed prefix ends close to it. */
+#define GROUP_FLUSH_MIN 4096
+
+/* Incremental encoding: one group at a time per coder. Begin, add the body
+ * piece by piece, end. group_enc_add ends a zstd block after a piece once
+ * GROUP_FLUSH_MIN body bytes have passed since the last one, and says so in
+ * *flushed: every piece added so far then decodes from the compressed bytes
+ * emitted so far. */
+int group_enc_begin(group_coder *c, int codec, int level, group_sink_fn *sink, void *sink_ctx);
+int group_enc_add(group_coder *c, const void *p, size_t n, int *flushed);
+/* Before adding a piece of n bytes: end a block first if the piece would
+ * take the bytes since the last block end past GROUP_FLUSH_MIN, so that what
+ * was added before gets a compressed prefix that stops short of the piece.
+ * *flushed says whether it did. */
+int group_enc_prepare(group_coder *c, size_t n, int *flushed);
+/* Compressed bytes emitted so far, and body bytes added since the last flush. */
+void group_enc_pos(const group_coder *c, uint64_t *emitted, uint64_t *pending);
+int group_enc_end(group_coder *c, group_out *out);
+
+/* One-shot encoding (built on the calls above): compress the body made of `pieces` (in order) with `codec` at `level`,
+ * streaming the compressed bytes to `sink`. If `cends` is not NULL it
+ * receives, for each piece, how many compressed bytes from the group's
+ * start decode at least to the piece's end. */
 int group_encode(group_coder *c, int codec, int level, const group_piece *pieces,
-		 size_t npieces, group_sink_fn *sink, void *sink_ctx, group_out *out);
+		 size_t npieces, group_sink_fn *sink, void *sink_ctx, group_out *out,
+		 uint64_t *cends);
 
 /* Reads `n` bytes at `off` of a group's compressed bytes (off + n <= clen).
  * Returns 0 or a STRATA_E* code (error set). */
@@ -60,13 +83,15 @@ typedef int group_pread_fn(void *ctx, void *dst, size_t n, uint64_t off);
 /* Where a group is and how it was coded. */
 typedef struct group_loc {
 	int codec;
-	uint64_t clen;
-	uint64_t blen;
+	uint64_t clen;   /* compressed bytes that may be read (a record's
+			  * compressed prefix, or the whole group) */
+	uint64_t blen;   /* body length */
 } group_loc;
 
-/* Copy body bytes [off, off+len) into dst, decompressing only the prefix of
- * the group that ends at off+len. Malformed compressed data, or a body
- * shorter than off+len, gives STRATA_ECORRUPT. */
+/* Copy body bytes [off, off+len) into dst, reading at most loc->clen
+ * compressed bytes and decompressing only the prefix of the body that ends
+ * at off+len. Malformed compressed data, or too few compressed bytes to
+ * reach off+len, gives STRATA_ECORRUPT. */
 int group_read(group_coder *c, const group_loc *loc, group_pread_fn *rd, void *rd_ctx,
 	       uint64_t off, void *dst, size_t len);
 

@@ -11,6 +11,8 @@
 typedef struct keymap_val {
 	uint32_t idx;     /* index of the key in the pack footer */
 	uint64_t next_n;  /* number the key's next record gets */
+	uint64_t group;   /* sequence number of the group that holds the key's
+			   * latest record in this unit; 0 if none */
 } keymap_val;
 
 typedef struct keymap keymap;

@@ -144,6 +144,16 @@ int os_rename(const char *from, const char *to)
 	return 0;
 }
 
+int os_rename_noreplace(const char *from, const char *to)
+{
+	int fe = fault_hit();
+	if (fe)
+		return err_errno(fe, "cannot rename %s to %s", from, to);
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) != 0)
+		return err_errno(errno, "cannot rename %s to %s", from, to);
+	return 0;
+}
+
 int os_unlink(const char *path)
 {
 	if (unlink(path) != 0 && errno != ENOENT)

@@ -31,6 +31,8 @@ int os_fsync_dir(const char *dir);
 int os_size(int fd, uint64_t *size, const char *path);
 
 int os_rename(const char *from, const char *to);
+/* Rename, failing (STRATA_EEXIST) rather than replacing an existing file. */
+int os_rename_noreplace(const char *from, const char *to);
 /* Unlink; a missing file is not an error. */
 int os_unlink(const char *path);
 /* mkdir; an existing directory is not an error. */

@@ -17,27 +17,37 @@
 static const char HEADER_MAGIC[8] = { 'S', 'T', 'R', 'A', 'T', 'A', 'p', 'k' };
 static const char TRAILER_MAGIC[8] = { 'S', 'T', 'R', 'A', 'T', 'A', 'e', 'n' };
 #define FOOTER_FIXED 24
+#define UNIT_ENTRY_FIXED 20
 
-void pack_name(char *buf, size_t cap, uint64_t unit)
+void pack_name(char *buf, size_t cap, uint64_t first, uint64_t last)
 {
-	snprintf(buf, cap, "%010" PRIu64 ".pack", unit);
+	if (first == last)
+		snprintf(buf, cap, "%010" PRIu64 ".pack", last);
+	else
+		snprintf(buf, cap, "%010" PRIu64 "-%010" PRIu64 ".pack", first, last);
 }
 
-int pack_name_parse(const char *name, uint64_t *unit)
+/* Ten digits, a positive number. */
+static int parse10(const char *p, uint64_t *v)
+{
+	*v = 0;
+	for (int i = 0; i < 10; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return 0;
+		*v = *v * 10 + (uint64_t)(p[i] - '0');
+	}
+	return *v != 0;
+}
+
+int pack_name_parse(const char *name, uint64_t *first, uint64_t *last)
 {
 	size_t n = strlen(name);
-	if (n != 15 || strcmp(name + 10, ".pack") != 0)
-		return 0;
-	uint64_t v = 0;
-	for (int i = 0; i < 10; i++) {
-		if (name[i] < '0' || name[i] > '9')
-			return 0;
-		v = v * 10 + (uint64_t)(name[i] - '0');
+	if (n == 15 && !strcmp(name + 10, ".pack") && parse10(name, last)) {
+		*first = *last;
+		return 1;
 	}
-	if (v == 0)
-		return 0;
-	*unit = v;
-	return 1;
+	return n == 26 && name[10] == '-' && !strcmp(name + 21, ".pack") && parse10(name, first) &&
+	       parse10(name + 11, last) && *first < *last;
 }
 
 /* ------------------------------------------------------------- writer */
@@ -47,11 +57,11 @@ struct pack_writer {
 	char *dir;
 	char tmp_path[4096];
 	char final_path[4096];
+	char name[32];
 	uint64_t pos;        /* bytes written */
 	int finished;
-	uint8_t *label;      /* owned copy of the label given to finish */
 	pack_footer f;
-	size_t cap_groups, cap_keys, cap_records;
+	size_t cap_groups, cap_keys, cap_records, cap_units;
 };
 
 static int grow(void **arr, size_t *cap, size_t need, size_t elem)
@@ -69,18 +79,19 @@ static int grow(void **arr, size_t *cap, size_t need, size_t elem)
 	return 0;
 }
 
-static void header_encode(uint8_t *h, uint64_t unit, int64_t time)
+static void header_encode(uint8_t *h, uint64_t first, uint64_t last, int64_t time)
 {
 	memset(h, 0, PACK_HEADER_SIZE);
 	memcpy(h, HEADER_MAGIC, 8);
 	le_put32(h + 8, PACK_VERSION);
 	le_put32(h + 12, PACK_HEADER_SIZE);
-	le_put64(h + 16, unit);
+	le_put64(h + 16, last);
 	le_put64(h + 24, (uint64_t)time);
+	le_put64(h + 32, first);
 	le_put64(h + 56, XXH3_64bits(h, 56));
 }
 
-int pack_writer_new(pack_writer **out, const char *dir, uint64_t unit, int64_t time)
+int pack_writer_new(pack_writer **out, const char *dir, uint64_t first, uint64_t last, int64_t time)
 {
 	pack_writer *w = calloc(1, sizeof *w);
 	if (!w || !(w->dir = strdup(dir))) {
@@ -88,22 +99,22 @@ int pack_writer_new(pack_writer **out, const char *dir, uint64_t unit, int64_t t
 		return ERR_NOMEM();
 	}
 	w->fd = -1;
-	w->f.unit = unit;
+	w->f.first = first;
+	w->f.last = last;
 	w->f.time = time;
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	snprintf(w->tmp_path, sizeof w->tmp_path, "%s/tmp-%ld-%lx.pack", dir, (long)getpid(),
-		 (unsigned long)(ts.tv_nsec ^ (long)unit));
-	char name[32];
-	pack_name(name, sizeof name, unit);
-	snprintf(w->final_path, sizeof w->final_path, "%s/%s", dir, name);
+		 (unsigned long)(ts.tv_nsec ^ (long)last));
+	pack_name(w->name, sizeof w->name, first, last);
+	snprintf(w->final_path, sizeof w->final_path, "%s/%s", dir, w->name);
 	int rc = os_open(&w->fd, w->tmp_path, O_WRONLY | O_CREAT | O_EXCL, 0444);
 	if (rc) {
 		pack_writer_free(w);
 		return rc;
 	}
 	uint8_t h[PACK_HEADER_SIZE];
-	header_encode(h, unit, time);
+	header_encode(h, first, last, time);
 	rc = os_write(w->fd, h, sizeof h, w->tmp_path);
 	if (rc) {
 		pack_writer_free(w);
@@ -111,6 +122,22 @@ int pack_writer_new(pack_writer **out, const char *dir, uint64_t unit, int64_t t
 	}
 	w->pos = PACK_HEADER_SIZE;
 	*out = w;
+	return 0;
+}
+
+int pack_writer_add_unit(pack_writer *w, uint64_t unit, int64_t time, const void *label, size_t len)
+{
+	if (unit != w->f.first + w->f.nunits || unit > w->f.last || len > UINT32_MAX)
+		return err_set(STRATA_EINVAL, "unit %" PRIu64 " does not continue the pack's range", unit);
+	int rc = grow((void **)&w->f.units, &w->cap_units, w->f.nunits + 1, sizeof *w->f.units);
+	if (rc)
+		return rc;
+	uint8_t *copy = malloc(len ? len : 1);
+	if (!copy)
+		return ERR_NOMEM();
+	if (len)
+		memcpy(copy, label, len);
+	w->f.units[w->f.nunits++] = (pack_unit){ unit, time, copy, (uint32_t)len };
 	return 0;
 }
 
@@ -130,7 +157,7 @@ int pack_writer_add_key(pack_writer *w, const void *key, size_t len, uint32_t *i
 	return 0;
 }
 
-static int writer_sink(void *ctx, const void *p, size_t n)
+int pack_writer_sink(void *ctx, const void *p, size_t n)
 {
 	pack_writer *w = ctx;
 	int rc = os_write(w->fd, p, n, w->tmp_path);
@@ -140,17 +167,22 @@ static int writer_sink(void *ctx, const void *p, size_t n)
 }
 
 int pack_writer_add_group(pack_writer *w, group_coder *c, int codec, int level,
-			  const group_piece *pieces, size_t npieces, uint32_t *gidx)
+			  const group_piece *pieces, size_t npieces, uint32_t *gidx, uint64_t *cends)
+{
+	int rc;
+	uint64_t start = w->pos;
+	group_out go;
+	rc = group_encode(c, codec, level, pieces, npieces, pack_writer_sink, w, &go, cends);
+	return rc ? rc : pack_writer_end_group(w, start, codec, level, &go, gidx);
+}
+
+int pack_writer_end_group(pack_writer *w, uint64_t start, int codec, int level, const group_out *go,
+			  uint32_t *gidx)
 {
 	int rc = grow((void **)&w->f.groups, &w->cap_groups, w->f.ngroups + 1, sizeof *w->f.groups);
 	if (rc)
 		return rc;
-	uint64_t start = w->pos;
-	group_out go;
-	rc = group_encode(c, codec, level, pieces, npieces, writer_sink, w, &go);
-	if (rc)
-		return rc;
-	w->f.groups[w->f.ngroups] = (pack_group){ start, go.clen, go.blen, go.sum, (uint8_t)codec, (int8_t)level };
+	w->f.groups[w->f.ngroups] = (pack_group){ start, go->clen, go->blen, go->sum, (uint8_t)codec, (int8_t)level };
 	*gidx = (uint32_t)w->f.ngroups++;
 	return 0;
 }
@@ -179,12 +211,19 @@ const char *pack_writer_path(const pack_writer *w)
 	return w->final_path;
 }
 
+const char *pack_writer_name(const pack_writer *w)
+{
+	return w->name;
+}
+
 static int footer_encode(const pack_footer *f, bytebuf *b)
 {
-	size_t keybytes = 0;
+	size_t keybytes = 0, unitbytes = 0;
 	for (size_t i = 0; i < f->nkeys; i++)
 		keybytes += 2 + f->keys[i].len;
-	size_t total = FOOTER_FIXED + f->label_len + f->ngroups * PACK_GROUP_ENTRY + keybytes +
+	for (size_t i = 0; i < f->nunits; i++)
+		unitbytes += UNIT_ENTRY_FIXED + f->units[i].label_len;
+	size_t total = FOOTER_FIXED + unitbytes + f->ngroups * PACK_GROUP_ENTRY + keybytes +
 		       f->nrecords * PACK_RECORD_ENTRY;
 	uint8_t *p = buf_extend(b, total);
 	if (!p)
@@ -192,12 +231,18 @@ static int footer_encode(const pack_footer *f, bytebuf *b)
 	le_put32(p, 1);
 	le_put32(p + 4, (uint32_t)f->nkeys);
 	le_put32(p + 8, (uint32_t)f->ngroups);
-	le_put32(p + 12, (uint32_t)f->label_len);
+	le_put32(p + 12, (uint32_t)f->nunits);
 	le_put64(p + 16, f->nrecords);
 	p += FOOTER_FIXED;
-	if (f->label_len)
-		memcpy(p, f->label, f->label_len);
-	p += f->label_len;
+	for (size_t i = 0; i < f->nunits; i++) {
+		const pack_unit *u = &f->units[i];
+		le_put64(p, u->unit);
+		le_put64(p + 8, (uint64_t)u->time);
+		le_put32(p + 16, u->label_len);
+		if (u->label_len)
+			memcpy(p + UNIT_ENTRY_FIXED, u->label, u->label_len);
+		p += UNIT_ENTRY_FIXED + u->label_len;
+	}
 	for (size_t i = 0; i < f->ngroups; i++, p += PACK_GROUP_ENTRY) {
 		const pack_group *g = &f->groups[i];
 		le_put64(p, g->offset);
@@ -221,7 +266,10 @@ static int footer_encode(const pack_footer *f, bytebuf *b)
 		le_put64(p + 24, r->len);
 		le_put64(p + 32, r->size);
 		le_put64(p + 40, r->sum);
-		p[48] = r->enc;
+		le_put64(p + 48, r->cend);
+		le_put64(p + 56, r->base);
+		le_put64(p + 64, r->unit);
+		p[72] = r->enc;
 	}
 	return 0;
 }
@@ -239,15 +287,10 @@ static void trailer_encode(uint8_t *t, uint64_t footer_off, uint64_t footer_len,
 	memcpy(t + 40, TRAILER_MAGIC, 8);
 }
 
-int pack_writer_finish(pack_writer *w, const void *label, size_t label_len, uint64_t *size_out)
+int pack_writer_finish(pack_writer *w, uint64_t *size_out)
 {
-	free(w->label);
-	if (!(w->label = malloc(label_len ? label_len : 1)))
-		return ERR_NOMEM();
-	if (label_len)
-		memcpy(w->label, label, label_len);
-	w->f.label = w->label;
-	w->f.label_len = label_len;
+	if (w->f.nunits != w->f.last - w->f.first + 1)
+		return err_set(STRATA_EINVAL, "pack %s: %zu of its units described", w->name, w->f.nunits);
 	bytebuf b = { 0 };
 	int rc = footer_encode(&w->f, &b);
 	uint8_t *t = rc ? NULL : buf_extend(&b, PACK_TRAILER_SIZE);
@@ -255,7 +298,7 @@ int pack_writer_finish(pack_writer *w, const void *label, size_t label_len, uint
 		rc = STRATA_ENOMEM;
 	if (!rc) {
 		uint64_t flen = b.len - PACK_TRAILER_SIZE;
-		trailer_encode(t, w->pos, flen, XXH3_64bits(b.p, flen), w->f.unit);
+		trailer_encode(t, w->pos, flen, XXH3_64bits(b.p, flen), w->f.last);
 		rc = os_write(w->fd, b.p, b.len, w->tmp_path);
 	}
 	if (!rc) {
@@ -268,13 +311,17 @@ int pack_writer_finish(pack_writer *w, const void *label, size_t label_len, uint
 		w->fd = -1;
 	}
 	if (!rc)
-		rc = os_rename(w->tmp_path, w->final_path);
-	if (!rc) {
-		w->finished = 1; /* renamed: the pack exists even if the dir sync fails */
-		rc = os_fsync_dir(w->dir);
+		rc = os_rename_noreplace(w->tmp_path, w->final_path);
+	if (!rc && (rc = os_fsync_dir(w->dir)) != 0) {
+		/* Not durable, so not committed: take the name back, so that no
+		 * later recovery files a unit whose commit failed. */
+		os_unlink(w->final_path);
 	}
-	if (!rc && size_out)
-		*size_out = w->pos;
+	if (!rc) {
+		w->finished = 1;
+		if (size_out)
+			*size_out = w->pos;
+	}
 	return rc;
 }
 
@@ -290,7 +337,9 @@ void pack_writer_free(pack_writer *w)
 	free(w->f.keys);
 	free(w->f.groups);
 	free(w->f.records);
-	free(w->label);
+	for (size_t i = 0; i < w->f.nunits; i++)
+		free((void *)w->f.units[i].label);
+	free(w->f.units);
 	free(w->dir);
 	free(w);
 }
@@ -302,17 +351,22 @@ static int corrupt(const char *path, const char *what)
 	return err_set(STRATA_ECORRUPT, "pack %s: %s", path, what);
 }
 
-static int check_header(const uint8_t *h, const char *path, uint64_t *unit, int64_t *time)
+static int check_header(const uint8_t *h, const char *path, pack_footer *f)
 {
 	if (memcmp(h, HEADER_MAGIC, 8) != 0)
 		return corrupt(path, "not a strata pack (bad header magic)");
 	if (le_get64(h + 56) != XXH3_64bits(h, 56))
 		return corrupt(path, "header checksum mismatch");
-	if (le_get32(h + 8) != PACK_VERSION || le_get32(h + 12) != PACK_HEADER_SIZE)
+	if (le_get32(h + 8) != PACK_VERSION)
 		return err_set(STRATA_EFORMAT, "pack %s: format version %u is not supported (this build reads %d)",
 			       path, le_get32(h + 8), PACK_VERSION);
-	*unit = le_get64(h + 16);
-	*time = (int64_t)le_get64(h + 24);
+	if (le_get32(h + 12) != PACK_HEADER_SIZE)
+		return corrupt(path, "header size field is wrong");
+	f->last = le_get64(h + 16);
+	f->time = (int64_t)le_get64(h + 24);
+	f->first = le_get64(h + 32);
+	if (f->first == 0 || f->first > f->last || f->last - f->first >= (1u << 30))
+		return corrupt(path, "header unit range is malformed");
 	return 0;
 }
 
@@ -325,24 +379,33 @@ static int footer_parse_tables(pack_footer *f, const uint8_t *p, uint64_t len, c
 		return corrupt(path, "footer too short");
 	if (le_get32(p) != 1)
 		return err_set(STRATA_EFORMAT, "pack %s: footer version %u is not supported", path, le_get32(p));
-	uint64_t nkeys = le_get32(p + 4), ngroups = le_get32(p + 8), llen = le_get32(p + 12);
+	uint64_t nkeys = le_get32(p + 4), ngroups = le_get32(p + 8), nunits = le_get32(p + 12);
 	uint64_t nrec = le_get64(p + 16);
 	const uint8_t *end = p + len;
 	p += FOOTER_FIXED;
 	/* Every count is bounded by the bytes that must hold it. */
-	if (llen > (uint64_t)(end - p) || ngroups > (uint64_t)(end - p) / PACK_GROUP_ENTRY ||
+	if (nunits != f->last - f->first + 1 || nunits > (uint64_t)(end - p) / UNIT_ENTRY_FIXED ||
+	    ngroups > (uint64_t)(end - p) / PACK_GROUP_ENTRY ||
 	    nkeys > (uint64_t)(end - p) / 3 || nrec > (uint64_t)(end - p) / PACK_RECORD_ENTRY)
-		return corrupt(path, "footer counts exceed its size");
-	f->label = p;
-	f->label_len = (size_t)llen;
-	p += llen;
-	if ((uint64_t)(end - p) < ngroups * PACK_GROUP_ENTRY)
-		return corrupt(path, "footer group table truncated");
+		return corrupt(path, "footer counts exceed its size or disagree with the header");
+	f->units = calloc(nunits, sizeof *f->units);
 	f->groups = calloc(ngroups ? ngroups : 1, sizeof *f->groups);
 	f->keys = calloc(nkeys ? nkeys : 1, sizeof *f->keys);
 	f->records = calloc(nrec ? nrec : 1, sizeof *f->records);
-	if (!f->groups || !f->keys || !f->records)
+	if (!f->units || !f->groups || !f->keys || !f->records)
 		return ERR_NOMEM();
+	for (size_t i = 0; i < nunits; i++) {
+		if (end - p < UNIT_ENTRY_FIXED)
+			return corrupt(path, "footer unit table truncated");
+		pack_unit *u = &f->units[i];
+		*u = (pack_unit){ le_get64(p), (int64_t)le_get64(p + 8), p + UNIT_ENTRY_FIXED, le_get32(p + 16) };
+		if (u->unit != f->first + i || (uint64_t)(end - p) - UNIT_ENTRY_FIXED < u->label_len)
+			return corrupt(path, "footer unit entry malformed");
+		p += UNIT_ENTRY_FIXED + u->label_len;
+	}
+	f->nunits = (size_t)nunits;
+	if ((uint64_t)(end - p) < ngroups * PACK_GROUP_ENTRY)
+		return corrupt(path, "footer group table truncated");
 	for (size_t i = 0; i < ngroups; i++, p += PACK_GROUP_ENTRY)
 		f->groups[i] = (pack_group){ le_get64(p), le_get64(p + 8), le_get64(p + 16),
 					     le_get64(p + 24), p[32], (int8_t)p[33] };
@@ -368,14 +431,22 @@ static int footer_parse_records(pack_footer *f, const uint8_t *p, const char *pa
 {
 	for (size_t i = 0; i < f->nrecords; i++, p += PACK_RECORD_ENTRY) {
 		pack_record *r = &f->records[i];
-		*r = (pack_record){ le_get32(p), le_get32(p + 4), le_get64(p + 8), le_get64(p + 16),
-				    le_get64(p + 24), le_get64(p + 32), le_get64(p + 40), p[48] };
+		*r = (pack_record){ .key = le_get32(p), .group = le_get32(p + 4), .n = le_get64(p + 8),
+				    .off = le_get64(p + 16), .len = le_get64(p + 24), .size = le_get64(p + 32),
+				    .sum = le_get64(p + 40), .cend = le_get64(p + 48), .base = le_get64(p + 56),
+				    .unit = le_get64(p + 64), .enc = p[72] };
+		if (r->unit < f->first || r->unit > f->last)
+			return corrupt(path, "record unit lies outside the pack's range");
 		if (r->key >= f->nkeys || r->group >= f->ngroups || r->n == 0)
 			return corrupt(path, "record entry refers outside the footer");
 		if (r->enc > ENC_MAX)
 			return err_set(STRATA_EFORMAT, "pack %s: record encoding %u is not supported", path, r->enc);
 		if (r->enc == ENC_LITERAL && r->len != r->size)
 			return corrupt(path, "literal record length differs from its size");
+		if ((r->enc == ENC_BASE) != (r->base != 0) || r->base >= r->n)
+			return corrupt(path, "record base reference is malformed");
+		if (r->cend > f->groups[r->group].clen)
+			return corrupt(path, "record compressed prefix exceeds its group");
 	}
 	return 0;
 }
@@ -391,6 +462,10 @@ static int footer_check_layout(const pack_footer *f, uint64_t footer_off, const 
 			return corrupt(path, "group table does not tile the pack");
 		if (gr->codec > CODEC_MAX)
 			return err_set(STRATA_EFORMAT, "pack %s: codec id %u is not supported", path, gr->codec);
+		/* No codec expands a byte past what zstd can (an RLE block: 4
+		 * bytes for 128 KiB), so a larger body is a lie, not data. */
+		if (gr->codec == CODEC_NONE ? gr->blen != gr->clen : gr->blen / 32768 > gr->clen)
+			return corrupt(path, "group body length is impossible for its compressed length");
 		pos += gr->clen;
 	}
 	if (pos != footer_off)
@@ -433,15 +508,17 @@ int pack_open_fd(pack_reader **out, int fd, const char *path)
 	if (!rc)
 		rc = os_pread(fd, h, sizeof h, 0, path);
 	if (!rc)
-		rc = check_header(h, path, &r->footer.unit, &r->footer.time);
+		rc = check_header(h, path, &r->footer);
 	if (!rc)
 		rc = os_pread(fd, t, sizeof t, r->size - PACK_TRAILER_SIZE, path);
 	if (!rc && memcmp(t + 40, TRAILER_MAGIC, 8) != 0)
 		rc = corrupt(path, "bad trailer magic (truncated or not a pack)");
-	if (!rc && (le_get32(t + 32) != PACK_VERSION || le_get32(t + 36) != PACK_TRAILER_SIZE))
+	if (!rc && le_get32(t + 32) != PACK_VERSION)
 		rc = err_set(STRATA_EFORMAT, "pack %s: trailer version %u is not supported", path, le_get32(t + 32));
+	if (!rc && le_get32(t + 36) != PACK_TRAILER_SIZE)
+		rc = corrupt(path, "trailer size field is wrong");
 	uint64_t foff = le_get64(t), flen = le_get64(t + 8);
-	if (!rc && (le_get64(t + 24) != r->footer.unit))
+	if (!rc && (le_get64(t + 24) != r->footer.last))
 		rc = corrupt(path, "trailer and header disagree on the unit number");
 	if (!rc && (foff < PACK_HEADER_SIZE || flen > r->size || foff > r->size - flen ||
 		    foff + flen + PACK_TRAILER_SIZE != r->size))
@@ -481,6 +558,7 @@ void pack_close(pack_reader *r)
 	if (!r)
 		return;
 	os_close(r->fd);
+	free(r->footer.units);
 	free(r->footer.groups);
 	free(r->footer.keys);
 	free(r->footer.records);

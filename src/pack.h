@@ -18,10 +18,11 @@
 #define PACK_HEADER_SIZE 64
 #define PACK_TRAILER_SIZE 48
 #define PACK_GROUP_ENTRY 48
-#define PACK_RECORD_ENTRY 56
+#define PACK_RECORD_ENTRY 80
 #define PACK_KEY_MAX 65535
 
-enum { ENC_LITERAL = 0, ENC_MAX = 0 };
+/* Record encodings (docs/FORMAT.md, "Encodings"). */
+enum { ENC_LITERAL = 0, ENC_DELTA = 1, ENC_BASE = 2, ENC_MAX = 2 };
 
 typedef struct pack_group {
 	uint64_t offset;  /* where the group starts in the pack */
@@ -45,15 +46,26 @@ typedef struct pack_record {
 	uint64_t len;     /* length of the encoding */
 	uint64_t size;    /* content length */
 	uint64_t sum;     /* XXH3-64 of the content */
+	uint64_t cend;    /* compressed prefix of the group that decodes past it */
+	uint64_t base;    /* ENC_BASE: record number of the base; else 0 */
+	uint64_t unit;    /* unit the record was committed in */
 	uint8_t enc;      /* ENC_* */
 } pack_record;
 
+/* One unit of the pack's range. */
+typedef struct pack_unit {
+	uint64_t unit;
+	int64_t time;           /* commit time, seconds since the epoch */
+	const uint8_t *label;   /* owner: the footer's owner */
+	uint32_t label_len;
+} pack_unit;
+
 /* A pack's table of contents, as written or as parsed. */
 typedef struct pack_footer {
-	uint64_t unit;
-	int64_t time;
-	const uint8_t *label;   /* owner: the footer's owner; may be NULL if len 0 */
-	size_t label_len;
+	uint64_t first, last;   /* the range of units it holds */
+	int64_t time;           /* when the pack was made */
+	pack_unit *units;       /* last - first + 1 entries, in order */
+	size_t nunits;
 	pack_group *groups;
 	size_t ngroups;
 	pack_key *keys;
@@ -62,27 +74,39 @@ typedef struct pack_footer {
 	size_t nrecords;
 } pack_footer;
 
-/* "0000000042.pack" for unit 42, into buf (at least 32 bytes). */
-void pack_name(char *buf, size_t cap, uint64_t unit);
-/* Parse a pack file name; returns 1 and sets *unit if it is one. */
-int pack_name_parse(const char *name, uint64_t *unit);
+/* "0000000042.pack" for unit 42, "0000000001-0000000042.pack" for units
+ * 1..42, into buf (at least 32 bytes). */
+void pack_name(char *buf, size_t cap, uint64_t first, uint64_t last);
+/* Parse a pack file name; returns 1 and sets the range if it is one. */
+int pack_name_parse(const char *name, uint64_t *first, uint64_t *last);
 
 /* ---- writing */
 
 typedef struct pack_writer pack_writer;
 
-/* Start unit `unit` in directory `dir` (the store's packs/): creates
- * dir/tmp-<pid>-<random>.pack and writes the header. */
-int pack_writer_new(pack_writer **out, const char *dir, uint64_t unit, int64_t time);
+/* Start a pack of units first..last in directory `dir` (the store's
+ * packs/): creates dir/tmp-<pid>-<random>.pack and writes the header. */
+int pack_writer_new(pack_writer **out, const char *dir, uint64_t first, uint64_t last, int64_t time);
+
+/* Describe the next unit of the range (label copied). Every unit of the
+ * range must be described, in order, before finish. */
+int pack_writer_add_unit(pack_writer *w, uint64_t unit, int64_t time, const void *label, size_t len);
 
 /* Add a key to the footer (copied); *idx receives its index. The caller adds
  * each key once. */
 int pack_writer_add_key(pack_writer *w, const void *key, size_t len, uint32_t *idx);
 
 /* Compress the body made of `pieces` as the next group; *gidx receives its
- * index. */
+ * index and cends (may be NULL) each piece's compressed prefix. */
 int pack_writer_add_group(pack_writer *w, group_coder *c, int codec, int level,
-			  const group_piece *pieces, size_t npieces, uint32_t *gidx);
+			  const group_piece *pieces, size_t npieces, uint32_t *gidx, uint64_t *cends);
+
+/* Streaming a group yourself: pack_writer_sink is a group_sink_fn to pass,
+ * with the writer as its context, to group_enc_begin; then file the group
+ * with pack_writer_end_group (its offset is where its bytes began). */
+int pack_writer_sink(void *w, const void *p, size_t n);
+int pack_writer_end_group(pack_writer *w, uint64_t start, int codec, int level, const group_out *go,
+			  uint32_t *gidx);
 
 /* Add a record entry (the caller has placed its encoding in a group). */
 int pack_writer_add_record(pack_writer *w, const pack_record *r);
@@ -90,16 +114,17 @@ int pack_writer_add_record(pack_writer *w, const pack_record *r);
 /* Bytes written so far (header and groups). */
 uint64_t pack_writer_bytes(const pack_writer *w);
 
-/* Write footer and trailer, fsync, rename to dir/<unit>.pack, fsync dir.
+/* Write footer and trailer, fsync, rename to its name in dir, fsync dir.
  * After success the pack is durable; *size_out receives its size. On failure
  * the temporary file is removed. Either way call pack_writer_free. */
-int pack_writer_finish(pack_writer *w, const void *label, size_t label_len, uint64_t *size_out);
+int pack_writer_finish(pack_writer *w, uint64_t *size_out);
 
 /* The footer as built so far (borrowed from the writer). */
 const pack_footer *pack_writer_footer(const pack_writer *w);
 
-/* Path of the final pack (valid after finish). Borrowed from the writer. */
+/* Path and file name of the final pack. Borrowed from the writer. */
 const char *pack_writer_path(const pack_writer *w);
+const char *pack_writer_name(const pack_writer *w);
 
 /* Free the writer; if not finished, remove the temporary file. NULL ok. */
 void pack_writer_free(pack_writer *w);

@@ -17,21 +17,70 @@ static int is_tmp(const char *name)
 	return strncmp(name, "tmp-", 4) == 0 && n > 9 && strcmp(name + n - 5, ".pack") == 0;
 }
 
-int recover_needed(strata_store *s, int *needed)
+/* A pack file in packs/ and its range. */
+typedef struct disk_pack {
+	const char *name;
+	uint64_t first, last;
+} disk_pack;
+
+/* Pack files (and, if tmp is not NULL, temporary ones) in packs/. *names
+ * must be freed with os_names_free, *packs with free. */
+static int list_packs(strata_store *s, char ***names, size_t *nnames, disk_pack **packs, size_t *npacks)
 {
-	char **names;
-	size_t n;
-	uint64_t max, unit;
-	int rc = catalog_max_unit(s->cat, &max);
-	if (!rc)
-		rc = os_list(s->packs, &names, &n);
+	int rc = os_list(s->packs, names, nnames);
 	if (rc)
 		return rc;
-	*needed = 0;
-	for (size_t i = 0; i < n && !*needed; i++)
-		*needed = is_tmp(names[i]) || (pack_name_parse(names[i], &unit) && unit > max);
-	os_names_free(names, n);
+	*packs = calloc(*nnames ? *nnames : 1, sizeof **packs);
+	if (!*packs) {
+		os_names_free(*names, *nnames);
+		return ERR_NOMEM();
+	}
+	*npacks = 0;
+	for (size_t i = 0; i < *nnames; i++) {
+		disk_pack *d = &(*packs)[*npacks];
+		if (pack_name_parse((*names)[i], &d->first, &d->last)) {
+			d->name = (*names)[i];
+			(*npacks)++;
+		}
+	}
 	return 0;
+}
+
+int store_next_unit(strata_store *s, uint64_t *next)
+{
+	char **names = NULL;
+	size_t n = 0, np = 0;
+	disk_pack *dp = NULL;
+	uint64_t max = 0;
+	int rc = catalog_max_unit(s->cat, &max);
+	if (!rc)
+		rc = list_packs(s, &names, &n, &dp, &np);
+	for (size_t i = 0; !rc && i < np; i++)
+		if (dp[i].last > max)
+			max = dp[i].last; /* e.g. a pack of a newer format, left in place */
+	free(dp);
+	os_names_free(names, n);
+	*next = max + 1;
+	return rc;
+}
+
+int recover_needed(strata_store *s, int *needed)
+{
+	char **names = NULL;
+	size_t n = 0, np = 0;
+	disk_pack *dp = NULL;
+	int rc = list_packs(s, &names, &n, &dp, &np);
+	*needed = 0;
+	for (size_t i = 0; !rc && i < n && !*needed; i++)
+		*needed = is_tmp(names[i]);
+	for (size_t i = 0; !rc && i < np && !*needed; i++) {
+		int found;
+		rc = catalog_find_pack(s->cat, dp[i].name, &found);
+		*needed = !found;
+	}
+	free(dp);
+	os_names_free(names, n);
+	return rc;
 }
 
 static void report(strata_problem_cb *cb, void *ctx, const char *pack, int code, const char *msg)
@@ -42,25 +91,51 @@ static void report(strata_problem_cb *cb, void *ctx, const char *pack, int code,
 	cb(ctx, &p);
 }
 
+/* Delete files of packs the catalog no longer lists. */
+static int delete_packs(strata_store *s, const catalog_pack *old, size_t n)
+{
+	int rc = 0;
+	for (size_t i = 0; !rc && i < n; i++) {
+		char path[4096];
+		snprintf(path, sizeof path, "%s/%s", s->packs, old[i].name);
+		rc = os_unlink(path);
+	}
+	return !rc && n ? os_fsync_dir(s->packs) : rc;
+}
+
+int store_file_pack(strata_store *s, const pack_footer *f, const char *name, uint64_t bytes)
+{
+	catalog_pack *old = NULL;
+	size_t nold = 0;
+	int rc = catalog_add_pack(s->cat, f, name, bytes, &old, &nold);
+	/* Filed: a superseded file that cannot be deleted now is deleted by
+	 * the next recovery, so that is no failure of this call. */
+	if (!rc && delete_packs(s, old, nold))
+		err_clear();
+	free(old);
+	return rc;
+}
+
 /* File one pack, or set it aside as damaged. */
-static int file_pack(strata_store *s, const char *name, uint64_t unit, strata_problem_cb *cb,
-		     void *ctx, uint64_t *filed)
+static int file_pack(strata_store *s, const disk_pack *d, strata_problem_cb *cb, void *ctx, uint64_t *filed)
 {
 	char path[4096], rel[64];
-	snprintf(path, sizeof path, "%s/%s", s->packs, name);
-	snprintf(rel, sizeof rel, "packs/%s", name);
+	snprintf(path, sizeof path, "%s/%s", s->packs, d->name);
+	snprintf(rel, sizeof rel, "packs/%s", d->name);
 	pack_reader *r;
 	int rc = pack_open(&r, path);
-	if (!rc && r->footer.unit != unit)
-		rc = err_set(STRATA_ECORRUPT, "pack %s holds unit %" PRIu64, path, r->footer.unit);
+	if (!rc && (r->footer.first != d->first || r->footer.last != d->last)) {
+		rc = err_set(STRATA_ECORRUPT, "pack %s holds units %" PRIu64 "..%" PRIu64, path, r->footer.first,
+			     r->footer.last);
+		pack_close(r);
+	}
 	if (rc == STRATA_ECORRUPT || rc == STRATA_EFORMAT) {
-		char aside[4200];
 		report(cb, ctx, rel, rc, strata_errmsg());
+		if (rc == STRATA_EFORMAT) /* a newer format: leave it where it is */
+			return 0;
+		char aside[4200];
 		snprintf(aside, sizeof aside, "%s.damaged", path);
-		if (rc == STRATA_ECORRUPT)
-			rc = os_rename(path, aside);
-		else
-			rc = 0; /* a newer format: leave it where it is */
+		rc = os_rename(path, aside);
 		if (!rc)
 			rc = os_fsync_dir(s->packs);
 		if (!rc)
@@ -69,41 +144,63 @@ static int file_pack(strata_store *s, const char *name, uint64_t unit, strata_pr
 	}
 	if (rc)
 		return rc;
-	rc = catalog_add_unit(s->cat, &r->footer, rel, r->size);
+	rc = store_file_pack(s, &r->footer, d->name, r->size);
 	pack_close(r);
 	if (!rc && filed)
 		(*filed)++;
 	return rc;
 }
 
-int recover_packs(strata_store *s, int full, strata_problem_cb *cb, strata_progress_cb *progress,
-		  void *ctx, uint64_t *filed)
+/* Widest range first, then by first unit: a repacked pack is filed before
+ * the packs it contains, which are then found superseded. */
+static int by_width(const void *a, const void *b)
 {
-	char **names;
-	size_t n;
-	uint64_t max, unit;
-	int rc = catalog_max_unit(s->cat, &max);
-	if (!rc)
-		rc = os_list(s->packs, &names, &n);
+	const disk_pack *x = a, *y = b;
+	uint64_t wx = x->last - x->first, wy = y->last - y->first;
+	if (wx != wy)
+		return wx > wy ? -1 : 1;
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+static int recover_one(strata_store *s, const disk_pack *d, strata_problem_cb *cb, void *ctx, uint64_t *filed)
+{
+	int found, covered;
+	int rc = catalog_find_pack(s->cat, d->name, &found);
+	if (rc || found)
+		return rc;
+	if ((rc = catalog_covering(s->cat, d->first, d->last, &covered)) != 0)
+		return rc;
+	if (covered) { /* superseded by a repack that was filed */
+		char path[4096];
+		snprintf(path, sizeof path, "%s/%s", s->packs, d->name);
+		rc = os_unlink(path);
+		return rc ? rc : os_fsync_dir(s->packs);
+	}
+	return file_pack(s, d, cb, ctx, filed);
+}
+
+int recover_packs(strata_store *s, strata_problem_cb *cb, strata_progress_cb *progress, void *ctx,
+		  uint64_t *filed)
+{
+	char **names = NULL;
+	size_t n = 0, np = 0;
+	disk_pack *dp = NULL;
+	int rc = list_packs(s, &names, &n, &dp, &np);
 	if (rc)
 		return rc;
-	for (size_t i = 0; i < n && !rc; i++) {
+	for (size_t i = 0; !rc && i < n; i++)
 		if (is_tmp(names[i])) {
 			char path[4096];
 			snprintf(path, sizeof path, "%s/%s", s->packs, names[i]);
 			rc = os_unlink(path);
-			continue;
 		}
-		if (!pack_name_parse(names[i], &unit) || (!full && unit <= max))
-			continue;
-		int has = 0;
-		if (unit <= max)
-			rc = catalog_has_unit(s->cat, unit, &has);
-		if (!rc && !has)
-			rc = file_pack(s, names[i], unit, cb, ctx, filed);
+	qsort(dp, np, sizeof *dp, by_width);
+	for (size_t i = 0; !rc && i < np; i++) {
+		rc = recover_one(s, &dp[i], cb, ctx, filed);
 		if (progress)
-			progress(ctx, i + 1, n);
+			progress(ctx, i + 1, np);
 	}
+	free(dp);
 	os_names_free(names, n);
 	return rc;
 }
@@ -119,7 +216,7 @@ static void remove_catalog_files(const char *catalog_path)
 }
 
 int strata_rebuild(const char *path, strata_problem_cb *on_problem, strata_progress_cb *progress,
-		   void *ctx, uint64_t *units_out)
+		   void *ctx, uint64_t *packs_out)
 {
 	strata_store *s;
 	/* Without the catalog: it may be what is damaged. */
@@ -130,9 +227,9 @@ int strata_rebuild(const char *path, strata_problem_cb *on_problem, strata_progr
 	rc = catalog_open(&s->cat, s->catalog_path, 1);
 	uint64_t filed = 0;
 	if (!rc)
-		rc = recover_packs(s, 1, on_problem, progress, ctx, &filed);
-	if (!rc && units_out)
-		*units_out = filed;
+		rc = recover_packs(s, on_problem, progress, ctx, &filed);
+	if (!rc && packs_out)
+		*packs_out = filed;
 	strata_close(s);
 	return rc;
 }

@@ -1,6 +1,7 @@
 /* store.c - the public API: open, close, put, commit, get, iterate, stats. */
 #include "store.h"
 #include "conf.h"
+#include "read.h"
 #include "err.h"
 #include "os.h"
 
@@ -14,13 +15,6 @@
 void strata_release_free(void *ctx, void *ptr, size_t len)
 {
 	free(ptr);
-}
-
-void store_pack_path(const strata_store *s, uint64_t unit, char *buf, size_t cap)
-{
-	char name[32];
-	pack_name(name, sizeof name, unit);
-	snprintf(buf, cap, "%s/%s", s->packs, name);
 }
 
 static char *join(const char *a, const char *b)
@@ -104,7 +98,7 @@ static int open_reader(strata_store *s)
 	if (!s->cat)
 		rc = catalog_open(&s->cat, s->catalog_path, 1);
 	if (!rc)
-		rc = recover_packs(s, 0, NULL, NULL, NULL, NULL);
+		rc = recover_packs(s, NULL, NULL, NULL, NULL);
 	os_unlock(fd);
 	os_close(fd);
 	return rc;
@@ -117,7 +111,7 @@ static int open_writer(strata_store *s, int flags)
 		return rc;
 	rc = catalog_open(&s->cat, s->catalog_path, 1);
 	if (!rc)
-		rc = recover_packs(s, 1, NULL, NULL, NULL, NULL);
+		rc = recover_packs(s, NULL, NULL, NULL, NULL);
 	return rc;
 }
 
@@ -156,6 +150,7 @@ void strata_close(strata_store *s)
 	if (!s)
 		return;
 	unitw_free(s->unit);
+	read_cache_clear(s);
 	for (int i = 0; i < STORE_FD_CACHE; i++)
 		os_close(s->fds[i].fd);
 	catalog_close(s->cat);
@@ -174,12 +169,15 @@ static int begin_unit(strata_store *s)
 {
 	if (s->unit)
 		return 0;
-	uint64_t max;
-	int rc = catalog_max_unit(s->cat, &max);
+	uint64_t next;
+	int rc = store_next_unit(s, &next);
 	if (rc)
 		return rc;
-	unitw_config cfg = { s->packs, max + 1, s->opts.group_cap, CODEC_ZSTD, s->opts.zstd_level,
-			     s->cat, s->coder };
+	unitw_config cfg = { .packs_dir = s->packs, .first = next, .last = next,
+			     .group_cap = s->opts.group_cap,
+			     .codec = CODEC_ZSTD, .level = s->opts.zstd_level, .chain_max = s->opts.chain_max,
+			     .read_cost_max = s->opts.read_cost_max, .store = s, .cat = s->cat,
+			     .coder = s->coder };
 	return unitw_new(&s->unit, &cfg);
 }
 
@@ -209,26 +207,26 @@ int strata_commit(strata_store *s, const char *label, uint64_t *unit_out)
 		return err_set(STRATA_EINVAL, "strata_commit needs a store");
 	if (!s->writable)
 		return err_set(STRATA_EREADONLY, "store %s is open read-only", s->root);
-	const pack_footer *f;
-	const char *path;
-	uint64_t bytes;
+	unitw_result res;
 	int rc = begin_unit(s);
 	if (!rc)
-		rc = unitw_finish(s->unit, label, &f, &path, &bytes);
+		rc = unitw_finish(s->unit, label, &res);
 	if (!rc) {
-		char rel[64];
-		snprintf(rel, sizeof rel, "packs/%010" PRIu64 ".pack", f->unit);
-		rc = catalog_add_unit(s->cat, f, rel, bytes);
+		rc = store_file_pack(s, res.footer, res.name, res.bytes);
 		if (rc) {
 			/* Undo the rename, so a failed commit leaves no unit behind. */
-			os_unlink(path);
+			os_unlink(res.path);
 			os_fsync_dir(s->packs);
 		} else if (unit_out) {
-			*unit_out = f->unit;
+			*unit_out = res.footer->last;
 		}
 	}
 	unitw_free(s->unit);
 	s->unit = NULL;
+	/* The unit is durable and filed whatever happens next; a failed
+	 * automatic repack leaves the old packs live and is not reported. */
+	if (!rc && store_auto_repack(s))
+		err_clear();
 	return rc;
 }
 
@@ -242,70 +240,21 @@ int strata_rollback(strata_store *s)
 	return 0;
 }
 
-/* A descriptor for the unit's pack, from the small cache. */
-static int pack_fd(strata_store *s, uint64_t unit, int *fd, char *path, size_t cap)
-{
-	store_pack_path(s, unit, path, cap);
-	for (int i = 0; i < STORE_FD_CACHE; i++)
-		if (s->fds[i].fd >= 0 && s->fds[i].unit == unit) {
-			*fd = s->fds[i].fd;
-			return 0;
-		}
-	int rc = os_open(fd, path, O_RDONLY, 0);
-	if (rc)
-		return rc == STRATA_ENOTFOUND ? err_set(STRATA_ECORRUPT, "pack %s is missing", path) : rc;
-	unsigned slot = s->fd_next++ % STORE_FD_CACHE;
-	os_close(s->fds[slot].fd);
-	s->fds[slot].unit = unit;
-	s->fds[slot].fd = *fd;
-	return 0;
-}
-
-static int read_record(strata_store *s, const catalog_loc *loc, uint8_t *dst, const char *path, int fd)
-{
-	if (loc->enc != ENC_LITERAL)
-		return err_set(STRATA_EFORMAT, "record encoding %d is not supported", loc->enc);
-	if (loc->len != loc->size)
-		return err_set(STRATA_ECORRUPT, "catalog entry is inconsistent");
-	pack_src src = { fd, loc->group.offset, path };
-	group_loc gl = { loc->group.codec, loc->group.clen, loc->group.blen };
-	int rc = group_read(s->coder, &gl, pack_src_pread, &src, loc->off, dst, (size_t)loc->len);
-	if (!rc && XXH3_64bits(dst, (size_t)loc->size) != loc->sum)
-		rc = err_set(STRATA_ECORRUPT, "content checksum mismatch");
-	return rc;
-}
-
 int strata_get(strata_store *s, const void *key, size_t keylen, uint64_t n, void **out, size_t *len)
 {
 	err_clear();
 	if (!s || !key || !out || !len)
 		return err_set(STRATA_EINVAL, "strata_get needs a store, a key and output pointers");
-	catalog_loc loc;
-	int rc = catalog_lookup(s->cat, key, keylen, n, &loc);
-	if (rc)
-		return rc;
-	if (loc.size > SIZE_MAX - 1)
-		return err_set(STRATA_ENOMEM, "record too large for this machine");
-	uint8_t *dst = malloc(loc.size ? (size_t)loc.size : 1);
-	if (!dst)
-		return ERR_NOMEM();
-	char path[4096];
-	int fd;
 	group_read_cost before, after;
 	group_coder_cost(s->coder, &before);
-	rc = pack_fd(s, loc.unit, &fd, path, sizeof path);
-	if (!rc)
-		rc = read_record(s, &loc, dst, path, fd);
-	if (rc) {
-		free(dst);
-		return err_prefix(rc, "pack %s, key '%.*s', record %" PRIu64 ": ", path,
-				  (int)(keylen > 200 ? 200 : keylen), (const char *)key, n);
-	}
+	uint8_t *dst;
+	int rc = read_record(s, key, keylen, n, 0, &dst, len);
+	if (rc)
+		return rc;
 	group_coder_cost(s->coder, &after);
 	s->last_cost = (strata_read_cost){ after.bytes_read - before.bytes_read,
 					   after.bytes_decoded - before.bytes_decoded, after.groups - before.groups };
 	*out = dst;
-	*len = (size_t)loc.size;
 	return 0;
 }
 

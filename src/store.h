@@ -26,22 +26,32 @@ struct strata_store {
 	catalog *cat;
 	group_coder *coder;
 	unitw *unit;             /* the unit in progress, or NULL */
-	struct { uint64_t unit; int fd; } fds[STORE_FD_CACHE]; /* open packs */
+	struct { int64_t pack; int fd; } fds[STORE_FD_CACHE]; /* open packs by catalog id */
 	unsigned fd_next;        /* next cache slot to reuse */
 	strata_read_cost last_cost; /* of the last successful get */
+	int body_cache_on;       /* keep decoded group bodies (repack) */
+	struct read_cache *cache;/* read.c's cache of group bodies */
 };
 
-/* "root/packs/<unit>.pack" into buf. */
-void store_pack_path(const strata_store *s, uint64_t unit, char *buf, size_t cap);
 
-/* File every valid uncatalogued pack, set damaged ones aside, delete
- * temporary packs. The caller holds the writer lock. `full` checks every
- * pack; otherwise only packs newer than the catalog's newest unit. */
-int recover_packs(strata_store *s, int full, strata_problem_cb *on_problem,
-		  strata_progress_cb *progress, void *ctx, uint64_t *filed);
+/* Recovery (docs/FORMAT.md, "Recovery"): delete temporary packs, delete
+ * packs a live pack supersedes, file every other uncatalogued valid pack,
+ * set damaged ones aside. The caller holds the writer lock. */
+int recover_packs(strata_store *s, strata_problem_cb *on_problem, strata_progress_cb *progress, void *ctx,
+		  uint64_t *filed);
 
-/* Whether packs/ holds anything recovery would act on (a temporary pack, or
- * a pack newer than the catalog's newest unit). */
+/* The number for the next unit: past every catalogued unit and every pack
+ * file on disk, so no commit can take the name of a file left in place. */
+int store_next_unit(strata_store *s, uint64_t *next);
+
+/* Whether packs/ holds anything recovery would act on. */
 int recover_needed(strata_store *s, int *needed);
+
+/* After a commit: repack the trailing small packs if there are enough. */
+int store_auto_repack(strata_store *s);
+
+/* File a durable pack in the catalog and delete the pack files it
+ * supersedes (commit, repack and recovery all end this way). */
+int store_file_pack(strata_store *s, const pack_footer *f, const char *name, uint64_t bytes);
 
 #endif

@@ -1,31 +1,58 @@
 /* unitw.c - the unit in progress (unitw.h). */
 #include "unitw.h"
+#include "bytes.h"
+#include "delta.h"
 #include "err.h"
 #include "keymap.h"
+#include "read.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <xxhash.h>
 
-typedef struct pending {
-	uint32_t key;           /* footer key index */
+#define SMALL_RECORD 4096 /* records under this count as this for read cost */
+
+/* Where a record sits in its chain of bases. */
+typedef struct chain_rec {
 	uint64_t n;
-	void *data;             /* owned until the group is written */
+	uint64_t base;     /* 0 unless a base delta */
+	uint64_t cost;     /* bytes read to reconstruct it (an upper bound) */
+	int depth;         /* groups touched to reconstruct it */
+} chain_rec;
+
+/* A record chosen for the open group. */
+typedef struct choice {
+	int enc;
+	const uint8_t *p;  /* the encoding: the caller's data or u->enc */
 	size_t len;
-	strata_release_fn *release;
-	void *ctx;
-	uint64_t sum;
-} pending;
+	uint64_t base;     /* ENC_BASE: base record number */
+	uint64_t base_cost;/* ENC_BASE: bytes read to reconstruct the base */
+	int base_depth;    /* ENC_BASE: groups touched to reconstruct the base */
+} choice;
 
 struct unitw {
 	unitw_config cfg;
 	pack_writer *pw;
 	keymap *keys;
-	pending *pend;          /* records of the open group */
-	size_t npend, cap_pend;
-	uint64_t pend_bytes;
-	group_piece *pieces;    /* scratch for the group being written */
+	/* the open group */
+	int open;
+	uint64_t gstart;        /* pack offset where it began */
+	uint64_t group_seq;     /* groups begun so far (the open one's number) */
+	bytebuf body;           /* its body so far */
+	delta_index *ix;        /* over the body's new bytes */
+	pack_record *recs;      /* its records (group index set at close) */
+	size_t nrecs, cap_recs;
+	size_t first_open;      /* recs[first_open..] await a compressed prefix */
+	/* scratch */
+	bytebuf enc;            /* a delta being built */
+	delta_lits lits;        /* where its inserts lie */
+	delta_index *bix;       /* over a base record's content */
+	/* records written for the key being repacked (repack goes key by key) */
+	uint32_t run_key;
+	chain_rec *run;
+	size_t nrun, cap_run;
 	int failed;             /* an earlier write failed; the unit is lost */
 };
 
@@ -37,7 +64,11 @@ int unitw_new(unitw **out, const unitw_config *cfg)
 	u->cfg = *cfg;
 	int rc = keymap_new(&u->keys);
 	if (!rc)
-		rc = pack_writer_new(&u->pw, cfg->packs_dir, cfg->unit, (int64_t)time(NULL));
+		rc = delta_index_new(&u->ix, (size_t)cfg->group_cap);
+	if (!rc)
+		rc = delta_index_new(&u->bix, (size_t)cfg->group_cap);
+	if (!rc)
+		rc = pack_writer_new(&u->pw, cfg->packs_dir, cfg->first, cfg->last, (int64_t)time(NULL));
 	if (rc) {
 		unitw_free(u);
 		return rc;
@@ -46,42 +77,264 @@ int unitw_new(unitw **out, const unitw_config *cfg)
 	return 0;
 }
 
-static void release_pending(pending *p)
+static uint64_t cost_cap(const unitw *u, size_t size, int divisor)
 {
-	if (p->release)
-		p->release(p->ctx, p->data, p->len);
-	p->data = NULL;
+	uint64_t s = size < SMALL_RECORD ? SMALL_RECORD : size;
+	return s * (uint64_t)u->cfg.read_cost_max / (uint64_t)divisor;
 }
 
-static int flush_group(unitw *u)
+static int begin_group(unitw *u)
 {
-	if (u->npend == 0)
+	int rc = group_enc_begin(u->cfg.coder, u->cfg.codec, u->cfg.level, pack_writer_sink, u->pw);
+	if (rc)
+		return rc;
+	u->gstart = pack_writer_bytes(u->pw);
+	u->body.len = 0;
+	u->nrecs = u->first_open = 0;
+	delta_index_reset(u->ix);
+	u->group_seq++;
+	u->open = 1;
+	return 0;
+}
+
+static int close_group(unitw *u)
+{
+	if (!u->open)
 		return 0;
-	group_piece *pc = realloc(u->pieces, u->npend * sizeof *pc);
-	if (!pc)
-		return ERR_NOMEM();
-	u->pieces = pc;
-	for (size_t i = 0; i < u->npend; i++)
-		pc[i] = (group_piece){ u->pend[i].data, u->pend[i].len };
-	int codec = u->pend_bytes ? u->cfg.codec : CODEC_NONE;
+	u->open = 0;
+	group_out go;
 	uint32_t g;
-	int rc = pack_writer_add_group(u->pw, u->cfg.coder, codec, u->cfg.level, pc, u->npend, &g);
-	uint64_t off = 0;
-	for (size_t i = 0; !rc && i < u->npend; i++) {
-		pending *p = &u->pend[i];
-		pack_record r = { p->key, g, p->n, off, p->len, p->len, p->sum, ENC_LITERAL };
-		rc = pack_writer_add_record(u->pw, &r);
-		off += p->len;
+	int rc = group_enc_end(u->cfg.coder, &go);
+	if (!rc)
+		rc = pack_writer_end_group(u->pw, u->gstart, u->cfg.codec, u->cfg.level, &go, &g);
+	for (size_t i = 0; !rc && i < u->nrecs; i++) {
+		u->recs[i].group = g;
+		if (i >= u->first_open)
+			u->recs[i].cend = go.clen;
+		rc = pack_writer_add_record(u->pw, &u->recs[i]);
 	}
-	for (size_t i = 0; i < u->npend; i++)
-		release_pending(&u->pend[i]);
-	u->npend = 0;
-	u->pend_bytes = 0;
+	u->nrecs = u->first_open = 0;
 	return rc;
 }
 
-/* The key's footer slot, adding the key (numbered after its catalogued
- * records) on first use in this unit. */
+/* Record n's place in its chain: from this repack's own records of the key,
+ * else from the catalog (walking its bases). */
+static int chain_info(unitw *u, uint32_t key_idx, const void *key, size_t keylen, uint64_t n, chain_rec *out)
+{
+	if (u->cfg.repack && u->nrun && u->run_key == key_idx)
+		for (size_t i = u->nrun; i-- > 0;)
+			if (u->run[i].n == n) {
+				*out = u->run[i];
+				return 0;
+			}
+	*out = (chain_rec){ n, 0, 0, 0 };
+	for (uint64_t m = n; m && out->depth <= u->cfg.chain_max;) {
+		catalog_loc loc;
+		int rc = catalog_lookup(u->cfg.cat, key, keylen, m, &loc);
+		if (rc)
+			return rc;
+		if (m == n)
+			out->base = loc.enc == ENC_BASE ? loc.base : 0;
+		out->depth++;
+		out->cost += loc.cend;
+		m = loc.enc == ENC_BASE ? loc.base : 0;
+	}
+	return 0;
+}
+
+/* The base for a new record n: record n - 1 if its chain has room, else the
+ * nearest of its bases that has (so full texts stay rare while chains stay
+ * within chain_max, as sparse snapshots do). */
+static int pick_base(unitw *u, uint32_t key_idx, const void *key, size_t keylen, uint64_t n, chain_rec *b)
+{
+	int rc = chain_info(u, key_idx, key, keylen, n - 1, b);
+	while (!rc && b->depth >= u->cfg.chain_max && b->base)
+		rc = chain_info(u, key_idx, key, keylen, b->base, b);
+	if (!rc && b->depth >= u->cfg.chain_max)
+		b->n = 0; /* no room anywhere */
+	return rc;
+}
+
+/* Try a delta against an earlier record of the key. */
+static int try_base(unitw *u, uint32_t key_idx, const void *key, size_t keylen, uint64_t n,
+		    const uint8_t *data, size_t len, choice *c)
+{
+	chain_rec b;
+	int rc = pick_base(u, key_idx, key, keylen, n, &b);
+	if (rc || b.n == 0 || b.cost + len / 2 > cost_cap(u, len, 1))
+		return rc;
+	uint8_t *base;
+	size_t blen;
+	if ((rc = read_record(u->cfg.store, key, keylen, b.n, 0, &base, &blen)) != 0)
+		return err_prefix(rc, "reading the base of a new record: ");
+	delta_index_reset(u->bix);
+	u->enc.len = 0;
+	rc = delta_index_add(u->bix, base, 0, blen);
+	if (!rc)
+		rc = delta_encode(u->bix, base, blen, data, len, len / 2, &u->enc, &u->lits);
+	free(base);
+	if (rc == 0)
+		*c = (choice){ ENC_BASE, u->enc.p, u->enc.len, b.n, b.cost, b.depth };
+	return rc == DELTA_TOO_BIG ? 0 : rc;
+}
+
+static int choose(unitw *u, const void *key, size_t keylen, const keymap_val *kv, const uint8_t *data,
+		  size_t len, choice *c)
+{
+	*c = (choice){ ENC_LITERAL, data, len, 0, 0, 0 };
+	int rc;
+	if (u->open && u->body.len > 0 && len >= 16) {
+		u->enc.len = 0;
+		rc = delta_encode(u->ix, u->body.p, u->body.len, data, len, len / 2, &u->enc, &u->lits);
+		if (rc == 0) {
+			*c = (choice){ ENC_DELTA, u->enc.p, u->enc.len, 0, 0, 0 };
+			return 0;
+		}
+		if (rc != DELTA_TOO_BIG)
+			return rc;
+	}
+	/* A base must be filed already (committed, or repacked before it). */
+	int base_ok = u->cfg.repack ? u->cfg.repack_bases : kv->group == 0;
+	if (base_ok && kv->next_n > 1 && len >= 16)
+		return try_base(u, kv->idx, key, keylen, kv->next_n, data, len, c);
+	return 0;
+}
+
+/* Whether adding the choice to the open group would make it too costly to
+ * read or too large. */
+static int group_full_for(const unitw *u, const choice *c, size_t size)
+{
+	if (!u->open || u->nrecs == 0)
+		return 0;
+	uint64_t emitted, pending;
+	group_enc_pos(u->cfg.coder, &emitted, &pending);
+	uint64_t own = emitted + pending + c->len;
+	return u->body.len + c->len > u->cfg.group_cap || own > cost_cap(u, size, 2) ||
+	       own + c->base_cost > cost_cap(u, size, 1);
+}
+
+static int add_rec(unitw *u, const pack_record *r)
+{
+	if (u->nrecs == u->cap_recs) {
+		size_t nc = u->cap_recs ? u->cap_recs * 2 : 64;
+		pack_record *nr = realloc(u->recs, nc * sizeof *nr);
+		if (!nr)
+			return ERR_NOMEM();
+		u->recs = nr;
+		u->cap_recs = nc;
+	}
+	u->recs[u->nrecs++] = *r;
+	return 0;
+}
+
+/* A block just ended: every record so far decodes from what was emitted. */
+static void mark_flushed(unitw *u)
+{
+	uint64_t emitted, pending;
+	group_enc_pos(u->cfg.coder, &emitted, &pending);
+	for (; u->first_open < u->nrecs; u->first_open++)
+		u->recs[u->first_open].cend = emitted;
+}
+
+/* Append the chosen encoding to the open group and index its new bytes. */
+static int append(unitw *u, const choice *c, pack_record *r)
+{
+	int rc = u->open ? 0 : begin_group(u);
+	size_t off = u->body.len;
+	if (!rc)
+		rc = buf_append(&u->body, c->p, c->len);
+	if (!rc && c->enc == ENC_LITERAL)
+		rc = delta_index_add(u->ix, u->body.p, off, off + c->len);
+	for (size_t i = 0; !rc && c->enc != ENC_LITERAL && i < u->lits.n; i++)
+		rc = delta_index_add(u->ix, u->body.p, off + u->lits.v[i].off,
+				     off + u->lits.v[i].off + u->lits.v[i].len);
+	int flushed = 0;
+	if (!rc)
+		rc = group_enc_prepare(u->cfg.coder, c->len, &flushed);
+	if (!rc && flushed)
+		mark_flushed(u);
+	if (!rc)
+		rc = group_enc_add(u->cfg.coder, u->body.p + off, c->len, &flushed);
+	r->off = off;
+	r->len = c->len;
+	r->enc = (uint8_t)c->enc;
+	r->base = c->base;
+	if (!rc)
+		rc = add_rec(u, r);
+	if (!rc && flushed)
+		mark_flushed(u);
+	if (!rc && u->body.len >= u->cfg.group_cap)
+		rc = close_group(u);
+	return rc;
+}
+
+/* A record too large to share a group: a group of its own, no copy. */
+static int put_large(unitw *u, pack_record *r, const uint8_t *data, size_t len)
+{
+	int rc = close_group(u);
+	uint32_t g;
+	uint64_t cend;
+	group_piece pc = { data, len };
+	if (!rc)
+		rc = pack_writer_add_group(u->pw, u->cfg.coder, u->cfg.codec, u->cfg.level, &pc, 1, &g, &cend);
+	r->group = g;
+	r->off = 0;
+	r->len = len;
+	r->cend = cend;
+	r->enc = ENC_LITERAL;
+	r->base = 0;
+	u->group_seq++;
+	return rc ? rc : pack_writer_add_record(u->pw, r);
+}
+
+/* Remember a repacked record's chain place, for later records of its key. */
+static int note_run(unitw *u, uint32_t key_idx, const chain_rec *cr)
+{
+	if (u->run_key != key_idx)
+		u->nrun = 0;
+	u->run_key = key_idx;
+	if (u->nrun == u->cap_run) {
+		size_t nc = u->cap_run ? u->cap_run * 2 : 64;
+		chain_rec *nr = realloc(u->run, nc * sizeof *nr);
+		if (!nr)
+			return ERR_NOMEM();
+		u->run = nr;
+		u->cap_run = nc;
+	}
+	u->run[u->nrun++] = *cr;
+	return 0;
+}
+
+static int put_record(unitw *u, const void *key, size_t keylen, keymap_val *kv, uint64_t unit,
+		      const uint8_t *data, size_t len)
+{
+	pack_record r = { .key = kv->idx, .n = kv->next_n, .size = len, .sum = XXH3_64bits(data, len),
+			  .unit = unit };
+	if (len >= u->cfg.group_cap)
+		return put_large(u, &r, data, len);
+	choice c;
+	int rc = choose(u, key, keylen, kv, data, len, &c);
+	if (!rc && group_full_for(u, &c, len)) {
+		rc = close_group(u);
+		if (!rc && c.enc == ENC_DELTA) /* it referred to the closed group */
+			rc = choose(u, key, keylen, kv, data, len, &c);
+	}
+	uint64_t emitted = 0, pending = 0;
+	if (u->open)
+		group_enc_pos(u->cfg.coder, &emitted, &pending);
+	if (!rc)
+		rc = append(u, &c, &r);
+	if (!rc && u->cfg.repack) {
+		int based = c.enc == ENC_BASE;
+		chain_rec cr = { r.n, c.base, emitted + pending + c.len + (based ? c.base_cost : 0),
+				 based ? c.base_depth + 1 : 1 };
+		rc = note_run(u, kv->idx, &cr);
+	}
+	return rc;
+}
+
+/* The key's slot, adding the key (numbered after its catalogued records)
+ * on first use in this unit. */
 static int key_slot(unitw *u, const void *key, size_t keylen, keymap_val **v)
 {
 	if ((*v = keymap_get(u->keys, key, keylen)) != NULL)
@@ -92,82 +345,77 @@ static int key_slot(unitw *u, const void *key, size_t keylen, keymap_val **v)
 	if (!rc)
 		rc = pack_writer_add_key(u->pw, key, keylen, &idx);
 	if (!rc)
-		rc = keymap_put(u->keys, key, keylen, (keymap_val){ idx, count + 1 }, v);
+		rc = keymap_put(u->keys, key, keylen, (keymap_val){ idx, count + 1, 0 }, v);
 	return rc;
 }
 
-static int should_close_before(const unitw *u, uint32_t key, size_t len)
+/* Put with the record number given (n > 0) or the key's next (n == 0). */
+static int put_common(unitw *u, const void *key, size_t keylen, uint64_t n, uint64_t unit, void *data,
+		      size_t len, strata_release_fn *release, void *ctx, uint64_t *n_out)
 {
-	if (u->npend == 0)
-		return 0;
-	uint64_t cap = u->cfg.group_cap;
-	if (u->pend_bytes + len > cap)
-		return 1;
-	return key != u->pend[u->npend - 1].key && u->pend_bytes >= cap / 2;
-}
-
-static int add_pending(unitw *u, const pending *p)
-{
-	if (u->npend == u->cap_pend) {
-		size_t nc = u->cap_pend ? u->cap_pend * 2 : 64;
-		pending *np = realloc(u->pend, nc * sizeof *np);
-		if (!np)
-			return ERR_NOMEM();
-		u->pend = np;
-		u->cap_pend = nc;
-	}
-	u->pend[u->npend++] = *p;
-	u->pend_bytes += p->len;
-	return 0;
-}
-
-int unitw_put(unitw *u, const void *key, size_t keylen, void *data, size_t len,
-	      strata_release_fn *release, void *ctx, uint64_t *n_out)
-{
-	pending p = { 0, 0, data, len, release, ctx, 0 };
 	keymap_val *kv = NULL;
 	int rc = u->failed ? err_set(STRATA_EIO, "an earlier write of this unit failed; roll back") : 0;
 	if (!rc && (keylen == 0 || keylen > PACK_KEY_MAX))
 		rc = err_set(STRATA_EINVAL, "key length %zu is outside 1..%d", keylen, PACK_KEY_MAX);
 	if (!rc)
 		rc = key_slot(u, key, keylen, &kv);
-	if (!rc) {
-		p.key = kv->idx;
-		p.n = kv->next_n;
-		p.sum = XXH3_64bits(data, len);
-		if (should_close_before(u, p.key, len))
-			rc = flush_group(u);
-	}
+	if (!rc && n)
+		kv->next_n = n;
 	if (!rc)
-		rc = add_pending(u, &p);
+		rc = put_record(u, key, keylen, kv, unit, data, len);
+	if (release)
+		release(ctx, data, len);
 	if (rc) {
-		release_pending(&p);
 		if (rc != STRATA_EINVAL)
 			u->failed = 1;
 		return rc;
 	}
-	kv->next_n++;
 	if (n_out)
-		*n_out = p.n;
-	if (u->pend_bytes >= u->cfg.group_cap && (rc = flush_group(u)) != 0)
-		u->failed = 1;
-	return rc;
+		*n_out = kv->next_n;
+	kv->next_n++;
+	kv->group = u->open ? u->group_seq : (uint64_t)-1;
+	return 0;
 }
 
-int unitw_finish(unitw *u, const char *label, const pack_footer **footer, const char **path,
-		 uint64_t *pack_bytes)
+int unitw_put(unitw *u, const void *key, size_t keylen, void *data, size_t len,
+	      strata_release_fn *release, void *ctx, uint64_t *n_out)
+{
+	return put_common(u, key, keylen, 0, u->cfg.last, data, len, release, ctx, n_out);
+}
+
+int unitw_put_at(unitw *u, const void *key, size_t keylen, uint64_t n, uint64_t unit, void *data,
+		 size_t len, strata_release_fn *release, void *ctx)
+{
+	if (n == 0 || unit < u->cfg.first || unit > u->cfg.last) {
+		if (release)
+			release(ctx, data, len);
+		return err_set(STRATA_EINVAL, "record %" PRIu64 " of unit %" PRIu64 " does not fit this pack", n, unit);
+	}
+	return put_common(u, key, keylen, n, unit, data, len, release, ctx, NULL);
+}
+
+int unitw_add_unit(unitw *u, uint64_t unit, int64_t time, const void *label, size_t len)
+{
+	return pack_writer_add_unit(u->pw, unit, time, label, len);
+}
+
+int unitw_finish(unitw *u, const char *label, unitw_result *out)
 {
 	if (u->failed)
 		return err_set(STRATA_EIO, "an earlier write of this unit failed");
-	int rc = flush_group(u);
+	int rc = close_group(u);
+	const pack_footer *f = pack_writer_footer(u->pw);
+	if (!rc && f->nunits == 0)
+		rc = pack_writer_add_unit(u->pw, u->cfg.last, (int64_t)time(NULL), label, label ? strlen(label) : 0);
 	if (!rc)
-		rc = pack_writer_finish(u->pw, label, label ? strlen(label) : 0, pack_bytes);
+		rc = pack_writer_finish(u->pw, &out->bytes);
 	if (rc) {
 		u->failed = 1;
 		return rc;
 	}
-	*footer = pack_writer_footer(u->pw);
-	*path = pack_writer_path(u->pw);
+	out->footer = f;
+	out->path = pack_writer_path(u->pw);
+	out->name = pack_writer_name(u->pw);
 	return 0;
 }
 
@@ -175,10 +423,13 @@ void unitw_free(unitw *u)
 {
 	if (!u)
 		return;
-	for (size_t i = 0; i < u->npend; i++)
-		release_pending(&u->pend[i]);
-	free(u->pend);
-	free(u->pieces);
+	free(u->recs);
+	free(u->run);
+	buf_free(&u->body);
+	buf_free(&u->enc);
+	delta_lits_free(&u->lits);
+	delta_index_free(u->ix);
+	delta_index_free(u->bix);
 	keymap_free(u->keys);
 	pack_writer_free(u->pw);
 	free(u);

@@ -1,13 +1,20 @@
 /*
- * unitw.h - the unit in progress: numbers records, forms groups by the
- * grouping policy and streams them into the unit's pack.
+ * unitw.h - the unit in progress: numbers records, chooses each record's
+ * encoding, forms groups and streams them into the unit's pack.
  *
- * Policy (docs/FORMAT.md leaves it to the writer): records go into the open
- * group in put order; the group closes when adding a record would pass the
- * size cap, when it reaches the cap, or when the key changes and the group
- * already holds half the cap. A record larger than the cap gets a group of
- * its own. Buffers are released as soon as their group is written, so memory
- * stays near one group whatever the unit's size.
+ * Encoding, per record (docs/FORMAT.md, "Encodings"): an in-group delta
+ * against the open group's body when one is at most half the record; else a
+ * base delta against the key's latest committed record when the chain and
+ * read-cost caps allow and the delta is at most half the record; else the
+ * literal. Records of group_cap bytes or more get a group of their own and
+ * are stored as literals.
+ *
+ * Groups close when the body reaches group_cap, or before a record whose
+ * read (the compressed prefix through it) would pass half the read-cost cap
+ * for its size. The group's match index holds only bytes the group has not
+ * seen before (literals, and the inserts of deltas). Caller buffers are
+ * copied into the group body and released at once, so memory stays near
+ * one group plus one record.
  */
 #ifndef STRATA_UNITW_H
 #define STRATA_UNITW_H
@@ -19,9 +26,16 @@ typedef struct unitw unitw;
 
 typedef struct unitw_config {
 	const char *packs_dir;  /* where the pack goes (borrowed) */
-	uint64_t unit;          /* number of the unit */
+	uint64_t first, last;   /* the pack's range of units (a commit: one) */
+	int repack;             /* records come with their numbers (unitw_put_at),
+				 * key by key */
+	int repack_bases;       /* repack: records may be base deltas against
+				 * earlier records of their key (oldest first) */
 	uint64_t group_cap;     /* group size cap in bytes */
 	int codec, level;       /* codec for every group */
+	int chain_max;          /* most groups a get may touch */
+	int read_cost_max;      /* most bytes read per byte returned */
+	strata_store *store;    /* to read base records (borrowed) */
 	catalog *cat;           /* for the record numbers of known keys (borrowed) */
 	group_coder *coder;     /* borrowed */
 } unitw_config;
@@ -32,10 +46,25 @@ int unitw_new(unitw **out, const unitw_config *cfg);
 int unitw_put(unitw *u, const void *key, size_t keylen, void *data, size_t len,
 	      strata_release_fn *release, void *ctx, uint64_t *n_out);
 
+/* Repack: add a record with its number and unit. Ownership as unitw_put. */
+int unitw_put_at(unitw *u, const void *key, size_t keylen, uint64_t n, uint64_t unit, void *data,
+		 size_t len, strata_release_fn *release, void *ctx);
+
+/* Describe the next unit of the range (see pack_writer_add_unit). A commit
+ * need not: unitw_finish describes its one unit. */
+int unitw_add_unit(unitw *u, uint64_t unit, int64_t time, const void *label, size_t len);
+
+/* What a finished unit wrote; borrowed from the unitw (valid until free). */
+typedef struct unitw_result {
+	const pack_footer *footer;
+	const char *path;       /* the pack's path */
+	const char *name;       /* its file name */
+	uint64_t bytes;         /* its size */
+} unitw_result;
+
 /* Write the last group, the footer and the trailer, and make the pack
- * durable. *footer and *path are borrowed from u (valid until unitw_free). */
-int unitw_finish(unitw *u, const char *label, const pack_footer **footer, const char **path,
-		 uint64_t *pack_bytes);
+ * durable. `label` labels a commit's unit (ignored when units were added). */
+int unitw_finish(unitw *u, const char *label, unitw_result *out);
 
 /* Discard the unit (releasing held buffers, removing the temporary pack). */
 void unitw_free(unitw *u);

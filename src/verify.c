@@ -2,6 +2,7 @@
  * against the packs' footers. */
 #include "err.h"
 #include "os.h"
+#include "read.h"
 #include "store.h"
 
 #include <inttypes.h>
@@ -16,8 +17,8 @@ typedef struct vctx {
 	strata_problem_cb *cb;
 	void *ctx;
 	strata_verify_result res;
-	uint64_t *units;       /* catalogued units */
-	size_t nunits, cap;
+	catalog_pack *packs;   /* live packs */
+	size_t npacks;
 } vctx;
 
 static void problem(vctx *v, const char *pack, const pack_key *k, uint64_t n, int code, const char *fmt, ...)
@@ -37,33 +38,11 @@ static void problem(vctx *v, const char *pack, const pack_key *k, uint64_t n, in
 	}
 }
 
-static int collect_unit(void *ctx, const strata_unit_info *u)
+static int is_live(const vctx *v, const char *name)
 {
-	vctx *v = ctx;
-	if (v->nunits == v->cap) {
-		size_t nc = v->cap ? v->cap * 2 : 256;
-		uint64_t *nu = realloc(v->units, nc * sizeof *nu);
-		if (!nu)
-			return ERR_NOMEM();
-		v->units = nu;
-		v->cap = nc;
-	}
-	v->units[v->nunits++] = u->unit;
-	return 0;
-}
-
-static int has_unit(const vctx *v, uint64_t unit)
-{
-	size_t lo = 0, hi = v->nunits;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (v->units[mid] == unit)
+	for (size_t i = 0; i < v->npacks; i++)
+		if (!strcmp(v->packs[i].name, name))
 			return 1;
-		if (v->units[mid] < unit)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	return 0;
 }
 
@@ -72,7 +51,7 @@ static int check_directory(vctx *v)
 {
 	char **names;
 	size_t n;
-	uint64_t unit;
+	uint64_t first, last;
 	int rc = os_list(v->s->packs, &names, &n);
 	if (rc)
 		return rc;
@@ -82,7 +61,7 @@ static int check_directory(vctx *v)
 		size_t len = strlen(names[i]);
 		if (len > 8 && !strcmp(names[i] + len - 8, ".damaged"))
 			problem(v, rel, NULL, 0, STRATA_ECORRUPT, "damaged pack set aside by recovery");
-		else if (pack_name_parse(names[i], &unit) && !has_unit(v, unit))
+		else if (pack_name_parse(names[i], &first, &last) && !is_live(v, names[i]))
 			problem(v, rel, NULL, 0, STRATA_ECORRUPT, "pack is not in the catalog");
 	}
 	os_names_free(names, n);
@@ -90,7 +69,8 @@ static int check_directory(vctx *v)
 }
 
 /* The catalog's entry for a record must match the footer's. */
-static int check_catalog_entry(vctx *v, const pack_reader *r, const char *rel, const pack_record *rec)
+static int check_catalog_entry(vctx *v, const pack_reader *r, const char *rel, const catalog_pack *cp,
+			       const pack_record *rec)
 {
 	const pack_key *k = &r->footer.keys[rec->key];
 	catalog_loc loc;
@@ -102,15 +82,16 @@ static int check_catalog_entry(vctx *v, const pack_reader *r, const char *rel, c
 	if (rc)
 		return rc;
 	const pack_group *g = &r->footer.groups[rec->group];
-	if (loc.unit != r->footer.unit || loc.grp != rec->group || loc.off != rec->off ||
-	    loc.len != rec->len || loc.size != rec->size || loc.sum != rec->sum ||
+	if (loc.unit != rec->unit || loc.grp != rec->group || loc.off != rec->off || loc.cend != rec->cend ||
+	    loc.len != rec->len || loc.size != rec->size || loc.sum != rec->sum || loc.pack != cp->id ||
+	    loc.enc != rec->enc || loc.base != rec->base ||
 	    loc.group.offset != g->offset || loc.group.clen != g->clen || loc.group.sum != g->sum)
 		problem(v, rel, k, rec->n, STRATA_ECORRUPT, "catalog entry disagrees with the pack footer");
 	return 0;
 }
 
-static void check_group_records(vctx *v, const pack_reader *r, const char *rel, uint32_t g,
-				const uint8_t *body, size_t *ri)
+static int check_group_records(vctx *v, const pack_reader *r, const char *rel, uint32_t g,
+			       const uint8_t *body, size_t *ri)
 {
 	const pack_footer *f = &r->footer;
 	for (; *ri < f->nrecords && f->records[*ri].group == g; (*ri)++) {
@@ -120,18 +101,27 @@ static void check_group_records(vctx *v, const pack_reader *r, const char *rel, 
 			problem(v, rel, k, rec->n, STRATA_ECORRUPT, "record lies in a damaged group (%u)", g);
 			continue;
 		}
+		read_rec rr = { k->p, k->len, rec->n, rec->enc, rec->off, rec->len, rec->size, rec->sum, rec->base };
+		uint8_t *content = NULL;
+		int rc = read_decode(v->s, &rr, body, body + rec->off, 0, &content);
+		free(content);
+		if (rc == STRATA_ENOMEM || rc == STRATA_EIO)
+			return rc;
+		if (rc) {
+			problem(v, rel, k, rec->n, rc, "%s", strata_errmsg());
+			continue;
+		}
 		v->res.records++;
 		v->res.bytes += rec->size;
-		if (XXH3_64bits(body + rec->off, (size_t)rec->len) != rec->sum)
-			problem(v, rel, k, rec->n, STRATA_ECORRUPT, "content checksum mismatch");
 	}
+	return 0;
 }
 
-static int verify_unit(vctx *v, uint64_t unit)
+static int verify_pack(vctx *v, const catalog_pack *cp)
 {
 	char path[4096], rel[64];
-	store_pack_path(v->s, unit, path, sizeof path);
-	snprintf(rel, sizeof rel, "packs/%010" PRIu64 ".pack", unit);
+	snprintf(path, sizeof path, "%s/%s", v->s->packs, cp->name);
+	snprintf(rel, sizeof rel, "packs/%s", cp->name);
 	pack_reader *r;
 	int rc = pack_open(&r, path);
 	if (rc == STRATA_ENOMEM || rc == STRATA_EIO)
@@ -142,10 +132,11 @@ static int verify_unit(vctx *v, uint64_t unit)
 	}
 	v->res.packs++;
 	uint64_t count;
-	rc = catalog_unit_record_count(v->s->cat, unit, &count);
-	if (!rc && (r->footer.unit != unit || count != r->footer.nrecords))
-		problem(v, rel, NULL, 0, STRATA_ECORRUPT, "catalog lists %" PRIu64 " records for unit %" PRIu64
-			", the pack %zu for unit %" PRIu64, count, unit, r->footer.nrecords, r->footer.unit);
+	rc = catalog_pack_record_count(v->s->cat, cp->id, &count);
+	if (!rc && (r->footer.first != cp->first || r->footer.last != cp->last || count != r->footer.nrecords))
+		problem(v, rel, NULL, 0, STRATA_ECORRUPT, "catalog lists %" PRIu64 " records of units %" PRIu64
+			"..%" PRIu64 "; the pack holds %zu of units %" PRIu64 "..%" PRIu64, count, cp->first,
+			cp->last, r->footer.nrecords, r->footer.first, r->footer.last);
 	size_t ri = 0;
 	for (uint32_t g = 0; !rc && g < r->footer.ngroups; g++) {
 		uint8_t *body = NULL;
@@ -158,11 +149,11 @@ static int verify_unit(vctx *v, uint64_t unit)
 			problem(v, rel, NULL, 0, grc, "%s", strata_errmsg());
 		else
 			v->res.groups++;
-		check_group_records(v, r, rel, g, body, &ri);
+		rc = check_group_records(v, r, rel, g, body, &ri);
 		free(body);
 	}
 	for (size_t i = 0; !rc && i < r->footer.nrecords; i++)
-		rc = check_catalog_entry(v, r, rel, &r->footer.records[i]);
+		rc = check_catalog_entry(v, r, rel, cp, &r->footer.records[i]);
 	pack_close(r);
 	return rc;
 }
@@ -173,16 +164,16 @@ int strata_verify(strata_store *s, strata_problem_cb *on_problem, strata_progres
 	err_clear();
 	if (!s)
 		return err_set(STRATA_EINVAL, "strata_verify needs a store");
-	vctx v = { s, on_problem, ctx, { 0 }, NULL, 0, 0 };
-	int rc = catalog_foreach_unit(s->cat, collect_unit, &v);
+	vctx v = { s, on_problem, ctx, { 0 }, NULL, 0 };
+	int rc = catalog_packs_in(s->cat, 1, INT64_MAX, &v.packs, &v.npacks);
 	if (!rc)
 		rc = check_directory(&v);
-	for (size_t i = 0; !rc && i < v.nunits; i++) {
-		rc = verify_unit(&v, v.units[i]);
+	for (size_t i = 0; !rc && i < v.npacks; i++) {
+		rc = verify_pack(&v, &v.packs[i]);
 		if (progress)
-			progress(ctx, i + 1, v.nunits);
+			progress(ctx, i + 1, v.npacks);
 	}
-	free(v.units);
+	free(v.packs);
 	if (res)
 		*res = v.res;
 	if (!rc && v.res.problems)

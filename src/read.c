@@ -1,0 +1,198 @@
+/* read.c - reconstruct records (read.h). */
+#include "read.h"
+#include "delta.h"
+#include "err.h"
+#include "os.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+static int check_sum(const read_rec *r, const uint8_t *content)
+{
+	if (XXH3_64bits(content, (size_t)r->size) != r->sum)
+		return err_set(STRATA_ECORRUPT, "content checksum mismatch");
+	return 0;
+}
+
+int read_decode(strata_store *s, const read_rec *r, const uint8_t *prefix, const uint8_t *enc, int depth,
+		uint8_t **out)
+{
+	uint8_t *dst = malloc(r->size ? (size_t)r->size : 1);
+	if (!dst)
+		return ERR_NOMEM();
+	int rc = 0;
+	uint8_t *base = NULL;
+	size_t base_len = 0;
+	switch (r->enc) {
+	case ENC_LITERAL:
+		if (r->len != r->size)
+			rc = err_set(STRATA_ECORRUPT, "literal length differs from its size");
+		else if (r->size)
+			memcpy(dst, enc, (size_t)r->size);
+		break;
+	case ENC_DELTA:
+		rc = delta_apply(prefix, (size_t)r->off, enc, (size_t)r->len, dst, (size_t)r->size);
+		break;
+	case ENC_BASE:
+		rc = read_record(s, r->key, r->keylen, r->base, depth + 1, &base, &base_len);
+		if (rc)
+			err_prefix(rc, "base record %" PRIu64 ": ", r->base);
+		else
+			rc = delta_apply(base, base_len, enc, (size_t)r->len, dst, (size_t)r->size);
+		free(base);
+		break;
+	default:
+		rc = err_set(STRATA_EFORMAT, "record encoding %d is not supported", r->enc);
+	}
+	if (!rc)
+		rc = check_sum(r, dst);
+	if (rc) {
+		free(dst);
+		return rc;
+	}
+	*out = dst;
+	return 0;
+}
+
+/* A descriptor for a live pack, from the small cache. */
+static int pack_fd(strata_store *s, const catalog_loc *loc, int *fd, char *path, size_t cap)
+{
+	snprintf(path, cap, "%s/%s", s->packs, loc->pack_name);
+	for (int i = 0; i < STORE_FD_CACHE; i++)
+		if (s->fds[i].fd >= 0 && s->fds[i].pack == loc->pack) {
+			*fd = s->fds[i].fd;
+			return 0;
+		}
+	int rc = os_open(fd, path, O_RDONLY, 0);
+	if (rc)
+		return rc == STRATA_ENOTFOUND ? err_set(STRATA_ECORRUPT, "pack %s is missing", path) : rc;
+	unsigned slot = s->fd_next++ % STORE_FD_CACHE;
+	os_close(s->fds[slot].fd);
+	s->fds[slot].pack = loc->pack;
+	s->fds[slot].fd = *fd;
+	return 0;
+}
+
+/* Read the body bytes a record needs: its own range for a literal or a base
+ * delta, the whole prefix up to its end for an in-group delta. *mem holds
+ * body bytes [from, off+len), where from is 0 for an in-group delta and off
+ * otherwise. */
+static int fetch(strata_store *s, const catalog_loc *loc, int fd, const char *path, uint8_t **mem)
+{
+	uint64_t from = loc->enc == ENC_DELTA ? 0 : loc->off;
+	uint64_t n = loc->off + loc->len - from;
+	if (n > SIZE_MAX - 1)
+		return err_set(STRATA_ENOMEM, "record too large for this machine");
+	uint8_t *m = malloc(n ? (size_t)n : 1);
+	if (!m)
+		return ERR_NOMEM();
+	pack_src src = { fd, loc->group.offset, path };
+	group_loc gl = { loc->group.codec, loc->cend, loc->group.blen };
+	int rc = group_read(s->coder, &gl, pack_src_pread, &src, from, m, (size_t)n);
+	if (rc) {
+		free(m);
+		return rc;
+	}
+	*mem = m;
+	return 0;
+}
+
+/* Whole decoded group bodies, kept while s->body_cache_on (repack reads
+ * every record of a group, in an order of its own). */
+#define READ_CACHE_SLOTS 4
+
+struct read_cache {
+	struct {
+		int64_t pack;
+		uint32_t grp;
+		uint8_t *body;    /* NULL when the slot is free */
+		uint64_t used;    /* tick of the last use */
+	} slot[READ_CACHE_SLOTS];
+	uint64_t tick;
+};
+
+void read_cache_clear(strata_store *s)
+{
+	if (!s->cache)
+		return;
+	for (int i = 0; i < READ_CACHE_SLOTS; i++)
+		free(s->cache->slot[i].body);
+	free(s->cache);
+	s->cache = NULL;
+	s->body_cache_on = 0;
+}
+
+/* The whole body of the record's group, from the cache or decoded into it.
+ * The pointer stays valid until the cache is cleared or the slot reused. */
+static int cached_body(strata_store *s, const catalog_loc *loc, int fd, const char *path, const uint8_t **body)
+{
+	if (!s->cache && !(s->cache = calloc(1, sizeof *s->cache)))
+		return ERR_NOMEM();
+	struct read_cache *c = s->cache;
+	int victim = 0;
+	for (int i = 0; i < READ_CACHE_SLOTS; i++) {
+		if (c->slot[i].body && c->slot[i].pack == loc->pack && c->slot[i].grp == loc->grp) {
+			c->slot[i].used = ++c->tick;
+			*body = c->slot[i].body;
+			return 0;
+		}
+		if (!c->slot[i].body || (c->slot[victim].body && c->slot[i].used < c->slot[victim].used))
+			victim = i;
+	}
+	uint8_t *b = malloc(loc->group.blen ? (size_t)loc->group.blen : 1);
+	if (!b)
+		return ERR_NOMEM();
+	pack_src src = { fd, loc->group.offset, path };
+	group_loc gl = { loc->group.codec, loc->group.clen, loc->group.blen };
+	int rc = group_read(s->coder, &gl, pack_src_pread, &src, 0, b, (size_t)loc->group.blen);
+	if (rc) {
+		free(b);
+		return rc;
+	}
+	free(c->slot[victim].body);
+	c->slot[victim].pack = loc->pack;
+	c->slot[victim].grp = loc->grp;
+	c->slot[victim].body = b;
+	c->slot[victim].used = ++c->tick;
+	*body = b;
+	return 0;
+}
+
+int read_record(strata_store *s, const void *key, size_t keylen, uint64_t n, int depth, uint8_t **out,
+		size_t *len)
+{
+	if (depth > READ_MAX_DEPTH)
+		return err_set(STRATA_ECORRUPT, "chain of base records longer than %d", READ_MAX_DEPTH);
+	catalog_loc loc;
+	int rc = catalog_lookup(s->cat, key, keylen, n, &loc);
+	if (rc)
+		return rc;
+	if (loc.enc == ENC_BASE && (loc.base == 0 || loc.base >= n))
+		return err_set(STRATA_ECORRUPT, "record %" PRIu64 " has a malformed base reference", n);
+	char path[4096];
+	int fd;
+	uint8_t *mem = NULL;
+	const uint8_t *prefix = NULL, *enc = NULL;
+	rc = pack_fd(s, &loc, &fd, path, sizeof path);
+	if (!rc && s->body_cache_on) {
+		rc = cached_body(s, &loc, fd, path, &prefix);
+		enc = prefix ? prefix + loc.off : NULL;
+	} else if (!rc && !(rc = fetch(s, &loc, fd, path, &mem))) {
+		prefix = loc.enc == ENC_DELTA ? mem : NULL;
+		enc = loc.enc == ENC_DELTA ? mem + loc.off : mem;
+	}
+	if (!rc) {
+		read_rec r = { key, keylen, n, loc.enc, loc.off, loc.len, loc.size, loc.sum, loc.base };
+		rc = read_decode(s, &r, prefix, enc, depth, out);
+	}
+	free(mem);
+	if (rc)
+		return err_prefix(rc, "pack %s, key '%.*s', record %" PRIu64 ": ", path,
+				  (int)(keylen > 200 ? 200 : keylen), (const char *)key, n);
+	*len = (size_t)loc.size;
+	return 0;
+}

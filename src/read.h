@@ -1,0 +1,40 @@
+/*
+ * read.h - reconstruct a record's content from its encoding: a literal is
+ * copied out of the group body, a delta is applied to the body prefix before
+ * it, a base delta to the content of its base record (fetched the same way).
+ * Used by strata_get() and by verify.
+ */
+#ifndef STRATA_READ_H
+#define STRATA_READ_H
+
+#include "store.h"
+
+/* Most base records followed to reconstruct one record; the write policy
+ * keeps chains far shorter, so a longer one means damaged data. */
+#define READ_MAX_DEPTH 64
+
+/* A record's encoding and where its key is (borrowed). */
+typedef struct read_rec {
+	const void *key;
+	size_t keylen;
+	uint64_t n;
+	int enc;
+	uint64_t off, len;   /* encoding range in the group body */
+	uint64_t size, sum;  /* content length and checksum */
+	uint64_t base;       /* ENC_BASE: base record number */
+} read_rec;
+
+/* Decode a record from its encoding `enc` (r->len bytes); an in-group
+ * delta also needs `prefix`, the group body from 0 to r->off. *out receives
+ * a malloc'd buffer of r->size bytes, checksum-checked. */
+int read_decode(strata_store *s, const read_rec *r, const uint8_t *prefix, const uint8_t *enc, int depth,
+		uint8_t **out);
+
+/* Fetch record n of key from the store: *out is malloc'd, *len its size. */
+int read_record(strata_store *s, const void *key, size_t keylen, uint64_t n, int depth, uint8_t **out,
+		size_t *len);
+
+/* Drop the cache of decoded group bodies and stop caching. */
+void read_cache_clear(strata_store *s);
+
+#endif

@@ -1,0 +1,146 @@
+/* repack.c - strata_repack(): merge a run of live packs into one pack of
+ * their whole range (docs/FORMAT.md, "Repack protocol"). */
+#include "err.h"
+#include "read.h"
+#include "store.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SMALL_PACK (4u << 20) /* packs under this size are repacked automatically */
+
+typedef struct rp {
+	strata_store *s;
+	unitw *u;
+	uint64_t first, last;
+	uint64_t next_unit;       /* next unit to describe */
+	uint64_t done, total;     /* records */
+	strata_progress_cb *progress;
+	void *ctx;
+} rp;
+
+static int describe_unit(void *ctx, const strata_unit_info *ui)
+{
+	rp *r = ctx;
+	if (ui->unit < r->first || ui->unit > r->last)
+		return 0;
+	if (ui->unit != r->next_unit)
+		return err_set(STRATA_ECORRUPT, "unit %" PRIu64 " is missing from the catalog", r->next_unit);
+	r->next_unit++;
+	return unitw_add_unit(r->u, ui->unit, ui->time, ui->label, strlen(ui->label));
+}
+
+static int move_record(void *ctx, const void *key, size_t keylen, uint64_t n, uint64_t unit)
+{
+	rp *r = ctx;
+	uint8_t *data;
+	size_t len;
+	int rc = read_record(r->s, key, keylen, n, 0, &data, &len);
+	if (!rc)
+		rc = unitw_put_at(r->u, key, keylen, n, unit, data, len, strata_release_free, NULL);
+	if (!rc && r->progress)
+		r->progress(r->ctx, ++r->done, r->total);
+	return rc;
+}
+
+static int repack_range(strata_store *s, uint64_t first, uint64_t last, uint64_t records, int flags,
+			strata_progress_cb *progress, void *ctx)
+{
+	unitw_config cfg = { .packs_dir = s->packs, .first = first, .last = last, .repack = 1,
+			     .repack_bases = (flags & STRATA_REPACK_OLDEST_FIRST) != 0,
+			     .group_cap = s->opts.group_cap, .codec = CODEC_ZSTD, .level = s->opts.zstd_level,
+			     .chain_max = s->opts.chain_max, .read_cost_max = s->opts.read_cost_max,
+			     .store = s, .cat = s->cat, .coder = s->coder };
+	rp r = { s, NULL, first, last, first, 0, records, progress, ctx };
+	int rc = unitw_new(&r.u, &cfg);
+	if (!rc)
+		rc = catalog_foreach_unit(s->cat, describe_unit, &r);
+	if (!rc && r.next_unit != last + 1)
+		rc = err_set(STRATA_ECORRUPT, "units %" PRIu64 "..%" PRIu64 " are not all in the catalog", first, last);
+	s->body_cache_on = 1;
+	if (!rc)
+		rc = catalog_foreach_in_range(s->cat, first, last, !(flags & STRATA_REPACK_OLDEST_FIRST),
+					      move_record, &r);
+	read_cache_clear(s);
+	unitw_result res;
+	if (!rc)
+		rc = unitw_finish(r.u, NULL, &res);
+	if (!rc)
+		rc = store_file_pack(s, res.footer, res.name, res.bytes);
+	unitw_free(r.u);
+	return rc ? err_prefix(rc, "repacking units %" PRIu64 "..%" PRIu64 ": ", first, last) : 0;
+}
+
+/* The run of live packs to merge: all of them, or the trailing run of small
+ * ones. Returns the index of its first pack in `p` (n when none). */
+static size_t pick_run(const catalog_pack *p, size_t n, int tail)
+{
+	size_t i = n;
+	while (i > 0 && (!tail || p[i - 1].bytes < SMALL_PACK) && (i == n || p[i - 1].last + 1 == p[i].first))
+		i--;
+	return i;
+}
+
+static int records_in(strata_store *s, const catalog_pack *p, size_t n, uint64_t *records)
+{
+	*records = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t c;
+		int rc = catalog_pack_record_count(s->cat, p[i].id, &c);
+		if (rc)
+			return rc;
+		*records += c;
+	}
+	return 0;
+}
+
+int strata_repack(strata_store *s, int flags, strata_progress_cb *progress, void *ctx, strata_repack_result *res)
+{
+	err_clear();
+	if (!s)
+		return err_set(STRATA_EINVAL, "strata_repack needs a store");
+	if (!s->writable)
+		return err_set(STRATA_EREADONLY, "store %s is open read-only", s->root);
+	if (s->unit)
+		return err_set(STRATA_EINVAL, "commit or roll back the unit in progress before repacking");
+	catalog_pack *p;
+	size_t n;
+	strata_repack_result r = { 0 };
+	int rc = catalog_packs_in(s->cat, 1, INT64_MAX, &p, &n);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		r.bytes_before += p[i].bytes;
+	r.packs_before = r.packs_after = n;
+	r.bytes_after = r.bytes_before;
+	size_t from = pick_run(p, n, flags & STRATA_REPACK_TAIL);
+	uint64_t records;
+	if (n - from >= 2 && !(rc = records_in(s, p + from, n - from, &records)))
+		rc = repack_range(s, p[from].first, p[n - 1].last, records, flags, progress, ctx);
+	free(p);
+	if (!rc && (rc = catalog_packs_in(s->cat, 1, INT64_MAX, &p, &n)) == 0) {
+		r.packs_after = n;
+		r.bytes_after = 0;
+		for (size_t i = 0; i < n; i++)
+			r.bytes_after += p[i].bytes;
+		free(p);
+	}
+	if (res)
+		*res = r;
+	return rc;
+}
+
+int store_auto_repack(strata_store *s)
+{
+	if (s->opts.repack_after == 0)
+		return 0;
+	catalog_pack *p;
+	size_t n;
+	int rc = catalog_packs_in(s->cat, 1, INT64_MAX, &p, &n);
+	if (rc)
+		return rc;
+	size_t run = n - pick_run(p, n, 1);
+	free(p);
+	return run >= (size_t)s->opts.repack_after ? strata_repack(s, STRATA_REPACK_TAIL, NULL, NULL, NULL) : 0;
+}
