@@ -40,6 +40,15 @@ int usage_error(const char *cmd, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+int finish_output(const char *cmd, int rc)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "strata %s: cannot write standard output: %s\n", cmd, strerror(errno));
+		return 1;
+	}
+	return rc;
+}
+
 int open_store(strata_store **out, const char *cmd, const char *path, int flags)
 {
 	int rc = strata_open(out, path, flags, NULL);

@@ -22,6 +22,10 @@ int fail_lib(const char *cmd, int rc);
 /* Print a usage error and the hint to run --help; returns EXIT_USAGE. */
 int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Flush standard output and report a write error on it (a full disk, a
+ * closed pipe) as a failure of `cmd`; returns rc, or 1 on such an error. */
+int finish_output(const char *cmd, int rc);
+
 /* Open a store, reporting failure on stderr; returns 0 or 1. */
 int open_store(strata_store **out, const char *cmd, const char *path, int flags);
 

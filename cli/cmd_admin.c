@@ -60,10 +60,10 @@ int cmd_verify(int argc, char **argv)
 	       res.groups, res.records, human_bytes(res.bytes, b, sizeof b));
 	if (res.problems) {
 		printf("%" PRIu64 " problem(s)\n", res.problems);
-		return 1;
+		return finish_output("verify", 1);
 	}
 	printf("ok\n");
-	return 0;
+	return finish_output("verify", 0);
 }
 
 int cmd_rebuild(int argc, char **argv)
@@ -81,7 +81,7 @@ int cmd_rebuild(int argc, char **argv)
 	if (rc)
 		return fail_lib("rebuild", rc);
 	printf("rebuilt the catalog of %s from %" PRIu64 " packs\n", argv[optind], units);
-	return 0;
+	return finish_output("rebuild", 0);
 }
 
 static int repack_opt(int opt, const char *arg, void *ctx)
@@ -118,5 +118,5 @@ int cmd_repack(int argc, char **argv)
 	char b1[32], b2[32];
 	printf("repacked %" PRIu64 " packs (%s) into %" PRIu64 " (%s)\n", res.packs_before,
 	       human_bytes(res.bytes_before, b1, sizeof b1), res.packs_after, human_bytes(res.bytes_after, b2, sizeof b2));
-	return 0;
+	return finish_output("repack", 0);
 }

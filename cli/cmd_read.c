@@ -122,7 +122,7 @@ int cmd_ls(int argc, char **argv)
 		return 1;
 	rc = strata_foreach_key(s, ls_key, NULL);
 	strata_close(s);
-	return rc ? fail_lib("ls", rc) : 0;
+	return finish_output("ls", rc ? fail_lib("ls", rc) : 0);
 }
 
 static int log_unit(void *ctx, const strata_unit_info *u)
@@ -172,7 +172,7 @@ int cmd_log(int argc, char **argv)
 			rc = strata_foreach_record(s, key, strlen(key), log_record, NULL);
 	}
 	strata_close(s);
-	return rc ? fail_lib("log", rc) : 0;
+	return finish_output("log", rc ? fail_lib("log", rc) : 0);
 }
 
 /* --------------------------------------------------------------- stats */
@@ -206,7 +206,7 @@ int cmd_stats(int argc, char **argv)
 		       ", \"ratio\": %.4f, \"read_cost\": {\"median\": %.3f, \"p99\": %.3f, \"max\": %.3f}"
 		       ", \"chain_max\": %" PRIu64 "}\n", st.records, st.keys, st.units, st.groups, st.raw_bytes,
 		       st.pack_bytes, ratio, st.read_cost_median, st.read_cost_p99, st.read_cost_max, st.chain_max);
-		return 0;
+		return finish_output("stats", 0);
 	}
 	char raw[32], packed[32];
 	printf("records       %" PRIu64 "\nkeys          %" PRIu64 "\nunits         %" PRIu64
@@ -217,5 +217,5 @@ int cmd_stats(int argc, char **argv)
 	printf("read cost     median %.2f, p99 %.2f, max %.2f bytes read per byte returned\n"
 	       "              (records under 4 KiB count as 4 KiB); at most %" PRIu64 " groups per get\n",
 	       st.read_cost_median, st.read_cost_p99, st.read_cost_max, st.chain_max);
-	return 0;
+	return finish_output("stats", 0);
 }

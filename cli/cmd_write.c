@@ -4,6 +4,7 @@
 #include "loadparse.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -32,7 +33,7 @@ static int init_opt(int opt, const char *arg, void *ctx)
 	uint64_t v;
 	if (parse_u64(arg, &v))
 		return usage_error("init", "'%s' is not a number", arg);
-	int iv = v > 1000 ? 1000 : (int)v; /* out of range either way; the library says so */
+	int iv = v > INT_MAX ? INT_MAX : (int)v; /* the library checks the range and names the value */
 	if (opt == 'c')
 		io->o.group_cap = v;
 	else if (opt == 'l')
@@ -62,6 +63,8 @@ int cmd_init(int argc, char **argv)
 		return usage_error("init", "expected one STORE directory");
 	strata_store *s;
 	rc = strata_open(&s, argv[optind], STRATA_OPEN_CREATE | STRATA_OPEN_EXCL, &io.o);
+	if (rc == STRATA_EINVAL) /* an option out of range: bad usage */
+		return usage_error("init", "%s", strata_errmsg());
 	if (rc)
 		return fail_lib("init", rc);
 	strata_close(s);

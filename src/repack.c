@@ -1,5 +1,6 @@
 /* repack.c - strata_repack(): merge a run of live packs into one pack of
  * their whole range (docs/FORMAT.md, "Repack protocol"). */
+#include "bytes.h"
 #include "err.h"
 #include "read.h"
 #include "store.h"
@@ -9,6 +10,9 @@
 #include <string.h>
 
 #define SMALL_PACK (4u << 20) /* packs under this size are repacked automatically */
+/* Repacking is where storage gets tight: it compresses at least this hard
+ * (zstd 19 reads back as fast as 3; it only writes slower). */
+#define REPACK_LEVEL 19
 
 typedef struct rp {
 	strata_store *s;
@@ -31,16 +35,93 @@ static int describe_unit(void *ctx, const strata_unit_info *ui)
 	return unitw_add_unit(r->u, ui->unit, ui->time, ui->label, strlen(ui->label));
 }
 
-static int move_record(void *ctx, const void *key, size_t keylen, uint64_t n, uint64_t unit)
+/* One record to move, its key in the arena. */
+typedef struct row {
+	size_t key_off, keylen;
+	uint64_t n, unit;
+} row;
+
+typedef struct rows {
+	row *v;
+	size_t n, cap;
+	bytebuf keys;           /* key bytes of every row */
+	int newest_first;
+} rows;
+
+static int collect_row(void *ctx, const void *key, size_t keylen, uint64_t n, uint64_t unit)
 {
-	rp *r = ctx;
-	uint8_t *data;
-	size_t len;
-	int rc = read_record(r->s, key, keylen, n, 0, &data, &len);
-	if (!rc)
-		rc = unitw_put_at(r->u, key, keylen, n, unit, data, len, strata_release_free, NULL);
-	if (!rc && r->progress)
-		r->progress(r->ctx, ++r->done, r->total);
+	rows *rs = ctx;
+	if (rs->n == rs->cap) {
+		size_t nc = rs->cap ? rs->cap * 2 : 1024;
+		row *nv = realloc(rs->v, nc * sizeof *nv);
+		if (!nv)
+			return ERR_NOMEM();
+		rs->v = nv;
+		rs->cap = nc;
+	}
+	/* Rows of one key arrive together: store its bytes once. */
+	row *prev = rs->n ? &rs->v[rs->n - 1] : NULL;
+	size_t off = rs->keys.len;
+	if (prev && prev->keylen == keylen && !memcmp(rs->keys.p + prev->key_off, key, keylen))
+		off = prev->key_off;
+	else if (buf_append(&rs->keys, key, keylen))
+		return STRATA_ENOMEM;
+	rs->v[rs->n++] = (row){ off, keylen, n, unit };
+	return 0;
+}
+
+/* Order keys so that files likely alike sit together, as git's name hash
+ * does: by base name read backwards (extension first), then by path. */
+static const rows *sort_ctx;
+
+static size_t base_start(const uint8_t *k, size_t len)
+{
+	while (len > 0 && k[len - 1] != '/')
+		len--;
+	return len;
+}
+
+static int cmp_keys(const uint8_t *kx, size_t lx, const uint8_t *ky, size_t ly)
+{
+	size_t bx = base_start(kx, lx), by = base_start(ky, ly), i = lx, j = ly;
+	for (; i > bx && j > by; i--, j--)
+		if (kx[i - 1] != ky[j - 1])
+			return kx[i - 1] < ky[j - 1] ? -1 : 1;
+	if ((i > bx) != (j > by))
+		return i > bx ? 1 : -1;
+	int c = memcmp(kx, ky, lx < ly ? lx : ly);
+	return c ? c : lx < ly ? -1 : lx > ly;
+}
+
+static int cmp_rows(const void *a, const void *b)
+{
+	const row *x = a, *y = b;
+	if (x->key_off != y->key_off) {
+		int c = cmp_keys(sort_ctx->keys.p + x->key_off, x->keylen, sort_ctx->keys.p + y->key_off, y->keylen);
+		if (c)
+			return c;
+	}
+	if (x->n == y->n)
+		return 0;
+	return (x->n < y->n) != sort_ctx->newest_first ? -1 : 1;
+}
+
+static int move_records(rp *r, rows *rs)
+{
+	sort_ctx = rs;
+	qsort(rs->v, rs->n, sizeof *rs->v, cmp_rows);
+	int rc = 0;
+	for (size_t i = 0; !rc && i < rs->n; i++) {
+		const row *w = &rs->v[i];
+		const uint8_t *key = rs->keys.p + w->key_off;
+		uint8_t *data;
+		size_t len;
+		rc = read_record(r->s, key, w->keylen, w->n, 0, &data, &len);
+		if (!rc)
+			rc = unitw_put_at(r->u, key, w->keylen, w->n, w->unit, data, len, strata_release_free, NULL);
+		if (!rc && r->progress)
+			r->progress(r->ctx, ++r->done, r->total);
+	}
 	return rc;
 }
 
@@ -49,7 +130,8 @@ static int repack_range(strata_store *s, uint64_t first, uint64_t last, uint64_t
 {
 	unitw_config cfg = { .packs_dir = s->packs, .first = first, .last = last, .repack = 1,
 			     .repack_bases = (flags & STRATA_REPACK_OLDEST_FIRST) != 0,
-			     .group_cap = s->opts.group_cap, .codec = CODEC_ZSTD, .level = s->opts.zstd_level,
+			     .group_cap = s->opts.group_cap, .codec = CODEC_ZSTD,
+			     .level = s->opts.zstd_level > REPACK_LEVEL ? s->opts.zstd_level : REPACK_LEVEL,
 			     .chain_max = s->opts.chain_max, .read_cost_max = s->opts.read_cost_max,
 			     .store = s, .cat = s->cat, .coder = s->coder };
 	rp r = { s, NULL, first, last, first, 0, records, progress, ctx };
@@ -58,11 +140,15 @@ static int repack_range(strata_store *s, uint64_t first, uint64_t last, uint64_t
 		rc = catalog_foreach_unit(s->cat, describe_unit, &r);
 	if (!rc && r.next_unit != last + 1)
 		rc = err_set(STRATA_ECORRUPT, "units %" PRIu64 "..%" PRIu64 " are not all in the catalog", first, last);
+	rows rs = { .newest_first = !(flags & STRATA_REPACK_OLDEST_FIRST) };
+	if (!rc)
+		rc = catalog_foreach_in_range(s->cat, first, last, rs.newest_first, collect_row, &rs);
 	s->body_cache_on = 1;
 	if (!rc)
-		rc = catalog_foreach_in_range(s->cat, first, last, !(flags & STRATA_REPACK_OLDEST_FIRST),
-					      move_record, &r);
+		rc = move_records(&r, &rs);
 	read_cache_clear(s);
+	free(rs.v);
+	buf_free(&rs.keys);
 	unitw_result res;
 	if (!rc)
 		rc = unitw_finish(r.u, NULL, &res);

@@ -75,6 +75,25 @@ static int lock_path_open(strata_store *s, int fl, int *fd)
 	return rc;
 }
 
+int store_writer_active(strata_store *s, int *active)
+{
+	*active = 0;
+	if (s->writable)
+		return 0;
+	int fd;
+	int rc = lock_path_open(s, O_RDONLY, &fd);
+	if (rc == STRATA_ELOCKED || rc == STRATA_ENOTFOUND) {
+		*active = rc == STRATA_ELOCKED;
+		err_clear();
+		return 0;
+	}
+	if (!rc) {
+		os_unlock(fd);
+		os_close(fd);
+	}
+	return rc;
+}
+
 /* A reader runs recovery only when something needs it and no writer holds
  * the lock; a writer that holds it recovered when it opened. */
 static int open_reader(strata_store *s)

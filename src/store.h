@@ -47,6 +47,10 @@ int store_next_unit(strata_store *s, uint64_t *next);
 /* Whether packs/ holds anything recovery would act on. */
 int recover_needed(strata_store *s, int *needed);
 
+/* Whether another process holds the writer lock now (never for a handle
+ * that holds it itself). */
+int store_writer_active(strata_store *s, int *active);
+
 /* After a commit: repack the trailing small packs if there are enough. */
 int store_auto_repack(strata_store *s);
 

@@ -161,7 +161,7 @@ static int try_base(unitw *u, uint32_t key_idx, const void *key, size_t keylen, 
 {
 	chain_rec b;
 	int rc = pick_base(u, key_idx, key, keylen, n, &b);
-	if (rc || b.n == 0 || b.cost + len / 2 > cost_cap(u, len, 1))
+	if (rc || b.n == 0 || b.cost + GROUP_FLUSH_MIN > cost_cap(u, len, 1))
 		return rc;
 	uint8_t *base;
 	size_t blen;
@@ -173,7 +173,8 @@ static int try_base(unitw *u, uint32_t key_idx, const void *key, size_t keylen, 
 	if (!rc)
 		rc = delta_encode(u->bix, base, blen, data, len, len / 2, &u->enc, &u->lits);
 	free(base);
-	if (rc == 0)
+	/* Even alone in a new group, the delta's read adds to its base's. */
+	if (rc == 0 && b.cost + GROUP_FLUSH_MIN + u->enc.len + 32 <= cost_cap(u, len, 1))
 		*c = (choice){ ENC_BASE, u->enc.p, u->enc.len, b.n, b.cost, b.depth };
 	return rc == DELTA_TOO_BIG ? 0 : rc;
 }
@@ -200,17 +201,27 @@ static int choose(unitw *u, const void *key, size_t keylen, const keymap_val *kv
 	return 0;
 }
 
-/* Whether adding the choice to the open group would make it too costly to
- * read or too large. */
+/* An upper bound on the compressed prefix through a record of `len`
+ * encoded bytes added now: what was emitted, plus what the next block end
+ * will carry (the coder ends a block within GROUP_FLUSH_MIN body bytes, or
+ * right after a larger piece), plus a block header and frame slack. */
+static uint64_t prefix_bound(const unitw *u, size_t len)
+{
+	uint64_t emitted = 0, pending = 0;
+	if (u->open)
+		group_enc_pos(u->cfg.coder, &emitted, &pending);
+	uint64_t tail = pending + len > GROUP_FLUSH_MIN ? pending + len : GROUP_FLUSH_MIN;
+	return emitted + tail + 32;
+}
+
+/* Whether adding the choice to the open group would make a get of it read
+ * more than the read-cost cap allows, or the group too large. */
 static int group_full_for(const unitw *u, const choice *c, size_t size)
 {
 	if (!u->open || u->nrecs == 0)
 		return 0;
-	uint64_t emitted, pending;
-	group_enc_pos(u->cfg.coder, &emitted, &pending);
-	uint64_t own = emitted + pending + c->len;
-	return u->body.len + c->len > u->cfg.group_cap || own > cost_cap(u, size, 2) ||
-	       own + c->base_cost > cost_cap(u, size, 1);
+	return u->body.len + c->len > u->cfg.group_cap ||
+	       prefix_bound(u, c->len) + c->base_cost > cost_cap(u, size, 1);
 }
 
 static int add_rec(unitw *u, const pack_record *r)

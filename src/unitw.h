@@ -10,7 +10,7 @@
  * are stored as literals.
  *
  * Groups close when the body reaches group_cap, or before a record whose
- * read (the compressed prefix through it) would pass half the read-cost cap
+ * read (the compressed prefix through it, plus its base's) would pass the read-cost cap
  * for its size. The group's match index holds only bytes the group has not
  * seen before (literals, and the inserts of deltas). Caller buffers are
  * copied into the group body and released at once, so memory stays near

@@ -46,26 +46,41 @@ static int is_live(const vctx *v, const char *name)
 	return 0;
 }
 
+/* An uncatalogued pack is no damage if a writer is filing it right now:
+ * it is catalogued by the time we look again, or the writer still holds the
+ * lock (a commit or repack between its rename and its catalog transaction). */
+static int in_flight(vctx *v, const char *name, int *busy)
+{
+	int found;
+	int rc = catalog_find_pack(v->s->cat, name, &found);
+	if (!rc && found)
+		*busy = 1;
+	else if (!rc)
+		rc = store_writer_active(v->s, busy);
+	return rc;
+}
+
 /* Files in packs/ that the catalog does not account for. */
 static int check_directory(vctx *v)
 {
 	char **names;
 	size_t n;
 	uint64_t first, last;
-	int rc = os_list(v->s->packs, &names, &n);
+	int busy, rc = os_list(v->s->packs, &names, &n);
 	if (rc)
 		return rc;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; !rc && i < n; i++) {
 		char rel[300];
 		snprintf(rel, sizeof rel, "packs/%s", names[i]);
 		size_t len = strlen(names[i]);
 		if (len > 8 && !strcmp(names[i] + len - 8, ".damaged"))
 			problem(v, rel, NULL, 0, STRATA_ECORRUPT, "damaged pack set aside by recovery");
-		else if (pack_name_parse(names[i], &first, &last) && !is_live(v, names[i]))
+		else if (pack_name_parse(names[i], &first, &last) && !is_live(v, names[i]) &&
+			 !(rc = in_flight(v, names[i], &busy)) && !busy)
 			problem(v, rel, NULL, 0, STRATA_ECORRUPT, "pack is not in the catalog");
 	}
 	os_names_free(names, n);
-	return 0;
+	return rc;
 }
 
 /* The catalog's entry for a record must match the footer's. */
@@ -126,6 +141,9 @@ static int verify_pack(vctx *v, const catalog_pack *cp)
 	int rc = pack_open(&r, path);
 	if (rc == STRATA_ENOMEM || rc == STRATA_EIO)
 		return rc;
+	int live = 1;
+	if (rc == STRATA_ENOTFOUND && !catalog_find_pack(v->s->cat, cp->name, &live) && !live)
+		return 0; /* a repack replaced it while we looked */
 	if (rc) {
 		problem(v, rel, NULL, 0, rc == STRATA_ENOTFOUND ? STRATA_ECORRUPT : rc, "%s", strata_errmsg());
 		return 0;
