@@ -82,9 +82,9 @@ typedef struct strata_options {
 	int read_cost_max;  /* most compressed bytes one get may read, as a
 			     * multiple of the record's size (records under
 			     * 4 KiB count as 4 KiB), 1..64 (default 4) */
-	int repack_after;   /* after a commit, repack when this many small
-			     * packs (under 4 MiB) trail the store; 0 = never,
-			     * 2..1000 (default 16) */
+	int repack_after;   /* after a commit, repack the newest packs when
+			     * this many commit packs under 4 MiB trail the
+			     * store; 0 = never, 2..1000 (default 16) */
 } strata_options;
 
 #define STRATA_OPTIONS_VERSION 1
@@ -282,8 +282,9 @@ typedef struct strata_repack_result {
 
 #define STRATA_REPACK_OLDEST_FIRST 0x1  /* order each key's records oldest
 					 * first (default: newest first) */
-#define STRATA_REPACK_TAIL 0x2          /* only the trailing run of small
-					 * packs, as automatic repacking does */
+#define STRATA_REPACK_TAIL 0x2          /* only the newest packs, each older
+					 * one taken if at most twice the size
+					 * of those after it (automatic repack) */
 
 /*
  * Rewrite the records of the store's live packs into one new pack of their

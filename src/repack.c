@@ -9,9 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SMALL_PACK (4u << 20) /* packs under this size are repacked automatically */
-/* Repacking is where storage gets tight: it compresses at least this hard
- * (zstd 19 reads back as fast as 3; it only writes slower). */
+#define SMALL_PACK (4u << 20) /* commit packs under this size count towards repack_after */
+/* A full repack is where storage gets tight: it compresses at least this
+ * hard (zstd 19 reads back as fast as 3; it only writes slower). Automatic
+ * tail repacks run inside commits and keep the store's level. */
 #define REPACK_LEVEL 19
 
 typedef struct rp {
@@ -131,7 +132,8 @@ static int repack_range(strata_store *s, uint64_t first, uint64_t last, uint64_t
 	unitw_config cfg = { .packs_dir = s->packs, .first = first, .last = last, .repack = 1,
 			     .repack_bases = (flags & STRATA_REPACK_OLDEST_FIRST) != 0,
 			     .group_cap = s->opts.group_cap, .codec = CODEC_ZSTD,
-			     .level = s->opts.zstd_level > REPACK_LEVEL ? s->opts.zstd_level : REPACK_LEVEL,
+			     .level = (flags & STRATA_REPACK_TAIL) || s->opts.zstd_level > REPACK_LEVEL
+				      ? s->opts.zstd_level : REPACK_LEVEL,
 			     .chain_max = s->opts.chain_max, .read_cost_max = s->opts.read_cost_max,
 			     .store = s, .cat = s->cat, .coder = s->coder };
 	rp r = { s, NULL, first, last, first, 0, records, progress, ctx };
@@ -158,14 +160,31 @@ static int repack_range(strata_store *s, uint64_t first, uint64_t last, uint64_t
 	return rc ? err_prefix(rc, "repacking units %" PRIu64 "..%" PRIu64 ": ", first, last) : 0;
 }
 
-/* The run of live packs to merge: all of them, or the trailing run of small
- * ones. Returns the index of its first pack in `p` (n when none). */
+/* The run of live packs to merge, as the index of its first pack in p (n
+ * when none): all adjacent packs, or for a tail repack the newest packs
+ * plus each older one no larger than twice what is merged so far. The
+ * geometric rule keeps pack sizes tiered, so each byte is rewritten about
+ * log(units) times over the life of a store, not once per repack. */
 static size_t pick_run(const catalog_pack *p, size_t n, int tail)
 {
 	size_t i = n;
-	while (i > 0 && (!tail || p[i - 1].bytes < SMALL_PACK) && (i == n || p[i - 1].last + 1 == p[i].first))
+	uint64_t merged = 0;
+	while (i > 0 && (i == n || p[i - 1].last + 1 == p[i].first)) {
+		if (tail && n - i >= 2 && p[i - 1].bytes > 2 * merged)
+			break;
+		merged += p[i - 1].bytes;
 		i--;
+	}
 	return i;
+}
+
+/* Trailing packs written by commits and never repacked. */
+static size_t fresh_tail(const catalog_pack *p, size_t n)
+{
+	size_t k = 0;
+	while (k < n && p[n - 1 - k].first == p[n - 1 - k].last && p[n - 1 - k].bytes < SMALL_PACK)
+		k++;
+	return k;
 }
 
 static int records_in(strata_store *s, const catalog_pack *p, size_t n, uint64_t *records)
@@ -226,7 +245,7 @@ int store_auto_repack(strata_store *s)
 	int rc = catalog_packs_in(s->cat, 1, INT64_MAX, &p, &n);
 	if (rc)
 		return rc;
-	size_t run = n - pick_run(p, n, 1);
+	size_t fresh = fresh_tail(p, n);
 	free(p);
-	return run >= (size_t)s->opts.repack_after ? strata_repack(s, STRATA_REPACK_TAIL, NULL, NULL, NULL) : 0;
+	return fresh >= (size_t)s->opts.repack_after ? strata_repack(s, STRATA_REPACK_TAIL, NULL, NULL, NULL) : 0;
 }

@@ -19,7 +19,72 @@ typedef struct vctx {
 	strata_verify_result res;
 	catalog_pack *packs;   /* live packs */
 	size_t npacks;
+	/* problems of the pack being checked, held until we know it is still
+	 * live: a repack may replace it (and its catalog rows) meanwhile */
+	struct held {
+		char pack[64];
+		uint8_t *key;
+		size_t keylen;
+		uint64_t n;
+		int code;
+		char *msg;
+	} *held;
+	size_t nheld, cap_held;
+	int holding;
 } vctx;
+
+static void deliver(vctx *v, const char *pack, const void *key, size_t keylen, uint64_t n, int code,
+		    const char *msg)
+{
+	v->res.problems++;
+	if (v->cb) {
+		strata_problem p = { pack, key, keylen, n, code, msg };
+		v->cb(v->ctx, &p);
+	}
+}
+
+/* Keep a problem for later; if memory runs out, report it at once. */
+static void hold(vctx *v, const char *pack, const pack_key *k, uint64_t n, int code, const char *msg)
+{
+	if (v->nheld == v->cap_held) {
+		size_t nc = v->cap_held ? v->cap_held * 2 : 16;
+		struct held *nh = realloc(v->held, nc * sizeof *nh);
+		if (!nh) {
+			deliver(v, pack, k ? k->p : NULL, k ? k->len : 0, n, code, msg);
+			return;
+		}
+		v->held = nh;
+		v->cap_held = nc;
+	}
+	struct held *h = &v->held[v->nheld];
+	snprintf(h->pack, sizeof h->pack, "%s", pack ? pack : "");
+	h->key = k ? malloc(k->len) : NULL;
+	h->keylen = h->key ? k->len : 0;
+	if (h->key)
+		memcpy(h->key, k->p, k->len);
+	h->n = n;
+	h->code = code;
+	h->msg = strdup(msg);
+	if (!h->msg) {
+		free(h->key);
+		deliver(v, pack, k ? k->p : NULL, k ? k->len : 0, n, code, msg);
+		return;
+	}
+	v->nheld++;
+}
+
+/* Report the held problems, or drop them if their pack was replaced. */
+static void release_held(vctx *v, int report)
+{
+	for (size_t i = 0; i < v->nheld; i++) {
+		struct held *h = &v->held[i];
+		if (report)
+			deliver(v, h->pack, h->key, h->keylen, h->n, h->code, h->msg);
+		free(h->key);
+		free(h->msg);
+	}
+	v->nheld = 0;
+}
 
 static void problem(vctx *v, const char *pack, const pack_key *k, uint64_t n, int code, const char *fmt, ...)
 	__attribute__((format(printf, 6, 7)));
@@ -31,11 +96,10 @@ static void problem(vctx *v, const char *pack, const pack_key *k, uint64_t n, in
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	v->res.problems++;
-	if (v->cb) {
-		strata_problem p = { pack, k ? k->p : NULL, k ? k->len : 0, n, code, msg };
-		v->cb(v->ctx, &p);
-	}
+	if (v->holding)
+		hold(v, pack, k, n, code, msg);
+	else
+		deliver(v, pack, k ? k->p : NULL, k ? k->len : 0, n, code, msg);
 }
 
 static int is_live(const vctx *v, const char *name)
@@ -132,7 +196,7 @@ static int check_group_records(vctx *v, const pack_reader *r, const char *rel, u
 	return 0;
 }
 
-static int verify_pack(vctx *v, const catalog_pack *cp)
+static int verify_pack_held(vctx *v, const catalog_pack *cp)
 {
 	char path[4096], rel[64];
 	snprintf(path, sizeof path, "%s/%s", v->s->packs, cp->name);
@@ -141,9 +205,6 @@ static int verify_pack(vctx *v, const catalog_pack *cp)
 	int rc = pack_open(&r, path);
 	if (rc == STRATA_ENOMEM || rc == STRATA_EIO)
 		return rc;
-	int live = 1;
-	if (rc == STRATA_ENOTFOUND && !catalog_find_pack(v->s->cat, cp->name, &live) && !live)
-		return 0; /* a repack replaced it while we looked */
 	if (rc) {
 		problem(v, rel, NULL, 0, rc == STRATA_ENOTFOUND ? STRATA_ECORRUPT : rc, "%s", strata_errmsg());
 		return 0;
@@ -176,13 +237,27 @@ static int verify_pack(vctx *v, const catalog_pack *cp)
 	return rc;
 }
 
+/* Check one pack; what it finds counts only if the pack is still live when
+ * the check ends (a concurrent repack replaces packs and their rows). */
+static int verify_pack(vctx *v, const catalog_pack *cp)
+{
+	v->holding = 1;
+	int rc = verify_pack_held(v, cp);
+	v->holding = 0;
+	int live = 1;
+	if (v->nheld && !v->s->writable && catalog_find_pack(v->s->cat, cp->name, &live))
+		live = 1; /* cannot tell: report */
+	release_held(v, live);
+	return rc;
+}
+
 int strata_verify(strata_store *s, strata_problem_cb *on_problem, strata_progress_cb *progress, void *ctx,
 		  strata_verify_result *res)
 {
 	err_clear();
 	if (!s)
 		return err_set(STRATA_EINVAL, "strata_verify needs a store");
-	vctx v = { s, on_problem, ctx, { 0 }, NULL, 0 };
+	vctx v = { .s = s, .cb = on_problem, .ctx = ctx };
 	int rc = catalog_packs_in(s->cat, 1, INT64_MAX, &v.packs, &v.npacks);
 	if (!rc)
 		rc = check_directory(&v);
@@ -192,6 +267,7 @@ int strata_verify(strata_store *s, strata_problem_cb *on_problem, strata_progres
 			progress(ctx, i + 1, v.npacks);
 	}
 	free(v.packs);
+	free(v.held);
 	if (res)
 		*res = v.res;
 	if (!rc && v.res.problems)

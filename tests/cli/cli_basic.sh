@@ -1,0 +1,660 @@
+#!/usr/bin/env bash
+# cli_basic.sh STRATA HEADER - every command of the strata tool, its help,
+# its usage errors and its error paths, with exact outputs and exit statuses.
+#
+#   help/version   strata --help/-h/help, no arguments, COMMAND --help for
+#                  each command, --version against include/strata.h
+#   usage errors   unknown command, unknown option and missing option value
+#                  for every command, missing and extra arguments (exit 2)
+#   store errors   missing store, directory that is not a store, init on a
+#                  non-empty directory or an existing store, bad init options
+#                  (nothing is created by a failing command)
+#   init           strata.conf contents, empty-store ls/log/stats/verify
+#   put/get        from a file, from stdin (absent FILE and '-'), --label, an
+#                  empty record, binary data with NUL bytes, a multi-group
+#                  record, -o/--output FILE, unknown key, @N out of range,
+#                  @0 and overflowing @N, key@N parsing ('a@b', 'v@2@3', ...)
+#   ls/log/stats   exact output (escaped keys, per-record checksums computed
+#                  with libxxhash, units with labels, totals from the packs)
+#   lock           a second writer is refused, readers are not blocked
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+HEADER=${2:?usage: $0 STRATA include/strata.h}
+
+VERSION=$(sed -n 's/^#define STRATA_VERSION_STRING "\(.*\)"$/\1/p' "$HEADER")
+[[ -n $VERSION ]] || die "no STRATA_VERSION_STRING in $HEADER"
+
+COMMANDS="init put get load ls log stats verify rebuild"
+declare -A USAGE=(
+	[init]="usage: strata init STORE [--group-cap BYTES] [--level N]"
+	[put]="usage: strata put STORE KEY [FILE|-] [--label LABEL]"
+	[get]="usage: strata get STORE KEY[@N] [-o FILE]"
+	[load]="usage: strata load STORE [FILE|-] [-v]"
+	[ls]="usage: strata ls STORE"
+	[log]="usage: strata log STORE [KEY]"
+	[stats]="usage: strata stats STORE [--json]"
+	[verify]="usage: strata verify STORE"
+	[rebuild]="usage: strata rebuild STORE"
+)
+# options each command's help must document
+declare -A OPTS=(
+	[init]="--group-cap --level" [put]="--label" [get]="-o --output" [load]="-v --verbose"
+	[ls]="" [log]="" [stats]="--json" [verify]="" [rebuild]=""
+)
+# the exact "wrong number of arguments" message of each command
+declare -A NARGS=(
+	[init]="expected one STORE directory" [put]="expected STORE KEY [FILE|-]"
+	[get]="expected STORE KEY[@N]" [load]="expected STORE [FILE|-]" [ls]="expected STORE"
+	[log]="expected STORE [KEY]" [stats]="expected STORE" [verify]="expected STORE"
+	[rebuild]="expected STORE"
+)
+
+COMMAND_LIST='Commands:
+  init     create a new, empty store
+  put      add one record to a key, as a unit of its own
+  get      write a record to standard output or a file
+  load     add many records and units from a bulk stream
+  ls       list keys with their record counts
+  log      list units, or the records of one key
+  stats    show totals and the compression ratio
+  verify   check every checksum of every record
+  rebuild  recreate the catalog from the packs
+'
+
+# ---------------------------------------------------------------- help
+section "help and version"
+expect 0 "$STRATA" --version
+out_is "strata $VERSION
+"
+err_empty
+
+expect 0 "$STRATA" --help
+err_empty
+cp "$OUT" "$T/main_help"
+check grep -qxF "usage: strata COMMAND STORE [ARGS...]" <(head -n1 "$T/main_help") -- "main help: wrong first line: $(head -n1 "$T/main_help")"
+check diff <(sed -n '/^Commands:$/,/^$/p' "$T/main_help") <(printf '%s\n' "$COMMAND_LIST") -- "main help: command list differs: $(diff <(sed -n '/^Commands:$/,/^$/p' "$T/main_help") <(printf '%s\n' "$COMMAND_LIST") || true)"
+check grep -qF "1 failure (an error, or damage found), 2 bad usage." "$T/main_help" -- "main help: exit statuses not documented"
+for alias in -h help; do
+	expect 0 "$STRATA" $alias
+	same_file "$OUT" "$T/main_help" "'strata $alias' vs 'strata --help'"
+done
+expect 0 "$STRATA" --help no-such-command
+same_file "$OUT" "$T/main_help" "'strata --help no-such-command' vs 'strata --help'"
+# no arguments: the help, on stderr, exit 2
+expect 2 "$STRATA"
+out_empty
+same_file "$ERR" "$T/main_help" "'strata' (no arguments) stderr vs 'strata --help'"
+
+for c in $COMMANDS; do
+	expect 0 "$STRATA" "$c" --help
+	err_empty
+	cp "$OUT" "$T/help_$c"
+	check test "$(head -n1 "$T/help_$c")" == "${USAGE[$c]}" -- "'$c --help' first line is '$(head -n1 "$T/help_$c")', expected '${USAGE[$c]}'"
+	for o in ${OPTS[$c]}; do
+		check grep -qE -e "(^|[ ,])$o( |,|$)" <(tail -n +2 "$T/help_$c") -- "'$c --help' does not document $o"
+	done
+	expect 0 "$STRATA" "$c" -h
+	same_file "$OUT" "$T/help_$c" "'strata $c -h' vs 'strata $c --help'"
+	expect 0 "$STRATA" help "$c"
+	same_file "$OUT" "$T/help_$c" "'strata help $c' vs 'strata $c --help'"
+	expect 0 "$STRATA" --help "$c"
+	same_file "$OUT" "$T/help_$c" "'strata --help $c' vs 'strata $c --help'"
+	# --help wins over everything else on the line, even a missing store
+	expect 0 "$STRATA" "$c" "$T/no-such-store" some-arg --help
+	same_file "$OUT" "$T/help_$c" "'strata $c STORE ARG --help'"
+	err_empty
+	check test ! -e "$T/no-such-store" -- "'$c ... --help' created the store directory"
+done
+# the key syntax documented by get --help
+check grep -qF "so 'a@b' is key 'a@b' and 'v@2@3' is record 3 of key 'v@2'" "$T/help_get" -- "get --help: key@N rule not documented"
+
+# ---------------------------------------------------------- usage errors
+section "usage errors"
+expect 2 "$STRATA" frobnicate st
+out_empty
+err_is "strata: unknown command 'frobnicate'
+Try 'strata --help'.
+"
+expect 2 "$STRATA" --frobnicate
+out_empty
+err_is "strata: unknown command '--frobnicate'
+Try 'strata --help'.
+"
+mkdir "$T/u"
+"$STRATA" init "$T/u/st" >/dev/null || die "init failed"
+for c in $COMMANDS; do
+	expect 2 "$STRATA" "$c" "$T/u/st" --bogus
+	out_empty
+	err_is "strata $c: unknown option or missing value: --bogus
+Try 'strata $c --help'.
+"
+	expect 2 "$STRATA" "$c" -Z "$T/u/st"
+	out_empty
+	err_has "Try 'strata $c --help'."
+	# no arguments at all
+	expect 2 "$STRATA" "$c"
+	out_empty
+	err_is "strata $c: ${NARGS[$c]}
+Try 'strata $c --help'.
+"
+done
+# too many arguments
+for argv in "init $T/u/a $T/u/b" "put $T/u/st k f extra" "get $T/u/st k extra" "load $T/u/st f extra" \
+	"ls $T/u/st extra" "log $T/u/st k extra" "stats $T/u/st extra" "verify $T/u/st extra" \
+	"rebuild $T/u/st extra" "put $T/u/st" "get $T/u/st"; do
+	# shellcheck disable=SC2086
+	expect 2 "$STRATA" $argv
+	out_empty
+	err_has "Try 'strata ${argv%% *} --help'."
+done
+check test ! -e "$T/u/a" -a ! -e "$T/u/b" -- "init with two directories created one"
+# options that need a value, given none
+expect 2 "$STRATA" get "$T/u/st" k -o
+err_is "strata get: unknown option or missing value: -o
+Try 'strata get --help'.
+"
+expect 2 "$STRATA" put "$T/u/st" k --label
+err_has "Try 'strata put --help'."
+expect 2 "$STRATA" init "$T/u/c" --level
+err_has "Try 'strata init --help'."
+# an empty key
+expect 2 "$STRATA" put "$T/u/st" "" /dev/null
+err_is "strata put: the key must not be empty
+Try 'strata put --help'.
+"
+expect 2 "$STRATA" get "$T/u/st" ""
+err_is "strata get: the key must not be empty
+Try 'strata get --help'.
+"
+expect 0 "$STRATA" stats "$T/u/st" --json
+out_has '"records": 0,'   # nothing was stored by any of the above
+
+# ---------------------------------------------------------- store errors
+section "store errors"
+NS=$T/no-such-store
+for argv in "ls $NS" "log $NS" "log $NS k" "stats $NS" "stats $NS --json" "verify $NS" "get $NS k" \
+	"put $NS k /dev/null" "load $NS /dev/null" "rebuild $NS"; do
+	# shellcheck disable=SC2086
+	expect 1 "$STRATA" $argv
+	out_empty
+	err_one_line
+	err_has "strata ${argv%% *}: "
+	err_has "$NS"
+	check test ! -e "$NS" -- "'strata $argv' created $NS"
+done
+# a directory that is not a store: empty, and with a file in it
+mkdir -p "$T/plain/empty" "$T/plain/full"
+echo data >"$T/plain/full/file"
+for d in "$T/plain/empty" "$T/plain/full"; do
+	for argv in "ls $d" "log $d" "stats $d" "verify $d" "get $d k" "put $d k /dev/null" "load $d /dev/null" "rebuild $d"; do
+		before=$(ls -A "$d")
+		# shellcheck disable=SC2086
+		expect 1 "$STRATA" $argv
+		out_empty
+		err_one_line
+		err_has "$d"
+		err_has "not a strata store"
+		check test "$(ls -A "$d")" == "$before" -- "'strata $argv' changed the directory: now '$(ls -A "$d" | tr '\n' ' ')'"
+	done
+done
+# init on a non-empty directory
+expect 1 "$STRATA" init "$T/plain/full"
+out_empty
+err_is "strata init: $T/plain/full exists, is not empty and is not a strata store
+"
+check test "$(ls -A "$T/plain/full")" == file -- "init on a non-empty directory changed it"
+# init on a path that is a regular file
+expect 1 "$STRATA" init "$T/plain/full/file"
+out_empty
+err_one_line
+check test "$(cat "$T/plain/full/file")" == data -- "init on a regular file changed it"
+# init on an existing store
+expect 1 "$STRATA" init "$T/u/st"
+out_empty
+err_is "strata init: a strata store already exists at $T/u/st
+"
+# bad init option values: nothing is created
+for opt in "--group-cap 4095" "--group-cap 268435457" "--group-cap 0" "--level 0" "--level 23" "--level 1000" \
+	"--group-cap abc" "--group-cap -5" "--level 3x" "--group-cap 99999999999999999999999"; do
+	# shellcheck disable=SC2086
+	run "$STRATA" init "$T/badopt" $opt
+	check test "$RC" -ne 0 -- "'init $opt' succeeded"
+	out_empty
+	err_has "${opt#* }"     # the message names the value given
+	check test ! -e "$T/badopt" -- "'init $opt' created the store directory"
+done
+# a non-number is a usage error
+expect 2 "$STRATA" init "$T/badopt" --group-cap abc
+err_is "strata init: 'abc' is not a number
+Try 'strata init --help'.
+"
+
+# ------------------------------------------------------------------ init
+section "init"
+mkdir "$T/emptydir"
+expect 0 "$STRATA" init "$T/emptydir"
+out_is "initialized empty store $T/emptydir
+"
+err_empty
+expect 0 "$STRATA" init "$T/s0"
+out_is "initialized empty store $T/s0
+"
+err_empty
+check test -d "$T/s0/packs" -- "init made no packs/ directory"
+check test "$(cat "$T/s0/strata.conf")" == "strata-store = 1
+group-cap = 1048576
+zstd-level = 3" -- "default strata.conf: $(cat "$T/s0/strata.conf")"
+expect 0 "$STRATA" init "$T/s1" --group-cap 4096 --level 19
+check grep -qx "strata-store = 1" <(head -n1 "$T/s1/strata.conf") -- "strata.conf must start with strata-store = 1"
+check grep -qx "group-cap = 4096" "$T/s1/strata.conf" -- "--group-cap not written: $(cat "$T/s1/strata.conf")"
+check grep -qx "zstd-level = 19" "$T/s1/strata.conf" -- "--level not written: $(cat "$T/s1/strata.conf")"
+expect 0 "$STRATA" init "$T/s2" --group-cap=268435456 --level=22
+check grep -qx "group-cap = 268435456" "$T/s2/strata.conf" -- "--group-cap=MAX not written"
+# an empty store
+expect 0 "$STRATA" ls "$T/s0"
+out_empty
+err_empty
+expect 0 "$STRATA" log "$T/s0"
+out_is "    unit  time (UTC)            records         raw      packed  label
+"
+expect 0 "$STRATA" stats "$T/s0"
+out_is "records       0
+keys          0
+units         0
+groups        0
+raw bytes     0 (0 B)
+stored bytes  0 (0 B)
+ratio         0.00
+"
+expect 0 "$STRATA" stats "$T/s0" --json
+out_is '{"records": 0, "keys": 0, "units": 0, "groups": 0, "raw_bytes": 0, "stored_bytes": 0, "ratio": 0.0000}
+'
+expect 0 "$STRATA" verify "$T/s0"
+out_is "checked 0 packs, 0 groups, 0 records (0 B): ok
+"
+err_empty
+expect 0 "$STRATA" rebuild "$T/s0"
+out_is "rebuilt the catalog of $T/s0 from 0 packs
+"
+expect 1 "$STRATA" get "$T/s0" k
+out_empty
+err_is "strata: get: no key 'k' in $T/s0
+"
+expect 1 "$STRATA" log "$T/s0" k
+out_empty
+err_is "strata: log: no key 'k' in $T/s0
+"
+
+# --------------------------------------------------------------- put/get
+section "put and get"
+S=$T/s
+"$STRATA" init "$S" >/dev/null || die "init $S"
+D=$T/data
+mkdir "$D"
+printf 'first version\n' >"$D/k1"
+printf 'second version, a bit longer\n' >"$D/k2"
+printf 'third' >"$D/k3"                  # no final newline
+: >"$D/empty"
+# binary data with NUL bytes (first and last byte NUL, runs of NULs)
+python3 - "$D/bin" <<'PY'
+import random, sys
+r = random.Random(42)
+b = bytearray(r.randbytes(70000))
+for i in range(0, len(b), 7):
+    b[i] = 0
+b[0] = 0; b[-1] = 0
+b[1000:1100] = bytes(100)
+open(sys.argv[1], "wb").write(bytes(b))
+PY
+rand_bytes 7 3300000 "$D/multi"          # larger than the group cap
+text_bytes 9 200000 "$D/text"
+
+expect 0 "$STRATA" put "$S" k "$D/k1"
+out_is "stored k@1 in unit 1
+"
+err_empty
+expect_in 0 "$D/k2" "$STRATA" put "$S" k            # stdin, FILE absent
+out_is "stored k@2 in unit 2
+"
+err_empty
+expect_in 0 "$D/k3" "$STRATA" put "$S" k - --label "third one"
+out_is "stored k@3 in unit 3
+"
+expect 0 "$STRATA" put "$S" empty "$D/empty"          # empty regular file
+out_is "stored empty@1 in unit 4
+"
+expect_in 0 /dev/null "$STRATA" put "$S" empty        # empty stdin
+out_is "stored empty@2 in unit 5
+"
+expect 0 "$STRATA" put "$S" bin "$D/bin" --label=binary
+out_is "stored bin@1 in unit 6
+"
+expect_in 0 "$D/bin" "$STRATA" put "$S" bin -
+out_is "stored bin@2 in unit 7
+"
+cat "$D/bin" | "$STRATA" put "$S" bin >"$OUT" 2>"$ERR" || fail "put from a pipe failed: $(show "$ERR")"
+out_is "stored bin@3 in unit 8
+"
+expect 0 "$STRATA" put "$S" multi "$D/multi"
+out_is "stored multi@1 in unit 9
+"
+expect 0 "$STRATA" put "$S" text "$D/text"
+out_is "stored text@1 in unit 10
+"
+
+get_to "$S" k "$T/g"; same_file "$T/g" "$D/k3" "get k (latest)"
+get_to "$S" k@1 "$T/g"; same_file "$T/g" "$D/k1" "get k@1"
+get_to "$S" k@2 "$T/g"; same_file "$T/g" "$D/k2" "get k@2"
+get_to "$S" k@3 "$T/g"; same_file "$T/g" "$D/k3" "get k@3"
+for n in 1 2; do
+	get_to "$S" empty@$n "$T/g"
+	check test ! -s "$T/g" -- "get empty@$n: $(stat -c %s "$T/g") bytes, expected 0"
+done
+for n in 1 2 3; do get_to "$S" bin@$n "$T/g"; same_file "$T/g" "$D/bin" "get bin@$n"; done
+get_to "$S" multi "$T/g"; same_file "$T/g" "$D/multi" "get multi"
+get_to "$S" text "$T/g"; same_file "$T/g" "$D/text" "get text"
+
+# -o / --output
+expect 0 "$STRATA" get "$S" bin@2 -o "$T/o1"
+out_empty
+err_empty
+same_file "$T/o1" "$D/bin" "get -o"
+printf 'old content that is longer than the record' >"$T/o2"
+expect 0 "$STRATA" get "$S" k@1 --output "$T/o2"
+out_empty
+same_file "$T/o2" "$D/k1" "get --output over an existing file"
+expect 0 "$STRATA" get -o "$T/o3" "$S" empty
+out_empty
+check test -f "$T/o3" -a ! -s "$T/o3" -- "get -o of an empty record: no empty file"
+expect 0 "$STRATA" get "$S" multi --output="$T/o4"
+same_file "$T/o4" "$D/multi" "get --output=FILE"
+expect 1 "$STRATA" get "$S" k -o "$T/no/such/dir/f"
+out_empty
+err_one_line
+err_has "$T/no/such/dir/f"
+# a failing get -o does not create the file
+expect 1 "$STRATA" get "$S" nokey -o "$T/o5"
+check test ! -e "$T/o5" -- "get -o of an unknown key created the output file"
+
+# unknown key, out of range, bad record numbers
+expect 1 "$STRATA" get "$S" nokey
+out_empty
+err_is "strata: get: no key 'nokey' in $S
+"
+expect 1 "$STRATA" get "$S" k@4
+out_empty
+err_is "strata: get: key 'k' has 3 records; there is no record 4
+"
+expect 1 "$STRATA" get "$S" k@18446744073709551615
+out_empty
+err_one_line
+err_has "there is no record 18446744073709551615"
+expect 1 "$STRATA" get "$S" nokey@1
+out_empty
+err_is "strata: get: no key 'nokey' in $S
+"
+for ref in k@0 k@00 bin@0; do
+	expect 2 "$STRATA" get "$S" "$ref"
+	out_empty
+	err_is "strata get: '$ref': record numbers start at 1
+Try 'strata get --help'.
+"
+done
+expect 2 "$STRATA" get "$S" k@18446744073709551616      # does not fit in 64 bits
+out_empty
+err_has "Try 'strata get --help'."
+
+# key@N parsing: the key is everything before the last '@' followed only by digits
+section "key@N parsing"
+printf 'a-at-b' >"$D/ab"
+printf 'v@2 one' >"$D/v21"
+printf 'v@2 two' >"$D/v22"
+printf 'v@2 three' >"$D/v23"
+printf 'plain v one' >"$D/v1"
+printf 'plain v two' >"$D/v2"
+printf 'x-at' >"$D/xat"
+printf 'at-seven' >"$D/at7"
+printf 'k-at-0x' >"$D/k0x"
+expect 0 "$STRATA" put "$S" 'a@b' "$D/ab"
+out_is "stored a@b@1 in unit 11
+"
+for i in 1 2 3; do
+	expect 0 "$STRATA" put "$S" 'v@2' "$D/v2$i"
+	out_is "stored v@2@$i in unit $((11 + i))
+"
+done
+expect 0 "$STRATA" put "$S" 'x@' "$D/xat"
+expect 0 "$STRATA" put "$S" '@7' "$D/at7"
+expect 0 "$STRATA" put "$S" 'k@0x' "$D/k0x"
+get_to "$S" 'a@b' "$T/g"; same_file "$T/g" "$D/ab" "get 'a@b' (key a@b)"
+get_to "$S" 'a@b@1' "$T/g"; same_file "$T/g" "$D/ab" "get 'a@b@1'"
+get_to "$S" 'v@2@3' "$T/g"; same_file "$T/g" "$D/v23" "get 'v@2@3' (record 3 of key v@2)"
+get_to "$S" 'v@2@1' "$T/g"; same_file "$T/g" "$D/v21" "get 'v@2@1'"
+get_to "$S" 'v@2@2' "$T/g"; same_file "$T/g" "$D/v22" "get 'v@2@2'"
+get_to "$S" 'x@' "$T/g"; same_file "$T/g" "$D/xat" "get 'x@' (key x@)"
+get_to "$S" '@7' "$T/g"; same_file "$T/g" "$D/at7" "get '@7' (key @7)"
+get_to "$S" 'k@0x' "$T/g"; same_file "$T/g" "$D/k0x" "get 'k@0x' (key k@0x)"
+# 'v@2' is record 2 of key 'v', which does not exist yet
+expect 1 "$STRATA" get "$S" 'v@2'
+out_empty
+err_is "strata: get: no key 'v' in $S
+"
+expect 1 "$STRATA" get "$S" 'v@2@4'
+out_empty
+err_is "strata: get: key 'v@2' has 3 records; there is no record 4
+"
+expect 0 "$STRATA" put "$S" v "$D/v1"
+expect 0 "$STRATA" put "$S" v "$D/v2"
+get_to "$S" 'v@2' "$T/g"; same_file "$T/g" "$D/v2" "get 'v@2' (record 2 of key v)"
+get_to "$S" 'v@1' "$T/g"; same_file "$T/g" "$D/v1" "get 'v@1'"
+get_to "$S" 'v' "$T/g"; same_file "$T/g" "$D/v2" "get 'v' (latest)"
+get_to "$S" 'v@2@2' "$T/g"; same_file "$T/g" "$D/v22" "get 'v@2@2' after key v exists"
+
+# keys with control characters and backslashes: shown escaped
+printf 'tab' >"$D/tab"
+printf 'newline' >"$D/nl"
+expect 0 "$STRATA" put "$S" $'t\tab' "$D/tab"
+out_is 'stored t\tab@1 in unit 20
+'
+expect 0 "$STRATA" put "$S" $'new\nline\\x\x01' "$D/nl"
+out_is 'stored new\nline\\x\x01@1 in unit 21
+'
+get_to "$S" $'t\tab' "$T/g"; same_file "$T/g" "$D/tab" "get of a key with a tab"
+get_to "$S" $'new\nline\\x\x01' "$T/g"; same_file "$T/g" "$D/nl" "get of a key with a newline"
+
+# ----------------------------------------------------------- ls/log/stats
+section "ls, log, stats"
+expect 0 "$STRATA" ls "$S"
+err_empty
+out_is '       1  @7
+       1  a@b
+       3  bin
+       2  empty
+       3  k
+       1  k@0x
+       1  multi
+       1  new\nline\\x\x01
+       1  t\tab
+       1  text
+       2  v
+       3  v@2
+       1  x@
+'
+# log: one line per unit; the time column is checked by pattern, the rest
+# exactly (raw bytes from the inputs, pack bytes from the pack files)
+declare -a RAW=(0 "$(stat -c %s "$D/k1")" "$(stat -c %s "$D/k2")" "$(stat -c %s "$D/k3")" 0 0
+	"$(stat -c %s "$D/bin")" "$(stat -c %s "$D/bin")" "$(stat -c %s "$D/bin")" "$(stat -c %s "$D/multi")"
+	"$(stat -c %s "$D/text")" 6 7 7 9 4 8 7 11 11 3 7)
+declare -A LABEL=([3]="third one" [6]="binary")
+{
+	echo "    unit  time (UTC)            records         raw      packed  label"
+	for u in $(seq 1 21); do
+		printf '%8d  TIME  %8d  %10s  %10s  %s\n' "$u" 1 "$(human "${RAW[$u]}")" \
+			"$(human "$(stat -c %s "$(pack_of "$S" "$u")")")" "${LABEL[$u]:-}"
+	done
+} >"$T/log_expected"
+expect 0 "$STRATA" log "$S"
+err_empty
+sed -E 's/^( *[0-9]+)  [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}  /\1  TIME  /' "$OUT" >"$T/log_got"
+check diff "$T/log_expected" "$T/log_got" -- "log differs from the expected: $(diff "$T/log_expected" "$T/log_got" | head -n 10)"
+# the times are the commit times, in UTC, within the run of this test
+now=$(date -u +%s)
+while read -r u day tm _; do
+	[[ $u == unit ]] && continue
+	t=$(date -u -d "$day $tm" +%s)
+	check test $((now - t)) -ge 0 -a $((now - t)) -lt 600 -- "log: unit $u time $day $tm is not the commit time"
+done <"$OUT"
+
+# log KEY: number, unit, size, stored size, XXH3-64 checksum
+xxh3() { # FILE -> 16 hex digits, with the system's libxxhash
+	python3 - "$1" <<'PY'
+import ctypes, ctypes.util, sys
+lib = None
+for name in ("libxxhash.so.0", "libxxhash.so", ctypes.util.find_library("xxhash")):
+    if not name:
+        continue
+    try:
+        lib = ctypes.CDLL(name); break
+    except OSError:
+        pass
+if lib is None:
+    sys.exit("cannot load libxxhash to compute XXH3-64")
+f = lib.XXH3_64bits
+f.restype = ctypes.c_uint64
+f.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+d = open(sys.argv[1], "rb").read()
+print("%016x" % f(d, len(d)))
+PY
+}
+check test "$(xxh3 "$D/empty")" == 2d06800538d394c2 -- "the XXH3 helper is wrong (XXH3-64 of nothing is 2d06800538d394c2)"
+expect 0 "$STRATA" log "$S" k
+err_empty
+{
+	printf '%8s  %8s  %12s  %12s  %-16s\n' record unit size stored checksum
+	i=0
+	for f in k1 k2 k3; do
+		i=$((i + 1))
+		printf '%8d  %8d  %12d  %12s  %s\n' $i $i "$(stat -c %s "$D/$f")" STORED "$(xxh3 "$D/$f")"
+	done
+} >"$T/logk_expected"
+# the stored size depends on the encoding chosen; the first record of a key,
+# alone in its unit, can only be stored literally (stored = size)
+awk 'NR == 1 { print; next } { $4 = "STORED"; printf "%8d  %8d  %12d  %12s  %s\n", $1, $2, $3, $4, $5 }' "$OUT" >"$T/logk_got"
+check diff "$T/logk_expected" "$T/logk_got" -- "log k differs: $(diff "$T/logk_expected" "$T/logk_got" | head)"
+check test "$(awk 'NR == 2 { print $4 }' "$OUT")" == "$(stat -c %s "$D/k1")" -- "log k: record 1 stored size $(awk 'NR == 2 { print $4 }' "$OUT") != its size"
+awk 'NR > 1 && !($4 ~ /^[0-9]+$/ && $4 > 0) { exit 1 }' "$OUT" || fail "log k: bad stored sizes: $(show "$OUT")"
+expect 0 "$STRATA" log "$S" empty
+# (the stored size of record 2 depends on the encoding chosen)
+awk 'NR == 1 { print; next } NR == 3 { $4 = "S" } { printf "%8s  %8s  %12s  %12s  %s\n", $1, $2, $3, $4, $5 }' "$OUT" >"$T/loge"
+check diff "$T/loge" - -- "log empty: $(show "$OUT")" <<'EOF'
+  record      unit          size        stored  checksum        
+       1         4             0             0  2d06800538d394c2
+       2         5             0             S  2d06800538d394c2
+EOF
+expect 0 "$STRATA" log "$S" 'a@b'
+out_is "  record      unit          size        stored  checksum        
+       1        11             6             6  $(xxh3 "$D/ab")
+"
+expect 0 "$STRATA" log "$S" $'t\tab'
+out_is "  record      unit          size        stored  checksum        
+       1        20             3             3  $(xxh3 "$D/tab")
+"
+expect 1 "$STRATA" log "$S" nokey
+out_empty
+err_is "strata: log: no key 'nokey' in $S
+"
+
+# stats: totals; groups counted from the pack footers (docs/FORMAT.md)
+raw=0
+for u in $(seq 1 21); do raw=$((raw + RAW[u])); done
+stored=$(cat "$S"/packs/*.pack | wc -c)
+groups=$(python3 - "$S/packs" <<'PY'
+import os, struct, sys
+g = 0
+for name in sorted(os.listdir(sys.argv[1])):
+    d = open(os.path.join(sys.argv[1], name), "rb").read()
+    foff = struct.unpack_from("<Q", d, len(d) - 48)[0]
+    g += struct.unpack_from("<I", d, foff + 8)[0]
+print(g)
+PY
+)
+ratio2=$(awk -v r=$raw -v s="$stored" 'BEGIN { printf "%.2f", r / s }')
+ratio4=$(awk -v r=$raw -v s="$stored" 'BEGIN { printf "%.4f", r / s }')
+expect 0 "$STRATA" stats "$S"
+err_empty
+out_is "records       21
+keys          13
+units         21
+groups        $groups
+raw bytes     $raw ($(human $raw))
+stored bytes  $stored ($(human "$stored"))
+ratio         $ratio2
+"
+expect 0 "$STRATA" stats --json "$S"
+err_empty
+out_is "{\"records\": 21, \"keys\": 13, \"units\": 21, \"groups\": $groups, \"raw_bytes\": $raw, \"stored_bytes\": $stored, \"ratio\": $ratio4}
+"
+python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$OUT" || fail "stats --json is not valid JSON: $(show "$OUT")"
+
+expect 0 "$STRATA" verify "$S"
+err_empty
+out_is "checked 21 packs, $groups groups, 21 records ($(human $raw)): ok
+"
+no_stray_packs "$S"
+# pack files are read-only and named by unit
+for u in 1 10 21; do
+	check test "$(stat -c %a "$(pack_of "$S" $u)")" == 444 -- "pack of unit $u is not mode 0444"
+done
+
+# -------------------------------------------------------- output errors
+# A command whose result is its output must not report success when the
+# output could not be written (exit status 1 = failure): `strata ls S >
+# list` on a full disk would otherwise leave a truncated list and exit 0.
+section "write errors on standard output"
+if [[ -w /dev/full ]]; then
+	for argv in "get $S k" "ls $S" "log $S" "log $S k" "stats $S" "stats $S --json"; do
+		set +e
+		# shellcheck disable=SC2086
+		"$STRATA" $argv >/dev/full 2>"$ERR"
+		RC=$?
+		set -e
+		LAST_CMD="strata $argv >/dev/full"
+		check test "$RC" == 1 -a -s "$ERR" -- "'strata $argv' with standard output on /dev/full: exit $RC and $(wc -l <"$ERR") line(s) on stderr, expected exit 1 and an error message (the output was lost)"
+	done
+else
+	echo "(no writable /dev/full: skipped)"
+fi
+
+# ---------------------------------------------------------------- lock
+section "writer lock"
+python3 -c '
+import fcntl, sys, time
+f = open(sys.argv[1], "rb")
+fcntl.flock(f, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(60)' "$S/lock" >"$T/locked" &
+holder=$!
+BG_PIDS+=("$holder")
+for _ in $(seq 1 100); do [[ -s $T/locked ]] && break; sleep 0.05; done
+[[ -s $T/locked ]] || die "the lock holder did not start"
+expect 1 "$STRATA" put "$S" k "$D/k1"
+out_empty
+err_is "strata put: $S/lock is held by another writer
+"
+expect 1 "$STRATA" load "$S" /dev/null
+out_empty
+err_has "held by another writer"
+expect 1 "$STRATA" rebuild "$S"
+err_has "held by another writer"
+# readers are not blocked
+get_to "$S" k "$T/g"; same_file "$T/g" "$D/k3" "get while a writer holds the lock"
+expect 0 "$STRATA" ls "$S"
+expect 0 "$STRATA" verify "$S"
+kill "$holder"
+wait "$holder" 2>/dev/null || true
+expect 0 "$STRATA" put "$S" k "$D/k1"
+out_is "stored k@4 in unit 22
+"
+get_to "$S" k@4 "$T/g"; same_file "$T/g" "$D/k1" "get k@4 after the lock was released"
+
+finish

@@ -1,0 +1,263 @@
+"""stratatest.py - helpers shared by the python CLI and crash tests.
+
+Standard library only. A test does:
+
+    t = Test("name")                  # reads the strata binary from argv[1]
+    r = t.run("ls", store)            # Result(rc, out, err), bytes
+    t.check(cond, "message")          # a failed check is reported and counted
+    t.die("message")                  # fatal
+    t.finish()                        # exit 1 if any check failed
+
+The temporary directory t.dir is removed at exit (also on failure).
+"""
+import atexit
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+
+
+class Result:
+    def __init__(self, argv, rc, out, err):
+        self.argv, self.rc, self.out, self.err = argv, rc, out, err
+
+    def __repr__(self):
+        return "%s -> exit %s, stdout %r, stderr %r" % (
+            " ".join(self.argv), self.rc, self.out[:300], self.err[:600])
+
+
+class Fatal(Exception):
+    pass
+
+
+def _rmtree(path):
+    def onerror(func, p, exc):
+        try:
+            os.chmod(os.path.dirname(p), 0o755)
+            os.chmod(p, stat.S_IWUSR | stat.S_IRUSR)
+            func(p)
+        except OSError:
+            pass
+    shutil.rmtree(path, onerror=onerror)
+
+
+class Test:
+    def __init__(self, name, argv=None):
+        argv = sys.argv if argv is None else argv
+        if len(argv) < 2:
+            sys.exit("usage: %s /path/to/strata [ARGS...]" % argv[0])
+        self.name = name
+        self.strata = os.path.abspath(argv[1])
+        self.args = argv[2:]
+        if not os.access(self.strata, os.X_OK):
+            sys.exit("FATAL: %s is not an executable" % self.strata)
+        self.dir = tempfile.mkdtemp(prefix="strata-%s." % name)
+        atexit.register(_rmtree, self.dir)
+        self.fails = 0
+        self.checks = 0
+        self.section_name = ""
+        self.t0 = time.monotonic()
+
+    # ------------------------------------------------------------ reporting
+    def section(self, name):
+        self.section_name = name
+        print("== %s (%.1f s)" % (name, time.monotonic() - self.t0), flush=True)
+
+    def log(self, msg):
+        print(msg, flush=True)
+
+    def fail(self, msg):
+        self.fails += 1
+        print("FAIL [%s]: %s" % (self.section_name, msg), file=sys.stderr, flush=True)
+        if self.fails > 50:
+            self.die("too many failures")
+
+    def check(self, cond, msg):
+        self.checks += 1
+        if not cond:
+            self.fail(msg() if callable(msg) else msg)
+        return bool(cond)
+
+    def eq(self, got, want, what):
+        return self.check(got == want, lambda: "%s: got %s, expected %s" % (what, _short(got), _short(want)))
+
+    def die(self, msg):
+        print("FATAL [%s]: %s" % (self.section_name, msg), file=sys.stderr, flush=True)
+        sys.exit(1)
+
+    def finish(self):
+        dt = time.monotonic() - self.t0
+        if self.fails:
+            print("%d of %d check(s) FAILED (%.1f s)" % (self.fails, self.checks, dt), file=sys.stderr)
+            sys.exit(1)
+        print("all %d checks passed (%.1f s)" % (self.checks, dt))
+        sys.exit(0)
+
+    # -------------------------------------------------------------- running
+    def run(self, *args, stdin=None, input=None, timeout=600):
+        argv = [self.strata] + [a if isinstance(a, (str, bytes)) else str(a) for a in args]
+        kw = {}
+        if input is not None:
+            kw["input"] = input
+        else:
+            kw["stdin"] = stdin if stdin is not None else subprocess.DEVNULL
+        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout, **kw)
+        return Result([os.fsdecode(a) for a in argv], p.returncode, p.stdout, p.stderr)
+
+    def expect(self, rc, *args, **kw):
+        """Run and check the exit status; returns the Result."""
+        r = self.run(*args, **kw)
+        self.check(r.rc == rc, lambda: "exit %s, expected %s: %r" % (r.rc, rc, r))
+        return r
+
+    def ok(self, *args, **kw):
+        """Run, expecting exit 0 and an empty stderr."""
+        r = self.expect(0, *args, **kw)
+        self.check(r.err == b"", lambda: "unexpected stderr: %r" % r)
+        return r
+
+    def must(self, *args, **kw):
+        """Run; anything but exit 0 is fatal (setup steps)."""
+        r = self.run(*args, **kw)
+        if r.rc != 0:
+            self.die("setup step failed: %r" % r)
+        return r
+
+    def get(self, store, key, n=None):
+        """Result of `strata get STORE KEY[@N]` (key: bytes)."""
+        ref = key if n is None else key + b"@%d" % n
+        return self.run("get", store, ref)
+
+    def check_record(self, store, key, n, want, what=""):
+        r = self.get(store, key, n)
+        good = r.rc == 0 and r.out == want and r.err == b""
+        self.check(good, lambda: "%sget %r@%s: %s" % (
+            what, key, n, _diff_bytes(r.out, want) if r.rc == 0 else repr(r)))
+        return good
+
+    # ------------------------------------------------------- store helpers
+    def stats(self, store):
+        import json
+        r = self.must("stats", store, "--json")
+        return json.loads(r.out)
+
+    def units(self, store):
+        """Parse `strata log STORE`: list of dicts (unit, time, records, raw, packed, label)."""
+        r = self.must("log", store)
+        lines = r.out.split(b"\n")
+        if lines[0] != b"    unit  time (UTC)            records         raw      packed  label":
+            self.die("unexpected log header: %r" % lines[0])
+        out = []
+        for line in lines[1:]:
+            if not line:
+                continue
+            m = LOG_RE.match(line)
+            if not m:
+                self.die("cannot parse log line %r" % line)
+            out.append({"unit": int(m.group(1)), "time": m.group(2), "records": int(m.group(3)),
+                        "raw": m.group(4), "packed": m.group(5), "label": m.group(6)})
+        return out
+
+    def log_without_times(self, store):
+        r = self.must("log", store)
+        return LOG_TIME_RE.sub(rb"\1  TIME  ", r.out)
+
+    def packs(self, store):
+        return sorted(os.listdir(os.path.join(store, "packs")))
+
+    def no_stray_packs(self, store):
+        stray = [n for n in self.packs(store) if n.startswith("tmp-") or n.endswith(".damaged")]
+        self.check(not stray, lambda: "stray files in %s/packs: %s" % (store, stray))
+
+
+LOG_RE = re.compile(rb"^ *(\d+)  (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)  +(\d+)  +(\d+(?:\.\d)? \w+)  +(\d+(?:\.\d)? \w+)  (.*)$")
+LOG_TIME_RE = re.compile(rb"(?m)^( *\d+)  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d  ")
+
+
+def escape_key(k):
+    """The CLI's put_escaped(): C-style escapes for control bytes and backslash."""
+    out = bytearray()
+    for c in k:
+        if c == 0x5c:
+            out += b"\\\\"
+        elif c == 0x0a:
+            out += b"\\n"
+        elif c == 0x09:
+            out += b"\\t"
+        elif c < 0x20 or c == 0x7f:
+            out += b"\\x%02x" % c
+        else:
+            out.append(c)
+    return bytes(out)
+
+
+def ls_output(counts):
+    """Expected `strata ls` output for {key bytes: record count}."""
+    return b"".join(b"%8d  %s\n" % (counts[k], escape_key(k)) for k in sorted(counts) if counts[k])
+
+
+def human(n):
+    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
+    v, u = float(n), 0
+    while v >= 1024 and u < 5:
+        v /= 1024
+        u += 1
+    return "%d B" % n if u == 0 else "%.1f %s" % (v, units[u])
+
+
+def _short(x):
+    s = repr(x)
+    return s if len(s) < 400 else s[:400] + "..."
+
+
+def _diff_bytes(got, want):
+    if len(got) != len(want):
+        return "got %d bytes, expected %d" % (len(got), len(want))
+    for i, (a, b) in enumerate(zip(got, want)):
+        if a != b:
+            return "first difference at byte %d of %d" % (i, len(want))
+    return "equal"
+
+
+class TextSource:
+    """Fast deterministic compressible text: slices of a fixed word corpus."""
+
+    def __init__(self, rng, size=1 << 21):
+        words = [bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(1, 10)))
+                 for _ in range(3000)]
+        parts, n = [], 0
+        while n < size:
+            line = b" ".join(rng.choice(words) for _ in range(rng.randint(3, 14))) + b"\n"
+            parts.append(line)
+            n += len(line)
+        self.corpus = b"".join(parts)
+
+    def text(self, rng, n):
+        if n <= 0:
+            return b""
+        out = []
+        while n > 0:
+            o = rng.randrange(len(self.corpus) - 1)
+            k = min(n, len(self.corpus) - o)
+            out.append(self.corpus[o:o + k])
+            n -= k
+        return b"".join(out)
+
+    def edit(self, rng, base, nedits=None):
+        """A new version of base: a few inserts, deletes and replacements."""
+        b = bytearray(base)
+        for _ in range(nedits if nedits is not None else rng.randint(1, 6)):
+            pos = rng.randint(0, len(b))
+            op = rng.random()
+            if op < 0.4:
+                b[pos:pos] = self.text(rng, rng.randint(1, 400))
+            elif op < 0.7:
+                del b[pos:pos + rng.randint(1, 400)]
+            else:
+                k = rng.randint(1, 64)
+                b[pos:pos + k] = rng.randbytes(k)
+        return bytes(b)
