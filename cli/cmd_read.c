@@ -95,6 +95,79 @@ int cmd_get(int argc, char **argv)
 	return rc;
 }
 
+/* ----------------------------------------------------------------- cat */
+
+typedef struct cat_opts {
+	uint64_t from, count, prefetch;
+	int bad;
+} cat_opts;
+
+static int cat_opt(int opt, const char *arg, void *ctx)
+{
+	cat_opts *o = ctx;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(arg, &end, 10);
+	if (errno || end == arg || *end || *arg == '-')
+		return usage_error("cat", "'%s' is not a number", arg);
+	if (opt == 'f')
+		o->from = v;
+	else if (opt == 'c')
+		o->count = v;
+	else
+		o->prefetch = v;
+	return 0;
+}
+
+int cmd_cat(int argc, char **argv)
+{
+	static const struct option lo[] = { { "from", required_argument, NULL, 'f' },
+					    { "count", required_argument, NULL, 'c' },
+					    { "prefetch", required_argument, NULL, 'p' }, { 0, 0, 0, 0 } };
+	cat_opts o = { 1, 0, 16, 0 };
+	int done, rc = command_getopt(argc, argv, "", lo, cat_opt, &o, &done);
+	if (rc || done)
+		return rc;
+	if (argc - optind != 2)
+		return usage_error("cat", "expected STORE KEY");
+	if (o.from == 0)
+		return usage_error("cat", "record numbers start at 1");
+	if (o.prefetch == 0 || o.prefetch > 4096)
+		return usage_error("cat", "--prefetch must be within 1..4096");
+	const char *key = argv[optind + 1];
+	strata_store *s;
+	if (open_store(&s, "cat", argv[optind], STRATA_OPEN_READ))
+		return 1;
+	uint64_t total = 0;
+	rc = strata_record_count(s, key, strlen(key), &total);
+	if (!rc && total == 0)
+		rc = fail("cat: no key '%s' in %s", key, argv[optind]);
+	else if (!rc && o.from > total)
+		rc = fail("cat: key '%s' has %" PRIu64 " records; there is no record %" PRIu64, key, total, o.from);
+	else if (rc)
+		rc = fail_lib("cat", rc);
+	strata_cursor *c = NULL;
+	if (!rc && (rc = strata_cursor_open(&c, s, key, strlen(key), o.from, o.count, (unsigned)o.prefetch)))
+		rc = fail_lib("cat", rc);
+	while (!rc) {
+		void *data;
+		size_t len;
+		int r = strata_cursor_next(c, &data, &len, NULL);
+		if (r == STRATA_ENOTFOUND)
+			break;
+		if (r) {
+			rc = fail_lib("cat", r);
+			break;
+		}
+		if (fwrite(data, 1, len, stdout) != len)
+			rc = 1;
+		strata_buf_free(data);
+	}
+	strata_cursor_close(c);
+	strata_close(s);
+	return finish_output("cat", rc);
+}
+
 /* ------------------------------------------------------------ ls / log */
 
 static int no_opt(int opt, const char *arg, void *ctx)

@@ -14,6 +14,7 @@ int cmd_init(int argc, char **argv);
 int cmd_put(int argc, char **argv);
 int cmd_load(int argc, char **argv);
 int cmd_get(int argc, char **argv);
+int cmd_cat(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_log(int argc, char **argv);
 int cmd_stats(int argc, char **argv);

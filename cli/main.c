@@ -45,6 +45,16 @@ static const command COMMANDS[] = {
 	  "  -o, --output FILE  write to FILE instead of standard output\n"
 	  "  --stats            report on standard error what the read cost: bytes\n"
 	  "                     read from packs, groups touched, bytes decompressed\n" },
+	{ "cat", cmd_cat, "stream a run of a key's records in order, decoded ahead",
+	  "usage: strata cat STORE KEY [--from N] [--count M] [--prefetch D]\n"
+	  "\n"
+	  "Write records N, N+1, ... of KEY to standard output, one after the other\n"
+	  "with nothing between them (for replay and for piping). A background\n"
+	  "thread reads and decodes up to D records ahead (default 16).\n"
+	  "\n"
+	  "  --from N      first record (default 1)\n"
+	  "  --count M     at most M records (default: to the last one)\n"
+	  "  --prefetch D  records decoded ahead, 1..4096 (default 16)\n" },
 	{ "load", cmd_load, "add many records and units from a bulk stream",
 	  "usage: strata load STORE [FILE|-] [-v]\n"
 	  "\n"

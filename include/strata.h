@@ -171,6 +171,32 @@ int strata_read_cost_get(strata_store *s, strata_read_cost *out);
 /* Free a buffer returned by strata_get(). Accepts NULL. */
 void strata_buf_free(void *buf);
 
+/*
+ * A sequential reader over a run of a key's records, for replay: a
+ * background thread reads and decodes up to `prefetch` records ahead while
+ * the caller consumes them. The cursor opens its own read-only handle on
+ * the store's directory, so it does not share `s` with its thread; `s` is
+ * only used to find the path and may be closed while the cursor lives.
+ * Records from..from+count-1 (count 0: to the key's last record at open).
+ * A cursor is used by one thread at a time.
+ */
+typedef struct strata_cursor strata_cursor;
+
+int strata_cursor_open(strata_cursor **out, strata_store *s, const void *key, size_t keylen, uint64_t from,
+		       uint64_t count, unsigned prefetch);
+
+/*
+ * The next record: *data (owned by the caller, freed with strata_buf_free)
+ * and *len, and its number in *n (may be NULL). Returns STRATA_ENOTFOUND
+ * after the last record, or the error that reading the record met (the
+ * cursor is then done).
+ */
+int strata_cursor_next(strata_cursor *c, void **data, size_t *len, uint64_t *n);
+
+/* Stop the background thread (work in flight is discarded) and free the
+ * cursor. Accepts NULL. */
+void strata_cursor_close(strata_cursor *c);
+
 /* Number of committed records of `key` (0 if the key is unknown). */
 int strata_record_count(strata_store *s, const void *key, size_t keylen,
 			uint64_t *count);
