@@ -16,7 +16,10 @@
  *    rarely do). The source is indexed in steps, moving in memory between
  *    steps, the target encoded, and the delta applied: it must give the
  *    target back, its lits must be exactly its insert bytes, and one byte
- *    less of limit must give DELTA_TOO_BIG with the buffer untouched.
+ *    less of limit must give DELTA_TOO_BIG with the buffer untouched. The
+ *    same encoding must come out when it is appended to a buffer that holds
+ *    the source itself (and moves), and encoding against a shorter view of
+ *    the source must stay inside it.
  *
  * A broken invariant aborts, which libFuzzer (or the corpus driver) reports.
  */
@@ -294,6 +297,22 @@ static void fuzz_roundtrip(const uint8_t *data, size_t size)
 	CHECK(delta_encode(ix, src, srclen, tgt, tgtlen, enclen - 1, &out, &lits) == DELTA_TOO_BIG);
 	CHECK(out.len == before && lits.n == 0);
 	CHECK(memcmp(out.p, "pre", 3) == 0);
+	enc = out.p + 3; /* the failed call may have moved out */
+
+	/* Appending to a buffer that holds the source itself (the in-group
+	 * pattern), with no spare room so that it moves: the same encoding. */
+	bytebuf body = { 0 };
+	CHECK(buf_append(&body, src, srclen) == 0);
+	if (body.p) {
+		uint8_t *tight = realloc(body.p, srclen ? srclen : 1);
+		CHECK(tight);
+		body.p = tight;
+		body.cap = srclen ? srclen : 1;
+	}
+	CHECK(delta_encode(ix, body.p, srclen, tgt, tgtlen, SIZE_MAX, &body, NULL) == 0);
+	CHECK(body.len - srclen == enclen && memcmp(body.p + srclen, enc, enclen) == 0);
+	CHECK(srclen == 0 || memcmp(body.p, src, srclen) == 0);
+	buf_free(&body);
 
 	/* Encoding against a shorter view of the source stays inside it. */
 	size_t view = srclen / 2;

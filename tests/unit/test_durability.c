@@ -9,6 +9,10 @@
  *   faults       a commit failing at any write-side call leaves the store
  *                exactly as it was (os_fault_set from src/os.h)
  *   cloexec      a child started with fork+exec inherits no descriptor
+ *   repack       the crash points of the repack protocol (FORMAT.md,
+ *                "Repack protocol", "Recovery") recreated by copying packs
+ *                around; rebuild with overlapping packs on disk; a repack
+ *                (and an automatic one) failing at any write-side call
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,6 +27,7 @@
 
 #include <limits.h>
 #include <sqlite3.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <xxhash.h>
 
@@ -75,15 +80,32 @@ static uint64_t commit(strata_store *s, const char *label)
 	return u;
 }
 
-/* Deterministic content of record `n` of `key`, `len` bytes. */
+/* Kinds of content: text, random bytes, or a version of the key's text. */
+enum { TEXT = 0, RANDOM = 1, VERSION = 2 };
+
+/* Deterministic content of record `n` of `key`, `len` bytes. A VERSION is
+ * the key's text with n small edits, each version one edit on from the
+ * last (so versions delta well against each other). */
 static uint8_t *content(const char *key, uint64_t n, size_t len, int random)
 {
 	uint8_t *p = tu_alloc(len);
-	uint64_t seed = XXH3_64bits(key, strlen(key)) ^ (n * 0x9E3779B97F4A7C15ull);
-	if (random)
+	uint64_t kseed = XXH3_64bits(key, strlen(key));
+	uint64_t seed = kseed ^ (n * 0x9E3779B97F4A7C15ull);
+	if (random == VERSION) {
+		tu_fill_text(p, len, kseed);
+		for (uint64_t i = 1; i <= n && len >= 64; i++) {
+			uint64_t es = kseed + i;
+			uint64_t r = tu_rand(&es);
+			size_t at = (size_t)(r % (len - 40));
+			int k = snprintf((char *)p + at, 40, "<edit %llu of %llu>", (unsigned long long)i,
+					 (unsigned long long)(r % 1000));
+			p[at + (size_t)k] = ' '; /* no NUL left behind */
+		}
+	} else if (random) {
 		tu_fill_random(p, len, seed);
-	else
+	} else {
 		tu_fill_text(p, len, seed);
+	}
 	return p;
 }
 
@@ -325,6 +347,28 @@ static pack_group group_of(const char *path, uint32_t g, size_t *nrecords)
 	return gr;
 }
 
+/* Where record n of key lies in a pack: its group and compressed prefix. */
+static void record_place(const char *path, const char *key, uint64_t n, uint32_t *group, uint64_t *cend)
+{
+	pack_reader *r;
+	int rc = pack_open(&r, path);
+	if (rc != 0)
+		fail_msg("pack_open %s: %s", path, strata_errmsg());
+	int found = 0;
+	for (size_t i = 0; i < r->footer.nrecords; i++) {
+		const pack_record *pr = &r->footer.records[i];
+		const pack_key *k = &r->footer.keys[pr->key];
+		if (pr->n == n && k->len == strlen(key) && !memcmp(k->p, key, k->len)) {
+			*group = pr->group;
+			*cend = pr->cend;
+			found = 1;
+		}
+	}
+	pack_close(r);
+	if (!found)
+		fail_msg("%s@%llu is not in %s", key, (unsigned long long)n, path);
+}
+
 static int fds_into(const char *dir);
 
 /* ------------------------------------------------------------ (a) corruption */
@@ -333,7 +377,8 @@ static int fds_into(const char *dir);
 #define KLEN (20 * 1024)
 
 /* Unit 1: key "k" with 6 incompressible 20 KiB records and key "t" with 3
- * text records, one group. Unit 2: more of both. */
+ * text records; the read-cost cap (default 4) closes a group after a few
+ * "k" records, so unit 1 has several groups. Unit 2: more of both. */
 static void make_two_units(const char *store)
 {
 	strata_store *s = open_store(store, STRATA_OPEN_CREATE);
@@ -355,13 +400,23 @@ static void test_corrupt_group_byte(void **state)
 	make_two_units(f->store);
 	char *pack1 = tu_join(f->packs, "0000000001.pack");
 	pack_group g = group_of(pack1, 0, NULL);
-	assert_true(g.clen > KREC * KLEN);
+	/* Group 0 holds several whole "k" records (incompressible). */
+	uint64_t in_g0 = 0;
+	for (uint64_t n = 1; n <= KREC; n++) {
+		uint32_t grp;
+		uint64_t cend;
+		record_place(pack1, "k", n, &grp, &cend);
+		in_g0 += grp == 0;
+	}
+	assert_true(in_g0 >= 2);
+	assert_true(g.clen > in_g0 * KLEN);
+	uint64_t damage = g.clen / 2; /* within group 0, past its first record */
 
 	/* A writer handle that has read from the pack before the damage (its
 	 * descriptor cache then holds the file open), and one opened after. */
 	strata_store *w = open_store(f->store, STRATA_OPEN_WRITE);
 	expect_content(w, "k", 1, KLEN, 1);
-	tu_flip_byte(pack1, g.offset + g.clen / 2, 0x04);
+	tu_flip_byte(pack1, g.offset + damage, 0x04);
 	strata_store *r = open_store(f->store, STRATA_OPEN_READ);
 
 	strata_store *hs[2] = { w, r };
@@ -370,17 +425,29 @@ static void test_corrupt_group_byte(void **state)
 		int corrupt = 0;
 		for (uint64_t n = 1; n <= KREC + 2; n++) {
 			uint8_t *want = content("k", n, KLEN, 1);
+			/* A get reads its record's compressed prefix only: a record
+			 * whose prefix ends before the damage, or that lies in
+			 * another group or pack, reads back whole. */
+			uint32_t grp = 1;
+			uint64_t cend = 0;
+			if (n <= KREC)
+				record_place(pack1, "k", n, &grp, &cend);
+			int must_read = grp != 0 || cend <= damage;
 			void *out = NULL;
 			size_t len = 0;
 			int rc = strata_get(hs[h], "k", 1, n, &out, &len);
 			if (rc == 0) {
-				/* Records before the damage may still decode: then exactly. */
+				/* Records of the damaged prefix may still decode: then exactly. */
 				assert_int_equal(len, KLEN);
 				assert_memory_equal(out, want, KLEN);
 				strata_buf_free(out);
 			} else {
 				if (rc != STRATA_ECORRUPT)
 					fail_msg("get k@%llu: rc %d (%s)", (unsigned long long)n, rc, strata_errmsg());
+				if (must_read)
+					fail_msg("get k@%llu (group %u, prefix %llu, damage at %llu): %s",
+						 (unsigned long long)n, grp, (unsigned long long)cend,
+						 (unsigned long long)damage, strata_errmsg());
 				assert_true(n <= KREC); /* unit 2 is intact */
 				assert_non_null(strstr(strata_errmsg(), "0000000001.pack"));
 				corrupt++;
@@ -389,11 +456,13 @@ static void test_corrupt_group_byte(void **state)
 			}
 			free(want);
 		}
-		/* The middle of the group holds record 3 or 4 of "k". */
+		/* The middle of group 0 holds one of its "k" records. */
 		assert_true(corrupt >= 1);
 		expect_content(hs[h], "t", 4, 5000, 0);
+		for (uint64_t n = 1; n <= 3; n++)
+			expect_content(hs[h], "t", n, 5000, 0); /* another group */
 	}
-	assert_true(bad_n >= 1 && bad_n <= 5);
+	assert_true(bad_n >= 2 && bad_n <= in_g0);
 
 	problems ps = { 0 };
 	strata_verify_result res;
@@ -878,7 +947,11 @@ static void model_check(strata_store *s, const model *m)
 static void build_model_store(fixture *f, model *m)
 {
 	memset(m, 0, sizeof *m);
-	strata_store *s = open_store(f->store, STRATA_OPEN_CREATE);
+	/* A 1 MiB group cap, so that the 3 MiB record of unit 3 is over it. */
+	strata_options o = STRATA_OPTIONS_INIT;
+	o.group_cap = 1u << 20;
+	strata_store *s = NULL;
+	assert_int_equal(strata_open(&s, f->store, STRATA_OPEN_CREATE, &o), 0);
 	for (int u = 1; u <= 6; u++) {
 		for (int i = 0; i < 12; i++) {
 			char key[16];
@@ -1237,6 +1310,589 @@ static void test_put_faults(void **state)
 	free(before);
 }
 
+/* ------------------------------------------------------------ (f) repack */
+
+/* Copy a store directory (its files and packs/) while no handle is open. */
+static void copy_store(const char *from, const char *to)
+{
+	assert_int_equal(mkdir(to, 0755), 0);
+	DIR *d = opendir(from);
+	assert_non_null(d);
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		char *a = tu_join(from, e->d_name), *b = tu_join(to, e->d_name);
+		struct stat st;
+		assert_int_equal(stat(a, &st), 0);
+		if (S_ISDIR(st.st_mode)) {
+			copy_store(a, b);
+		} else {
+			tu_copy_file(a, b);
+			chmod(b, st.st_mode & 07777);
+		}
+		free(a);
+		free(b);
+	}
+	closedir(d);
+}
+
+/* Copy the pack files (or those named with `prefix`) of one packs/ into another. */
+static void copy_packs(const char *from, const char *to, const char *prefix)
+{
+	DIR *d = opendir(from);
+	assert_non_null(d);
+	struct dirent *e;
+	int n = 0;
+	while ((e = readdir(d)) != NULL) {
+		size_t l = strlen(e->d_name);
+		if (l < 5 || strcmp(e->d_name + l - 5, ".pack") || strncmp(e->d_name, prefix, strlen(prefix)))
+			continue;
+		char *a = tu_join(from, e->d_name), *b = tu_join(to, e->d_name);
+		tu_copy_file(a, b);
+		chmod(b, 0444);
+		free(a);
+		free(b);
+		n++;
+	}
+	closedir(d);
+	assert_true(n > 0);
+}
+
+/* Hold the writer lock as another process would: readers then skip
+ * recovery and read what the catalog says. Returns the descriptor. */
+static int hold_lock(const char *store)
+{
+	char *lp = tu_join(store, "lock");
+	int fd = open(lp, O_RDWR | O_CLOEXEC);
+	free(lp);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+	return fd;
+}
+
+static void release_lock(int fd)
+{
+	flock(fd, LOCK_UN);
+	close(fd);
+}
+
+static int in_dir(const char *dir, const char *name)
+{
+	char *p = tu_join(dir, name);
+	int e = tu_exists(p);
+	free(p);
+	return e;
+}
+
+/* Unit u of the versions store: edits of a few texts (two of one key in the
+ * same unit), binary records, an empty record in unit 3 and a record over
+ * the group cap in unit 5. */
+static void put_versions_unit(strata_store *s, model *m, int u)
+{
+	model_put(s, m, "doc/a.txt", 6000, VERSION);
+	model_put(s, m, "doc/b.txt", 9000, VERSION);
+	if (u % 2)
+		model_put(s, m, "bin", 3000 + (size_t)u * 100, RANDOM);
+	if (u == 3)
+		model_put(s, m, "empty", 0, TEXT);
+	if (u == 5)
+		model_put(s, m, "large", 100000, VERSION); /* over the 64 KiB group cap */
+	model_put(s, m, "doc/a.txt", 6000, VERSION);
+	char label[32];
+	snprintf(label, sizeof label, "unit %d", u);
+	assert_int_equal(commit(s, label), (uint64_t)u);
+}
+
+static strata_store *open_versions_store(fixture *f)
+{
+	strata_options o = STRATA_OPTIONS_INIT;
+	o.group_cap = 64 * 1024;
+	o.repack_after = 0;
+	strata_store *s = NULL;
+	int rc = strata_open(&s, f->store, STRATA_OPEN_CREATE, &o);
+	if (rc)
+		fail_msg("strata_open: %s", strata_errmsg());
+	return s;
+}
+
+/* Units first..last of the versions store, then closed. */
+static void build_versions(fixture *f, model *m, int first, int last)
+{
+	if (first == 1)
+		memset(m, 0, sizeof *m);
+	strata_store *s = open_versions_store(f);
+	for (int u = first; u <= last; u++)
+		put_versions_unit(s, m, u);
+	strata_close(s);
+}
+
+/* Repack the whole store; returns the dump a reader then sees. */
+static char *repack_all(fixture *f, int flags, uint64_t packs_before)
+{
+	strata_store *s = open_store(f->store, STRATA_OPEN_WRITE);
+	strata_repack_result res;
+	int rc = strata_repack(s, flags, NULL, NULL, &res);
+	if (rc)
+		fail_msg("strata_repack: %d %s", rc, strata_errmsg());
+	assert_int_equal(res.packs_before, packs_before);
+	assert_int_equal(res.packs_after, 1);
+	strata_close(s);
+	s = open_store(f->store, STRATA_OPEN_READ);
+	char *d = dump_store(s, f->packs);
+	strata_close(s);
+	return d;
+}
+
+static void expect_verify_ok(strata_store *s)
+{
+	problems ps = { 0 };
+	int rc = strata_verify(s, on_problem, NULL, &ps, NULL);
+	if (rc != 0) {
+		print_problems(&ps);
+		fail_msg("verify: %d %s", rc, strata_errmsg());
+	}
+}
+
+/* Damage in a base record's pack: the records coded against it, in later
+ * packs, read as STRATA_ECORRUPT (never wrong bytes), and verify names
+ * them under their own pack as well as the damaged one. */
+static void test_corrupt_base_record(void **state)
+{
+	fixture *f = *state;
+	model m;
+	build_versions(f, &m, 1, 4);
+	/* A base delta of unit 2 whose base lies in unit 1's pack. */
+	char *p1 = tu_join(f->packs, "0000000001.pack"), *p2 = tu_join(f->packs, "0000000002.pack");
+	pack_reader *r;
+	assert_int_equal(pack_open(&r, p2), 0);
+	char key[64] = "";
+	uint64_t n = 0, base = 0;
+	for (size_t i = 0; i < r->footer.nrecords && !n; i++) {
+		const pack_record *pr = &r->footer.records[i];
+		if (pr->enc != ENC_BASE)
+			continue;
+		const pack_key *k = &r->footer.keys[pr->key];
+		snprintf(key, sizeof key, "%.*s", (int)k->len, (const char *)k->p);
+		n = pr->n;
+		base = pr->base;
+	}
+	pack_close(r);
+	if (!n)
+		fail_msg("unit 2 holds no base delta");
+	uint32_t grp;
+	uint64_t cend;
+	record_place(p1, key, base, &grp, &cend);
+	pack_group g = group_of(p1, grp, NULL);
+	tu_flip_byte(p1, g.offset + cend / 2, 0x08); /* inside the base's prefix */
+
+	strata_store *s = open_store(f->store, STRATA_OPEN_READ);
+	void *out = NULL;
+	size_t len;
+	int rc = strata_get(s, key, strlen(key), n, &out, &len);
+	if (rc != STRATA_ECORRUPT)
+		fail_msg("get %s@%llu, whose base %s@%llu is damaged: rc %d", key, (unsigned long long)n, key,
+			 (unsigned long long)base, rc);
+	assert_non_null(strstr(strata_errmsg(), "0000000001.pack"));
+	/* Everything else: exact bytes or STRATA_ECORRUPT. */
+	int corrupt = 0;
+	for (int k = 0; k < m.nkeys; k++)
+		for (uint64_t i = 1; i <= m.count[k]; i++) {
+			rc = strata_get(s, m.key[k], strlen(m.key[k]), i, &out, &len);
+			if (rc == STRATA_ECORRUPT) {
+				corrupt++;
+				continue;
+			}
+			if (rc)
+				fail_msg("get %s@%llu: %d %s", m.key[k], (unsigned long long)i, rc, strata_errmsg());
+			uint8_t *want = content(m.key[k], i, m.size[k][i], m.random[k][i]);
+			assert_int_equal(len, m.size[k][i]);
+			assert_memory_equal(out, want, len);
+			free(want);
+			strata_buf_free(out);
+		}
+	assert_true(corrupt >= 2); /* the base and what is coded against it */
+	problems ps = { 0 };
+	assert_int_equal(strata_verify(s, on_problem, NULL, &ps, NULL), STRATA_ECORRUPT);
+	if (!has_problem(&ps, "packs/0000000001.pack", NULL, 0) || !has_problem(&ps, "packs/0000000002.pack", key, n)) {
+		print_problems(&ps);
+		fail_msg("verify did not name pack 1 and %s@%llu of pack 2", key, (unsigned long long)n);
+	}
+	strata_close(s);
+	free(p1);
+	free(p2);
+}
+
+/* (a) A crash before the catalog switch: the repacked pack is durable under
+ * its name, the catalog still lists the unit packs. Readers that find the
+ * lock taken read the old packs; the next open that can take the lock
+ * files the repacked pack and deletes what it supersedes (and a temporary
+ * pack of an earlier crash). Writer and reader opens alike. */
+static void test_repack_crash_before_switch(void **state)
+{
+	fixture *f = *state;
+	model m;
+	build_versions(f, &m, 1, 8);
+	char *pre_w = tu_join(f->dir, "pre-w"), *pre_r = tu_join(f->dir, "pre-r");
+	copy_store(f->store, pre_w);
+	copy_store(f->store, pre_r);
+	char *want = repack_all(f, 0, 8);
+	assert_int_equal(tu_count_names(f->packs, "", ""), 1);
+	assert_true(in_dir(f->packs, "0000000001-0000000008.pack"));
+
+	const char *stores[2] = { pre_w, pre_r };
+	for (int i = 0; i < 2; i++) {
+		char *packs = tu_join(stores[i], "packs");
+		copy_packs(f->packs, packs, "0000000001-");
+		char *p18 = tu_join(packs, "0000000001-0000000008.pack");
+		char *tmp = tu_join(packs, "tmp-4242-1.pack");
+		tu_copy_file(p18, tmp);
+		assert_int_equal(tu_count_names(packs, "", ".pack"), 10);
+
+		/* Throughout: every record reads, from the old packs; verify
+		 * takes the new pack for a writer's work in flight while the lock
+		 * is held, and names it once it is not. */
+		int lk = hold_lock(stores[i]);
+		strata_store *r = open_store(stores[i], STRATA_OPEN_READ);
+		model_check(r, &m);
+		expect_verify_ok(r);
+		release_lock(lk);
+		problems ps = { 0 };
+		assert_int_equal(strata_verify(r, on_problem, NULL, &ps, NULL), STRATA_ECORRUPT);
+		if (ps.n != 1 || !has_problem(&ps, "packs/0000000001-0000000008.pack", NULL, 0)) {
+			print_problems(&ps);
+			fail_msg("verify did not name the uncatalogued packs/0000000001-0000000008.pack alone");
+		}
+		strata_close(r);
+		assert_int_equal(tu_count_names(packs, "", ".pack"), 10);
+
+		strata_store *s = open_store(stores[i], i == 0 ? STRATA_OPEN_WRITE : STRATA_OPEN_READ);
+		assert_false(tu_exists(tmp));
+		assert_int_equal(tu_count_names(packs, "", ""), 1);
+		assert_true(tu_exists(p18));
+		model_check(s, &m);
+		char *now = dump_store(s, packs);
+		assert_string_equal(want, now); /* labels, times, units, records, files */
+		free(now);
+		expect_verify_ok(s);
+		strata_stats st;
+		assert_int_equal(strata_stats_get(s, &st), 0);
+		assert_int_equal(st.units, 8);
+		strata_close(s);
+		free(p18);
+		free(tmp);
+		free(packs);
+	}
+	/* The recovered writer goes on. */
+	strata_store *s = open_store(pre_w, STRATA_OPEN_WRITE);
+	put_versions_unit(s, &m, 9);
+	model_check(s, &m);
+	strata_close(s);
+	free(want);
+	free(pre_w);
+	free(pre_r);
+}
+
+/* (b) A crash between the catalog switch and the deletion: the catalog
+ * lists the repacked pack, the unit packs are still on disk. Reads go to
+ * the repacked pack; the next open that can take the lock deletes the
+ * superseded files, and verify passes. */
+static void test_repack_crash_before_delete(void **state)
+{
+	fixture *f = *state;
+	model m;
+	build_versions(f, &m, 1, 8);
+	char *saved = tu_join(f->dir, "saved");
+	copy_store(f->store, saved);
+	char *saved_packs = tu_join(saved, "packs");
+	char *want = repack_all(f, STRATA_REPACK_OLDEST_FIRST, 8);
+	copy_packs(saved_packs, f->packs, "");
+	assert_int_equal(tu_count_names(f->packs, "", ".pack"), 9);
+
+	/* While a writer holds the lock, reads are right, and verify takes the
+	 * uncatalogued packs for a writer's work in flight. Once no writer
+	 * holds it, they are strays and verify names them. */
+	int lk = hold_lock(f->store);
+	strata_store *r = open_store(f->store, STRATA_OPEN_READ);
+	assert_int_equal(tu_count_names(f->packs, "", ".pack"), 9);
+	model_check(r, &m);
+	expect_verify_ok(r);
+	release_lock(lk);
+	problems ps = { 0 };
+	assert_int_equal(strata_verify(r, on_problem, NULL, &ps, NULL), STRATA_ECORRUPT);
+	for (int u = 1; u <= 8; u++) {
+		char name[64];
+		snprintf(name, sizeof name, "packs/%010d.pack", u);
+		if (!has_problem(&ps, name, NULL, 0)) {
+			print_problems(&ps);
+			fail_msg("verify did not name the superseded %s", name);
+		}
+	}
+	assert_int_equal(ps.n, 8);
+	model_check(r, &m);
+	strata_close(r);
+
+	r = open_store(f->store, STRATA_OPEN_READ); /* the lock is free: recovery */
+	assert_int_equal(tu_count_names(f->packs, "", ""), 1);
+	model_check(r, &m);
+	char *now = dump_store(r, f->packs);
+	assert_string_equal(want, now);
+	free(now);
+	expect_verify_ok(r);
+	strata_close(r);
+
+	/* And by a writer. */
+	copy_packs(saved_packs, f->packs, "");
+	strata_store *w = open_store(f->store, STRATA_OPEN_WRITE);
+	assert_int_equal(tu_count_names(f->packs, "", ""), 1);
+	expect_verify_ok(w);
+	model_check(w, &m);
+	strata_close(w);
+	free(want);
+	free(saved_packs);
+	free(saved);
+}
+
+/* (c) Rebuild with overlapping packs on disk: every valid pack, widest
+ * range first; a pack whose range a filed pack contains is deleted, so
+ * each record is filed once, and everything reads back. Units 1..4 were
+ * repacked once (1-4), then units 5..8 committed and everything repacked
+ * again (1-8). */
+static void test_rebuild_with_repacked_packs(void **state)
+{
+	fixture *f = *state;
+	model m;
+	build_versions(f, &m, 1, 4);
+	char *s14 = tu_join(f->dir, "singles-1-4");
+	copy_store(f->store, s14);
+	char *want14 = repack_all(f, 0, 4);
+	build_versions(f, &m, 5, 8);
+	char *mid = tu_join(f->dir, "mid"); /* 0000000001-0000000004.pack and units 5..8 */
+	copy_store(f->store, mid);
+	strata_store *s = open_store(mid, STRATA_OPEN_READ);
+	char *mid_packs = tu_join(mid, "packs");
+	char *want_mid = dump_store(s, mid_packs);
+	strata_close(s);
+	char *want18 = repack_all(f, 0, 5);
+	free(want14);
+
+	/* Everything on disk: 1-8, 1-4, 1..8. */
+	char *s14_packs = tu_join(s14, "packs");
+	copy_packs(s14_packs, f->packs, "");
+	copy_packs(mid_packs, f->packs, "");
+	assert_int_equal(tu_count_names(f->packs, "", ".pack"), 10);
+	remove_catalog(f->store);
+	uint64_t units = 0;
+	problems ps = { 0 };
+	int rc = strata_rebuild(f->store, on_problem, NULL, &ps, &units);
+	if (rc != 0)
+		fail_msg("strata_rebuild: %d %s", rc, strata_errmsg());
+	if (ps.n) {
+		print_problems(&ps);
+		fail_msg("rebuild reported problems");
+	}
+	assert_int_equal(tu_count_names(f->packs, "", ""), 1);
+	assert_true(in_dir(f->packs, "0000000001-0000000008.pack"));
+	s = open_store(f->store, STRATA_OPEN_READ);
+	model_check(s, &m);
+	char *now = dump_store(s, f->packs);
+	assert_string_equal(want18, now);
+	free(now);
+	expect_verify_ok(s);
+	strata_close(s);
+	uint64_t units18 = units;
+
+	/* Without 1-8: 1-4 wins over 1..4; 5..8 are filed as they are. */
+	remove_catalog(f->store);
+	char *p18 = tu_join(f->packs, "0000000001-0000000008.pack");
+	unlink(p18);
+	free(p18);
+	copy_packs(s14_packs, f->packs, "");
+	copy_packs(mid_packs, f->packs, "");
+	assert_int_equal(tu_count_names(f->packs, "", ".pack"), 9);
+	ps.n = 0;
+	assert_int_equal(strata_rebuild(f->store, on_problem, NULL, &ps, &units), 0);
+	assert_int_equal(ps.n, 0);
+	assert_int_equal(tu_count_names(f->packs, "", ""), 5);
+	s = open_store(f->store, STRATA_OPEN_READ);
+	model_check(s, &m);
+	now = dump_store(s, f->packs);
+	assert_string_equal(want_mid, now);
+	free(now);
+	expect_verify_ok(s);
+	strata_close(s);
+
+	free(want18);
+	free(want_mid);
+	free(s14_packs);
+	free(mid_packs);
+	free(s14);
+	free(mid);
+	/* strata.h: "*units_out receives the number of units catalogued". */
+	if (units18 != 8 || units != 8)
+		fail_msg("strata_rebuild reported %llu and %llu units catalogued; the store has 8 units both "
+			 "times (packs filed: 1, then 5)", (unsigned long long)units18, (unsigned long long)units);
+}
+
+/* A repack failing at the k-th write-side call, for every k: it returns the
+ * injected error and leaves the store as it was for this handle and a
+ * reader, with no temporary pack; a writer reopened (whose recovery files
+ * anything durable left behind) finds every record intact and verify
+ * passing. The run without a fault gives the clean repack. */
+static void check_repack_faults(fixture *f, int flags)
+{
+	model m;
+	build_versions(f, &m, 1, 6);
+	char *copy = tu_join(f->dir, "clean");
+	copy_store(f->store, copy);
+	char *store = f->store, *packs = f->packs;
+	f->store = copy;
+	f->packs = tu_join(copy, "packs");
+	char *want = repack_all(f, flags, 6);
+	free(f->packs);
+	f->store = store;
+	f->packs = packs;
+
+	strata_store *s = open_store(f->store, STRATA_OPEN_WRITE);
+	char *before = dump_store(s, f->packs);
+	int failures = 0;
+	uint64_t k;
+	for (k = 1; k < 1000; k++) {
+		os_fault_set(k, ENOSPC);
+		strata_repack_result res;
+		int rc = strata_repack(s, flags, NULL, NULL, &res);
+		os_fault_set(0, 0);
+		if (rc == 0) {
+			assert_int_equal(res.packs_after, 1);
+			break;
+		}
+		failures++;
+		if (rc != STRATA_ENOSPC)
+			fail_msg("repack with a fault at call %llu: rc %d (%s)", (unsigned long long)k, rc,
+				 strata_errmsg());
+		assert_true(strlen(strata_errmsg()) > 0);
+		assert_no_tmp(f);
+		char *now = dump_store(s, f->packs);
+		if (strcmp(before, now) != 0)
+			fail_msg("a repack that failed at write-side call %llu changed the store:\n--- before\n%s"
+				 "--- after\n%s", (unsigned long long)k, before, now);
+		free(now);
+		expect_verify_ok(s);
+		strata_store *r = open_store(f->store, STRATA_OPEN_READ);
+		now = dump_store(r, f->packs);
+		assert_string_equal(before, now);
+		free(now);
+		strata_close(r);
+		strata_close(s);
+		s = open_store(f->store, STRATA_OPEN_WRITE);
+		model_check(s, &m);
+		expect_verify_ok(s);
+		now = dump_store(s, f->packs);
+		if (strcmp(now, before) != 0 && strcmp(now, want) != 0)
+			fail_msg("after a repack that failed at write-side call %llu, reopening gives neither the "
+				 "old store nor the repacked one:\n%s", (unsigned long long)k, now);
+		if (strcmp(now, want) == 0) {
+			free(now);
+			break; /* recovery finished it; nothing left to fail */
+		}
+		free(now);
+	}
+	assert_true(k < 1000);
+	/* Header, groups, footer, fsync, rename, directory fsync at least. */
+	assert_true(failures >= 6);
+	model_check(s, &m);
+	expect_verify_ok(s);
+	char *now = dump_store(s, f->packs);
+	assert_string_equal(want, now);
+	free(now);
+	assert_no_tmp(f);
+	strata_close(s);
+	free(before);
+	free(want);
+	free(copy);
+}
+
+static void test_repack_faults(void **state)
+{
+	check_repack_faults(*state, 0);
+}
+
+static void test_repack_faults_oldest_first(void **state)
+{
+	check_repack_faults(*state, STRATA_REPACK_OLDEST_FIRST);
+}
+
+/* A commit that triggers an automatic repack, with a fault at the k-th
+ * write-side call: a failed commit leaves the store as it was; a commit
+ * that succeeded is whole and readable whether or not its repack failed
+ * (which it does not report). */
+static void test_auto_repack_faults(void **state)
+{
+	fixture *f = *state;
+	model m;
+	memset(&m, 0, sizeof m);
+	strata_options o = STRATA_OPTIONS_INIT;
+	o.group_cap = 64 * 1024;
+	o.repack_after = 4;
+	strata_store *s = NULL;
+	assert_int_equal(strata_open(&s, f->store, STRATA_OPEN_CREATE, &o), 0);
+	for (int u = 1; u <= 3; u++)
+		put_versions_unit(s, &m, u);
+	strata_close(s);
+	char *base = tu_join(f->dir, "base");
+	copy_store(f->store, base);
+	model base_m = m;
+	s = open_store(f->store, STRATA_OPEN_WRITE);
+	char *before = dump_store(s, f->packs);
+	strata_close(s);
+
+	int commit_failures = 0, repack_failures = 0;
+	uint64_t k;
+	for (k = 1; k < 1000; k++) {
+		tu_rmrf(f->store);
+		copy_store(base, f->store);
+		m = base_m;
+		s = open_store(f->store, STRATA_OPEN_WRITE);
+		model_put(s, &m, "doc/a.txt", 6000, VERSION);
+		model_put(s, &m, "bin", 5000, RANDOM);
+		os_fault_set(k, ENOSPC);
+		uint64_t unit = 0;
+		int rc = strata_commit(s, "four", &unit);
+		os_fault_set(0, 0);
+		assert_no_tmp(f);
+		if (rc != 0) {
+			assert_int_equal(rc, STRATA_ENOSPC);
+			commit_failures++;
+			char *now = dump_store(s, f->packs);
+			assert_string_equal(before, now);
+			free(now);
+			strata_close(s);
+			continue;
+		}
+		assert_int_equal(unit, 4);
+		model_check(s, &m);
+		expect_verify_ok(s);
+		strata_stats st;
+		assert_int_equal(strata_stats_get(s, &st), 0);
+		assert_int_equal(st.units, 4);
+		strata_close(s);
+		s = open_store(f->store, STRATA_OPEN_WRITE);
+		model_check(s, &m);
+		expect_verify_ok(s);
+		strata_close(s);
+		int npacks = tu_count_names(f->packs, "", ".pack");
+		if (npacks < 4)
+			break; /* the repack went through */
+		assert_int_equal(npacks, 4);
+		repack_failures++;
+	}
+	assert_true(k < 1000);
+	assert_true(commit_failures >= 5);
+	assert_true(repack_failures >= 5);
+	free(before);
+	free(base);
+}
+
 /* ------------------------------------------------------------ (e) O_CLOEXEC */
 
 /* Descriptors of this process that point into dir. */
@@ -1345,6 +2001,13 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_commit_faults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_put_faults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cloexec, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_base_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repack_crash_before_switch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repack_crash_before_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rebuild_with_repacked_packs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repack_faults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repack_faults_oldest_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_auto_repack_faults, setup, teardown),
 	};
 	if (argc > 1)
 		cmocka_set_test_filter(argv[1]); /* e.g. test_durability 'test_rebuild*' */

@@ -1,4 +1,5 @@
-/* test_group.c - group_encode / group_read (src/group.h). */
+/* test_group.c - group_encode, the incremental encoder, compressed prefixes
+ * and group_read (src/group.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -106,7 +107,7 @@ static void check_roundtrip(int codec)
 	body_make(&b, 42);
 	memsink ms = { 0 };
 	group_out go;
-	assert_int_equal(group_encode(c, codec, 3, b.pc, NPIECES, mem_sink, &ms, &go), 0);
+	assert_int_equal(group_encode(c, codec, 3, b.pc, NPIECES, mem_sink, &ms, &go, NULL), 0);
 
 	assert_int_equal(go.blen, b.blen);
 	assert_int_equal(go.clen, ms.len);
@@ -115,10 +116,18 @@ static void check_roundtrip(int codec)
 		assert_int_equal(go.clen, go.blen);
 		assert_memory_equal(ms.p, b.all, b.blen);
 	} else {
-		/* One zstd frame with the content size recorded (FORMAT.md) that any
-		 * zstd decoder turns back into the body. */
+		/* One zstd frame with the frame checksum flag set (FORMAT.md) that
+		 * any zstd decoder turns back into the body. The content size need
+		 * not be recorded (the frame is streamed), but if it is, it is
+		 * right. */
 		assert_true(go.clen < go.blen);
-		assert_int_equal(ZSTD_getFrameContentSize(ms.p, ms.len), b.blen);
+		unsigned long long fcs = ZSTD_getFrameContentSize(ms.p, ms.len);
+		assert_true(fcs == ZSTD_CONTENTSIZE_UNKNOWN || fcs == b.blen);
+		/* Frame magic, then the frame header descriptor: bit 2 is the
+		 * content checksum flag (RFC 8878, 3.1.1.1.1). */
+		assert_true(ms.len > 5);
+		assert_int_equal(ms.p[0] | ms.p[1] << 8 | ms.p[2] << 16 | (uint32_t)ms.p[3] << 24, ZSTD_MAGICNUMBER);
+		assert_int_equal((ms.p[4] >> 2) & 1, 1);
 		assert_int_equal(ZSTD_findFrameCompressedSize(ms.p, ms.len), ms.len);
 		uint8_t *plain = tu_alloc(b.blen);
 		size_t r = ZSTD_decompress(plain, b.blen, ms.p, ms.len);
@@ -178,7 +187,7 @@ static void test_empty_body(void **state)
 		group_piece empty = { "", 0 };
 		memsink ms = { 0 };
 		group_out go;
-		assert_int_equal(group_encode(c, codec, 3, &empty, 1, mem_sink, &ms, &go), 0);
+		assert_int_equal(group_encode(c, codec, 3, &empty, 1, mem_sink, &ms, &go, NULL), 0);
 		assert_int_equal(go.blen, 0);
 		assert_int_equal(go.clen, ms.len);
 		memsrc src = { ms.p, ms.len, 0, 0 };
@@ -206,7 +215,7 @@ static void test_prefix_read(void **state)
 	group_piece pc[3] = { { a, first }, { m, bulk }, { z, last } };
 	memsink ms = { 0 };
 	group_out go;
-	assert_int_equal(group_encode(c, CODEC_ZSTD, 3, pc, 3, mem_sink, &ms, &go), 0);
+	assert_int_equal(group_encode(c, CODEC_ZSTD, 3, pc, 3, mem_sink, &ms, &go, NULL), 0);
 	assert_true(go.clen > bulk);
 	memsrc src = { ms.p, ms.len, 0, 0 };
 	group_loc loc = { CODEC_ZSTD, go.clen, go.blen };
@@ -251,8 +260,8 @@ static void test_coder_reuse_after_partial_read(void **state)
 	body_make(&b2, 200);
 	memsink m1 = { 0 }, m2 = { 0 };
 	group_out o1, o2;
-	assert_int_equal(group_encode(c, CODEC_ZSTD, 5, b1.pc, NPIECES, mem_sink, &m1, &o1), 0);
-	assert_int_equal(group_encode(c, CODEC_ZSTD, 1, b2.pc, NPIECES, mem_sink, &m2, &o2), 0);
+	assert_int_equal(group_encode(c, CODEC_ZSTD, 5, b1.pc, NPIECES, mem_sink, &m1, &o1, NULL), 0);
+	assert_int_equal(group_encode(c, CODEC_ZSTD, 1, b2.pc, NPIECES, mem_sink, &m2, &o2, NULL), 0);
 	memsrc s1 = { m1.p, m1.len, 0, 0 }, s2 = { m2.p, m2.len, 0, 0 };
 	group_loc l1 = { CODEC_ZSTD, o1.clen, o1.blen }, l2 = { CODEC_ZSTD, o2.clen, o2.blen };
 	uint8_t *dst = tu_alloc(b1.blen > b2.blen ? b1.blen : b2.blen);
@@ -283,7 +292,7 @@ static void test_corrupt_zstd(void **state)
 	body_make(&b, 7);
 	memsink ms = { 0 };
 	group_out go;
-	assert_int_equal(group_encode(c, CODEC_ZSTD, 3, b.pc, NPIECES, mem_sink, &ms, &go), 0);
+	assert_int_equal(group_encode(c, CODEC_ZSTD, 3, b.pc, NPIECES, mem_sink, &ms, &go, NULL), 0);
 	group_loc loc = { CODEC_ZSTD, go.clen, go.blen };
 	uint8_t *dst = tu_alloc(b.blen);
 	uint8_t *bad = tu_alloc(ms.len);
@@ -335,7 +344,7 @@ static void test_truncated_zstd(void **state)
 	body_make(&b, 8);
 	memsink ms = { 0 };
 	group_out go;
-	assert_int_equal(group_encode(c, CODEC_ZSTD, 3, b.pc, NPIECES, mem_sink, &ms, &go), 0);
+	assert_int_equal(group_encode(c, CODEC_ZSTD, 3, b.pc, NPIECES, mem_sink, &ms, &go, NULL), 0);
 	uint8_t *dst = tu_alloc(b.blen);
 	/* Compressed bytes cut short, losing body-bearing bytes. */
 	const uint64_t cuts[] = { 1, 10, go.clen / 2, go.clen - 200 };
@@ -384,7 +393,7 @@ static void test_range_outside_body(void **state)
 	for (int codec = CODEC_NONE; codec <= CODEC_ZSTD; codec++) {
 		memsink ms = { 0 };
 		group_out go;
-		assert_int_equal(group_encode(c, codec, 3, b.pc, NPIECES, mem_sink, &ms, &go), 0);
+		assert_int_equal(group_encode(c, codec, 3, b.pc, NPIECES, mem_sink, &ms, &go, NULL), 0);
 		memsrc src = { ms.p, ms.len, 0, 0 };
 		group_loc loc = { codec, go.clen, go.blen };
 		uint8_t dst[64];
@@ -404,7 +413,7 @@ static void test_range_outside_body(void **state)
 	group_coder_free(c);
 }
 
-/* Codec "none" whose lengths disagree, unknown codecs, failing I/O. */
+/* Codec "none" read past its readable bytes, unknown codecs, failing I/O. */
 static void test_bad_codec_and_io(void **state)
 {
 	(void)state;
@@ -415,12 +424,19 @@ static void test_bad_codec_and_io(void **state)
 	group_piece pc = { data, sizeof data };
 	memsink ms = { 0 };
 	group_out go;
-	assert_int_equal(group_encode(c, 7, 3, &pc, 1, mem_sink, &ms, &go), STRATA_EINVAL);
-	assert_int_equal(group_encode(c, CODEC_NONE, 0, &pc, 1, mem_sink, &ms, &go), 0);
+	assert_int_equal(group_encode(c, 7, 3, &pc, 1, mem_sink, &ms, &go, NULL), STRATA_EINVAL);
+	assert_int_equal(group_encode(c, CODEC_NONE, 0, &pc, 1, mem_sink, &ms, &go, NULL), 0);
 	uint8_t dst[100];
 	memsrc src = { ms.p, ms.len, 0, 0 };
-	group_loc l = { CODEC_NONE, go.clen - 1, go.blen };
+	/* loc.clen is how many bytes may be read (a record's compressed
+	 * prefix): for codec none a range must end within it. (A footer whose
+	 * uncompressed group has clen != blen is refused by the pack reader.) */
+	group_loc l = { CODEC_NONE, 9, go.blen };
 	assert_int_equal(group_read(c, &l, mem_pread, &src, 0, dst, 10), STRATA_ECORRUPT);
+	l = (group_loc){ CODEC_NONE, go.clen - 1, go.blen };
+	assert_int_equal(group_read(c, &l, mem_pread, &src, 90, dst, 10), STRATA_ECORRUPT);
+	assert_int_equal(group_read(c, &l, mem_pread, &src, 0, dst, 10), 0);
+	assert_memory_equal(dst, data, 10);
 	l = (group_loc){ 9, go.clen, go.blen };
 	assert_int_equal(group_read(c, &l, mem_pread, &src, 0, dst, 10), STRATA_EFORMAT);
 	/* Reader errors pass through unchanged. */
@@ -430,7 +446,7 @@ static void test_bad_codec_and_io(void **state)
 	free(ms.p);
 
 	ms = (memsink){ 0 };
-	assert_int_equal(group_encode(c, CODEC_ZSTD, 3, &pc, 1, mem_sink, &ms, &go), 0);
+	assert_int_equal(group_encode(c, CODEC_ZSTD, 3, &pc, 1, mem_sink, &ms, &go, NULL), 0);
 	failing = (memsrc){ ms.p, ms.len, 1, 0 };
 	l = (group_loc){ CODEC_ZSTD, go.clen, go.blen };
 	assert_int_equal(group_read(c, &l, mem_pread, &failing, 0, dst, 10), STRATA_EIO);
@@ -440,7 +456,7 @@ static void test_bad_codec_and_io(void **state)
 	for (int codec = CODEC_NONE; codec <= CODEC_ZSTD; codec++) {
 		ms = (memsink){ 0 };
 		ms.fail_at = 1;
-		assert_int_equal(group_encode(c, codec, 3, &pc, 1, mem_sink, &ms, &go), STRATA_ENOSPC);
+		assert_int_equal(group_encode(c, codec, 3, &pc, 1, mem_sink, &ms, &go, NULL), STRATA_ENOSPC);
 		free(ms.p);
 	}
 	group_coder_free(c);
@@ -459,13 +475,233 @@ static void test_levels(void **state)
 	group_piece pc = { t, n };
 	memsink m1 = { 0 }, m19 = { 0 };
 	group_out o1, o19;
-	assert_int_equal(group_encode(c, CODEC_ZSTD, 1, &pc, 1, mem_sink, &m1, &o1), 0);
-	assert_int_equal(group_encode(c, CODEC_ZSTD, 19, &pc, 1, mem_sink, &m19, &o19), 0);
+	assert_int_equal(group_encode(c, CODEC_ZSTD, 1, &pc, 1, mem_sink, &m1, &o1, NULL), 0);
+	assert_int_equal(group_encode(c, CODEC_ZSTD, 19, &pc, 1, mem_sink, &m19, &o19, NULL), 0);
 	assert_true(o19.clen < o1.clen);
 	assert_true(o1.sum != o19.sum);
 	free(m1.p);
 	free(m19.p);
 	free(t);
+	group_coder_free(c);
+}
+
+/* ---- compressed prefixes (FORMAT.md, record entry "compressed prefix") */
+
+/* Body bytes a plain zstd decoder gets out of the first `clen` compressed
+ * bytes of a group. */
+static size_t zstd_prefix_yield(const uint8_t *z, size_t clen, size_t blen)
+{
+	ZSTD_DCtx *d = ZSTD_createDCtx();
+	assert_non_null(d);
+	uint8_t *out = tu_alloc(blen + 1);
+	ZSTD_inBuffer in = { z, clen, 0 };
+	size_t produced = 0;
+	for (;;) {
+		ZSTD_outBuffer o = { out + produced, blen + 1 - produced, 0 };
+		size_t r = ZSTD_decompressStream(d, &o, &in);
+		assert_false(ZSTD_isError(r));
+		produced += o.pos;
+		if (o.pos == 0 && in.pos == in.size)
+			break;
+		if (r == 0)
+			break;
+	}
+	free(out);
+	ZSTD_freeDCtx(d);
+	return produced;
+}
+
+/* Many pieces of mixed sizes and kinds. */
+#define MANY_PIECES 300
+typedef struct many {
+	uint8_t *buf[MANY_PIECES];
+	group_piece pc[MANY_PIECES];
+	size_t end[MANY_PIECES]; /* body offset where piece i ends */
+	size_t blen;
+} many;
+
+static void many_make(many *m, uint64_t seed)
+{
+	uint64_t s = seed;
+	m->blen = 0;
+	for (int i = 0; i < MANY_PIECES; i++) {
+		uint64_t r = tu_rand(&s);
+		size_t len = r % 16 == 0 ? 0 : r % 16 == 1 ? 20000 + r % 90000 : (size_t)(r >> 8) % 3000;
+		m->buf[i] = tu_alloc(len);
+		if (r & 0x100000)
+			tu_fill_random(m->buf[i], len, r);
+		else
+			tu_fill_text(m->buf[i], len, r);
+		m->pc[i] = (group_piece){ m->buf[i], len };
+		m->blen += len;
+		m->end[i] = m->blen;
+	}
+}
+
+static void many_free(many *m)
+{
+	for (int i = 0; i < MANY_PIECES; i++)
+		free(m->buf[i]);
+}
+
+/* Every piece decodes from its compressed prefix, which ends at most
+ * GROUP_FLUSH_MIN body bytes past the piece; reading a piece through
+ * group_read with only its prefix fetches no more than that prefix. */
+static void check_cends(int codec)
+{
+	group_coder *c;
+	assert_int_equal(group_coder_new(&c), 0);
+	many m;
+	many_make(&m, 77 + (uint64_t)codec);
+	memsink ms = { 0 };
+	group_out go;
+	uint64_t *cends = calloc(MANY_PIECES, sizeof *cends);
+	assert_non_null(cends);
+	assert_int_equal(group_encode(c, codec, 3, m.pc, MANY_PIECES, mem_sink, &ms, &go, cends), 0);
+	assert_int_equal(go.blen, m.blen);
+	assert_int_equal(go.clen, ms.len);
+	memsrc src = { ms.p, ms.len, 0, 0 };
+	for (int i = 0; i < MANY_PIECES; i++) {
+		size_t start = m.end[i] - m.pc[i].len;
+		assert_true(cends[i] <= go.clen);
+		if (i > 0)
+			assert_true(cends[i] >= cends[i - 1]);
+		if (codec == CODEC_NONE) {
+			assert_int_equal(cends[i], m.end[i]);
+		} else {
+			size_t got = zstd_prefix_yield(ms.p, (size_t)cends[i], m.blen);
+			if (got < m.end[i] || got - m.end[i] > GROUP_FLUSH_MIN)
+				fail_msg("piece %d ends at body byte %zu; its prefix of %llu bytes decodes to %zu", i,
+					 m.end[i], (unsigned long long)cends[i], got);
+		}
+		group_loc loc = { codec, cends[i], go.blen };
+		uint8_t *dst = tu_alloc(m.pc[i].len);
+		group_read_cost before, after;
+		group_coder_cost(c, &before);
+		assert_int_equal(group_read(c, &loc, mem_pread, &src, start, dst, m.pc[i].len), 0);
+		group_coder_cost(c, &after);
+		assert_memory_equal(dst, m.buf[i], m.pc[i].len);
+		assert_true(after.bytes_read - before.bytes_read <= cends[i]);
+		free(dst);
+	}
+	/* A prefix that stops short of a piece does not give it: the first
+	 * piece that needs bytes past the previous piece's prefix. */
+	int tried = 0;
+	for (int i = 1; i < MANY_PIECES && !tried; i++) {
+		if (codec != CODEC_ZSTD || m.pc[i].len < 1000 || cends[i - 1] == cends[i] ||
+		    zstd_prefix_yield(ms.p, (size_t)cends[i - 1], m.blen) >= m.end[i])
+			continue;
+		group_loc loc = { codec, cends[i - 1], go.blen };
+		uint8_t *dst = tu_alloc(m.pc[i].len);
+		assert_int_equal(group_read(c, &loc, mem_pread, &src, m.end[i] - m.pc[i].len, dst, m.pc[i].len),
+				 STRATA_ECORRUPT);
+		free(dst);
+		tried = 1;
+	}
+	assert_true(codec != CODEC_ZSTD || tried);
+	assert_int_equal(src.out_of_range, 0);
+	free(cends);
+	free(ms.p);
+	many_free(&m);
+	group_coder_free(c);
+}
+
+static void test_cends_zstd(void **state)
+{
+	(void)state;
+	check_cends(CODEC_ZSTD);
+}
+
+static void test_cends_none(void **state)
+{
+	(void)state;
+	check_cends(CODEC_NONE);
+}
+
+/* group_enc_begin/prepare/add/end: the same bytes as group_encode;
+ * group_enc_pos follows the sink; when a call says it flushed, everything
+ * added so far decodes from what was emitted. */
+static void test_incremental(void **state)
+{
+	(void)state;
+	group_coder *c;
+	assert_int_equal(group_coder_new(&c), 0);
+	many m;
+	many_make(&m, 5);
+	memsink one = { 0 }, inc = { 0 };
+	group_out go1, go2;
+	assert_int_equal(group_encode(c, CODEC_ZSTD, 3, m.pc, MANY_PIECES, mem_sink, &one, &go1, NULL), 0);
+
+	assert_int_equal(group_enc_begin(c, CODEC_ZSTD, 3, mem_sink, &inc), 0);
+	uint64_t emitted = 99, pending = 99;
+	group_enc_pos(c, &emitted, &pending);
+	assert_int_equal(emitted, 0);
+	assert_int_equal(pending, 0);
+	int flushed = 7;
+	/* Nothing added yet: nothing to flush. */
+	assert_int_equal(group_enc_prepare(c, 1u << 20, &flushed), 0);
+	assert_int_equal(flushed, 0);
+	size_t since = 0; /* body bytes since the last flush */
+	int flushes = 0;
+	for (int i = 0; i < MANY_PIECES; i++) {
+		assert_int_equal(group_enc_prepare(c, m.pc[i].len, &flushed), 0);
+		group_enc_pos(c, &emitted, &pending);
+		assert_int_equal(emitted, inc.len);
+		if (flushed) {
+			flushes++;
+			assert_int_equal(pending, 0);
+			assert_true(since + m.pc[i].len > GROUP_FLUSH_MIN);
+			since = 0;
+			if (i % 7 == 0) /* spot-check: the body so far decodes */
+				assert_true(zstd_prefix_yield(inc.p, inc.len, m.blen) >= m.end[i] - m.pc[i].len);
+		}
+		assert_int_equal(group_enc_add(c, m.pc[i].p, m.pc[i].len, &flushed), 0);
+		group_enc_pos(c, &emitted, &pending);
+		assert_int_equal(emitted, inc.len);
+		since += m.pc[i].len;
+		if (flushed) {
+			flushes++;
+			assert_int_equal(pending, 0);
+			assert_true(since >= GROUP_FLUSH_MIN);
+			since = 0;
+			if (i % 5 == 0)
+				assert_true(zstd_prefix_yield(inc.p, inc.len, m.blen) >= m.end[i]);
+		} else {
+			assert_int_equal(pending, since);
+		}
+	}
+	assert_int_equal(group_enc_end(c, &go2), 0);
+	assert_true(flushes > 10);
+	assert_int_equal(go2.clen, inc.len);
+	assert_int_equal(go2.blen, m.blen);
+	assert_int_equal(go2.sum, XXH3_64bits(inc.p, inc.len));
+	/* group_encode is built on these calls: the same stream. */
+	assert_int_equal(go1.clen, go2.clen);
+	assert_int_equal(go1.sum, go2.sum);
+	assert_memory_equal(one.p, inc.p, one.len);
+
+	/* A sink error during add or end comes back unchanged. */
+	memsink bad = { 0 };
+	bad.fail_at = 1;
+	assert_int_equal(group_enc_begin(c, CODEC_NONE, 0, mem_sink, &bad), 0);
+	assert_int_equal(group_enc_add(c, "abc", 3, &flushed), STRATA_ENOSPC);
+	/* The coder starts clean after a failed group. */
+	memsink again = { 0 };
+	assert_int_equal(group_enc_begin(c, CODEC_ZSTD, 3, mem_sink, &again), 0);
+	assert_int_equal(group_enc_add(c, "abc", 3, &flushed), 0);
+	assert_int_equal(group_enc_end(c, &go2), 0);
+	assert_int_equal(go2.blen, 3);
+	memsrc src = { again.p, again.len, 0, 0 };
+	group_loc loc = { CODEC_ZSTD, go2.clen, go2.blen };
+	uint8_t dst[3];
+	assert_int_equal(group_read(c, &loc, mem_pread, &src, 0, dst, 3), 0);
+	assert_memory_equal(dst, "abc", 3);
+	assert_int_equal(group_enc_begin(c, 9, 3, mem_sink, &again), STRATA_EINVAL);
+	free(bad.p);
+	free(again.p);
+	free(one.p);
+	free(inc.p);
+	many_free(&m);
 	group_coder_free(c);
 }
 
@@ -482,6 +718,9 @@ int main(void)
 		cmocka_unit_test(test_range_outside_body),
 		cmocka_unit_test(test_bad_codec_and_io),
 		cmocka_unit_test(test_levels),
+		cmocka_unit_test(test_cends_zstd),
+		cmocka_unit_test(test_cends_none),
+		cmocka_unit_test(test_incremental),
 	};
 	return cmocka_run_group_tests_name("group", tests, NULL, NULL);
 }

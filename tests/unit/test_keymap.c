@@ -27,10 +27,12 @@ static void test_many_keys(void **state)
 		size_t len = key_of(i, k);
 		assert_null(keymap_get(m, k, len));
 		keymap_val *v = NULL;
-		assert_int_equal(keymap_put(m, k, len, (keymap_val){ (uint32_t)i, (uint64_t)i * 3 + 1 }, &v), 0);
+		keymap_val val = { (uint32_t)i, (uint64_t)i * 3 + 1, (uint64_t)i * 7 };
+		assert_int_equal(keymap_put(m, k, len, val, &v), 0);
 		assert_non_null(v);
 		assert_int_equal(v->idx, (uint32_t)i);
 		assert_int_equal(v->next_n, (uint64_t)i * 3 + 1);
+		assert_int_equal(v->group, (uint64_t)i * 7);
 		/* Spot-check earlier keys while the table grows. */
 		if ((i & (i - 1)) == 0) {
 			for (int j = 0; j <= i; j += 1 + i / 50) {
@@ -47,6 +49,7 @@ static void test_many_keys(void **state)
 		assert_non_null(v);
 		assert_int_equal(v->idx, (uint32_t)i);
 		assert_int_equal(v->next_n, (uint64_t)i * 3 + 1);
+		assert_int_equal(v->group, (uint64_t)i * 7);
 	}
 	for (int i = MANY; i < MANY + 1000; i++) {
 		size_t len = key_of(i, k);
@@ -62,19 +65,22 @@ static void test_update_in_place(void **state)
 	keymap *m;
 	assert_int_equal(keymap_new(&m), 0);
 	keymap_val *v;
-	assert_int_equal(keymap_put(m, "a", 1, (keymap_val){ 0, 1 }, &v), 0);
+	assert_int_equal(keymap_put(m, "a", 1, (keymap_val){ 0, 1, 0 }, &v), 0);
 	v->next_n = 10;
+	v->group = 3;
 	keymap_get(m, "a", 1)->next_n++;
+	keymap_get(m, "a", 1)->group++;
 	/* Force growth after the update. */
 	char k[32];
 	for (int i = 0; i < 1000; i++) {
 		size_t len = key_of(i, k);
-		assert_int_equal(keymap_put(m, k, len, (keymap_val){ 1, 0 }, &v), 0);
+		assert_int_equal(keymap_put(m, k, len, (keymap_val){ 1, 0, 0 }, &v), 0);
 	}
 	v = keymap_get(m, "a", 1);
 	assert_non_null(v);
 	assert_int_equal(v->idx, 0);
 	assert_int_equal(v->next_n, 11);
+	assert_int_equal(v->group, 4);
 	keymap_free(m);
 }
 
@@ -93,7 +99,7 @@ static void test_binary_keys(void **state)
 	for (size_t i = 0; i < n; i++) {
 		keymap_val *v;
 		assert_null(keymap_get(m, keys[i].p, keys[i].len));
-		assert_int_equal(keymap_put(m, keys[i].p, keys[i].len, (keymap_val){ (uint32_t)i, i }, &v), 0);
+		assert_int_equal(keymap_put(m, keys[i].p, keys[i].len, (keymap_val){ (uint32_t)i, i, 0 }, &v), 0);
 	}
 	for (size_t i = 0; i < n; i++) {
 		keymap_val *v = keymap_get(m, keys[i].p, keys[i].len);
@@ -103,7 +109,7 @@ static void test_binary_keys(void **state)
 	/* The map keeps its own copy of the key bytes. */
 	char buf[8] = "zz";
 	keymap_val *v;
-	assert_int_equal(keymap_put(m, buf, 2, (keymap_val){ 99, 0 }, &v), 0);
+	assert_int_equal(keymap_put(m, buf, 2, (keymap_val){ 99, 0, 0 }, &v), 0);
 	memcpy(buf, "yy", 2);
 	assert_null(keymap_get(m, buf, 2));
 	v = keymap_get(m, "zz", 2);
@@ -123,7 +129,7 @@ static void test_long_and_colliding_keys(void **state)
 		memset(big, 'x', sizeof big);
 		big[sizeof big - 1 - (size_t)i] = 'y';
 		keymap_val *v;
-		assert_int_equal(keymap_put(m, big, sizeof big, (keymap_val){ (uint32_t)i, 0 }, &v), 0);
+		assert_int_equal(keymap_put(m, big, sizeof big, (keymap_val){ (uint32_t)i, 0, 0 }, &v), 0);
 	}
 	for (int i = 0; i < 64; i++) {
 		memset(big, 'x', sizeof big);

@@ -1,4 +1,5 @@
-/* test_pack.c - pack writer and reader (src/pack.h). */
+/* test_pack.c - pack writer and reader (src/pack.h): packs of a range of
+ * units, their unit tables, and record entries of every encoding. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,6 +7,7 @@
 #include <cmocka.h>
 
 #include "bytes.h"
+#include "delta.h"
 #include "group.h"
 #include "os.h"
 #include "pack.h"
@@ -19,15 +21,19 @@
 typedef struct mrec {
 	int key;        /* index into KEYS */
 	uint64_t n;
-	size_t size;
+	size_t size;    /* content length */
 	uint64_t seed;
 	int text;       /* compressible content */
+	int enc;        /* ENC_LITERAL, ENC_DELTA (against the group body before
+			 * it) or ENC_BASE (against record `base` of its key) */
+	uint64_t base;
 } mrec;
 
 typedef struct mgroup {
 	int codec;
 	int level;
 	int first, count; /* records [first, first+count) of RECS */
+	int streamed;     /* written with group_enc_* + pack_writer_sink */
 } mgroup;
 
 static const struct { const char *p; size_t len; } KEYS[] = {
@@ -37,100 +43,226 @@ static const struct { const char *p; size_t len; } KEYS[] = {
 };
 #define NKEYS 3
 
+/* A delta record's content is its source's content followed by fresh
+ * bytes, so that its delta is mostly one copy. */
 static const mrec RECS[] = {
-	{ 0, 1, 1000, 1, 1 }, { 0, 2, 2000, 2, 1 }, { 1, 5, 300, 3, 0 },   /* group 0, zstd */
-	{ 1, 6, 4000, 4, 0 }, { 2, 1, 0, 5, 0 },   { 2, 2, 10, 6, 1 },     /* group 1, none */
-	{ 0, 3, 0, 7, 0 },                                                /* group 2, none, empty */
-	{ 0, 4, 200000, 8, 1 },                                           /* group 3, zstd */
+	{ 0, 1, 1000, 1, 1, ENC_LITERAL, 0 }, { 0, 2, 2000, 2, 1, ENC_DELTA, 0 },     /* group 0, zstd */
+	{ 1, 5, 300, 3, 0, ENC_LITERAL, 0 },
+	{ 1, 6, 4000, 4, 0, ENC_LITERAL, 0 }, { 2, 1, 0, 5, 0, ENC_LITERAL, 0 },     /* group 1, none */
+	{ 2, 2, 10, 6, 1, ENC_LITERAL, 0 },
+	{ 0, 3, 0, 7, 0, ENC_LITERAL, 0 },                                           /* group 2, none, empty */
+	{ 0, 4, 200000, 8, 1, ENC_BASE, 2 },                                         /* group 3, zstd */
 };
 #define NRECS 8
 
 static const mgroup GROUPS[] = {
-	{ CODEC_ZSTD, 3, 0, 3 },
-	{ CODEC_NONE, 0, 3, 3 },
-	{ CODEC_NONE, 0, 6, 1 },
-	{ CODEC_ZSTD, 9, 7, 1 },
+	{ CODEC_ZSTD, 3, 0, 3, 0 },
+	{ CODEC_NONE, 0, 3, 3, 1 },
+	{ CODEC_NONE, 0, 6, 1, 0 },
+	{ CODEC_ZSTD, 9, 7, 1, 1 },
 };
 #define NGROUPS 4
 
 static const char LABEL[] = "a label\0with a NUL and \xc3\xa9";
 #define LABEL_LEN (sizeof LABEL - 1)
 
-static uint8_t *rec_data(const mrec *r)
+/* The unit record i was committed in: spread over the range in record
+ * order (so each key's units never decrease). */
+static uint64_t unit_of(int i, uint64_t first, uint64_t last)
 {
-	uint8_t *p = tu_alloc(r->size);
-	if (r->text)
-		tu_fill_text(p, r->size, r->seed);
-	else
-		tu_fill_random(p, r->size, r->seed);
-	return p;
+	return first + (uint64_t)i * (last - first + 1) / NRECS;
+}
+
+/* Label and time of the k-th unit of a range. */
+static void unit_label(uint64_t k, char *buf, size_t cap, size_t *len)
+{
+	if (k == 0) {
+		memcpy(buf, LABEL, LABEL_LEN);
+		*len = LABEL_LEN;
+	} else if (k == 1) {
+		*len = 0;
+	} else {
+		*len = (size_t)snprintf(buf, cap, "unit +%llu", (unsigned long long)k);
+	}
+}
+
+static int64_t unit_time(int64_t t, uint64_t k)
+{
+	return t + (int64_t)k * 10;
 }
 
 typedef struct written {
 	char *path;
+	uint64_t first, last;
+	int64_t time;
 	uint64_t size;
 	pack_group groups[NGROUPS];
 	uint8_t *bodies[NGROUPS];
 	uint64_t blens[NGROUPS];
+	uint8_t *content[NRECS];  /* what each record holds */
+	size_t enclen[NRECS];     /* length of its encoding */
+	uint64_t cend[NRECS];     /* its compressed prefix, as the coder said */
 } written;
 
-/* Write the model pack as unit `unit` into dir; record what was written. */
-static void write_model(const char *dir, uint64_t unit, int64_t time, written *w)
+/* Content of record i (earlier records' content already made). */
+static uint8_t *make_content(const written *w, int i)
 {
+	const mrec *r = &RECS[i];
+	uint8_t *p = tu_alloc(r->size);
+	const uint8_t *src = NULL;
+	size_t srclen = 0;
+	if (r->enc == ENC_DELTA) {
+		src = w->content[i - 1];
+		srclen = RECS[i - 1].size;
+	} else if (r->enc == ENC_BASE) {
+		for (int j = 0; j < i; j++)
+			if (RECS[j].key == r->key && RECS[j].n == r->base) {
+				src = w->content[j];
+				srclen = RECS[j].size;
+			}
+		assert_non_null(src);
+	}
+	assert_true(srclen <= r->size);
+	if (srclen)
+		memcpy(p, src, srclen);
+	if (r->text)
+		tu_fill_text(p + srclen, r->size - srclen, r->seed);
+	else
+		tu_fill_random(p + srclen, r->size - srclen, r->seed);
+	return p;
+}
+
+/* Encode record i, whose group body so far is body[0, off). */
+static uint8_t *make_encoding(const written *w, int i, const uint8_t *body, size_t off, size_t *len)
+{
+	const mrec *r = &RECS[i];
+	if (r->enc == ENC_LITERAL) {
+		*len = r->size;
+		uint8_t *p = tu_alloc(r->size);
+		memcpy(p, w->content[i], r->size);
+		return p;
+	}
+	const uint8_t *src = body;
+	size_t srclen = off;
+	if (r->enc == ENC_BASE)
+		for (int j = 0; j < i; j++)
+			if (RECS[j].key == r->key && RECS[j].n == r->base) {
+				src = w->content[j];
+				srclen = RECS[j].size;
+			}
+	delta_index *ix;
+	assert_int_equal(delta_index_new(&ix, 1u << 20), 0);
+	assert_int_equal(delta_index_add(ix, src, 0, srclen), 0);
+	bytebuf out = { 0 };
+	assert_int_equal(delta_encode(ix, src, srclen, w->content[i], r->size, SIZE_MAX, &out, NULL), 0);
+	delta_index_free(ix);
+	assert_true(out.len < r->size); /* the copy was found */
+	*len = out.len;
+	return out.p;
+}
+
+/* Write the model pack of units first..last into dir; record what was
+ * written. */
+static void write_model(const char *dir, uint64_t first, uint64_t last, int64_t time, written *w)
+{
+	memset(w, 0, sizeof *w);
+	w->first = first;
+	w->last = last;
+	w->time = time;
 	pack_writer *pw;
 	group_coder *c;
 	assert_int_equal(group_coder_new(&c), 0);
-	assert_int_equal(pack_writer_new(&pw, dir, unit, time), 0);
+	assert_int_equal(pack_writer_new(&pw, dir, first, last, time), 0);
 	/* The temporary file exists, the final one not yet. */
 	assert_int_equal(tu_count_names(dir, "tmp-", ".pack"), 1);
+	assert_int_equal(tu_count_names(dir, "", ""), 1);
 	assert_int_equal(pack_writer_bytes(pw), PACK_HEADER_SIZE);
+	char name[32];
+	pack_name(name, sizeof name, first, last);
+	assert_string_equal(pack_writer_name(pw), name);
+	for (uint64_t k = 0; k <= last - first; k++) {
+		char label[64];
+		size_t len;
+		unit_label(k, label, sizeof label, &len);
+		assert_int_equal(pack_writer_add_unit(pw, first + k, unit_time(time, k), label, len), 0);
+	}
 	for (int k = 0; k < NKEYS; k++) {
 		uint32_t idx;
 		assert_int_equal(pack_writer_add_key(pw, KEYS[k].p, KEYS[k].len, &idx), 0);
 		assert_int_equal(idx, (uint32_t)k);
 	}
+	for (int i = 0; i < NRECS; i++)
+		w->content[i] = make_content(w, i);
 	for (int g = 0; g < NGROUPS; g++) {
 		const mgroup *mg = &GROUPS[g];
+		bytebuf body = { 0 };
 		group_piece pc[4];
-		uint8_t *data[4];
-		uint64_t blen = 0;
+		uint8_t *enc[4];
 		for (int i = 0; i < mg->count; i++) {
-			data[i] = rec_data(&RECS[mg->first + i]);
-			pc[i] = (group_piece){ data[i], RECS[mg->first + i].size };
-			blen += pc[i].len;
+			int ri = mg->first + i;
+			enc[i] = make_encoding(w, ri, body.p, body.len, &w->enclen[ri]);
+			assert_int_equal(buf_append(&body, enc[i], w->enclen[ri]), 0);
+			pc[i] = (group_piece){ enc[i], w->enclen[ri] };
 		}
-		w->bodies[g] = tu_alloc(blen);
-		w->blens[g] = blen;
-		uint64_t off = 0;
-		for (int i = 0; i < mg->count; i++) {
-			memcpy(w->bodies[g] + off, data[i], pc[i].len);
-			off += pc[i].len;
-		}
+		w->bodies[g] = body.len ? body.p : tu_alloc(0);
+		if (!body.len)
+			free(body.p);
+		w->blens[g] = body.len;
 		uint64_t before = pack_writer_bytes(pw);
 		uint32_t gidx;
-		assert_int_equal(pack_writer_add_group(pw, c, mg->codec, mg->level, pc, (size_t)mg->count, &gidx), 0);
+		uint64_t cends[4];
+		if (!mg->streamed) {
+			assert_int_equal(pack_writer_add_group(pw, c, mg->codec, mg->level, pc, (size_t)mg->count,
+							       &gidx, cends), 0);
+		} else {
+			/* The streaming path unitw uses: the coder's sink is the writer. */
+			assert_int_equal(group_enc_begin(c, mg->codec, mg->level, pack_writer_sink, pw), 0);
+			int open = 0;
+			for (int i = 0; i < mg->count; i++) {
+				int flushed;
+				uint64_t emitted, pending;
+				assert_int_equal(group_enc_prepare(c, pc[i].len, &flushed), 0);
+				group_enc_pos(c, &emitted, &pending);
+				for (; flushed && open < i; open++)
+					cends[open] = emitted;
+				assert_int_equal(group_enc_add(c, pc[i].p, pc[i].len, &flushed), 0);
+				group_enc_pos(c, &emitted, &pending);
+				assert_int_equal(pack_writer_bytes(pw), before + emitted);
+				for (; flushed && open <= i; open++)
+					cends[open] = emitted;
+			}
+			group_out go;
+			assert_int_equal(group_enc_end(c, &go), 0);
+			for (; open < mg->count; open++)
+				cends[open] = go.clen;
+			assert_int_equal(pack_writer_end_group(pw, before, mg->codec, mg->level, &go, &gidx), 0);
+		}
 		assert_int_equal(gidx, (uint32_t)g);
 		const pack_footer *f = pack_writer_footer(pw);
 		assert_int_equal(f->ngroups, (size_t)g + 1);
 		w->groups[g] = f->groups[g];
 		assert_int_equal(w->groups[g].offset, before);
 		assert_int_equal(pack_writer_bytes(pw), before + w->groups[g].clen);
-		off = 0;
+		uint64_t off = 0;
 		for (int i = 0; i < mg->count; i++) {
-			const mrec *r = &RECS[mg->first + i];
-			pack_record pr = { (uint32_t)r->key, (uint32_t)g, r->n, off, r->size, r->size,
-					   XXH3_64bits(data[i], r->size), ENC_LITERAL };
+			int ri = mg->first + i;
+			const mrec *r = &RECS[ri];
+			w->cend[ri] = cends[i];
+			assert_true(cends[i] <= w->groups[g].clen);
+			pack_record pr = { .key = (uint32_t)r->key, .group = (uint32_t)g, .n = r->n, .off = off,
+					   .len = w->enclen[ri], .size = r->size,
+					   .sum = XXH3_64bits(w->content[ri], r->size), .cend = cends[i],
+					   .base = r->base, .unit = unit_of(ri, first, last), .enc = (uint8_t)r->enc };
 			assert_int_equal(pack_writer_add_record(pw, &pr), 0);
-			off += r->size;
-			free(data[i]);
+			off += w->enclen[ri];
+			free(enc[i]);
 		}
 	}
 	uint64_t size = 0;
-	assert_int_equal(pack_writer_finish(pw, LABEL, LABEL_LEN, &size), 0);
-	char name[32];
-	pack_name(name, sizeof name, unit);
+	assert_int_equal(pack_writer_finish(pw, &size), 0);
 	w->path = tu_join(dir, name);
 	assert_string_equal(pack_writer_path(pw), w->path);
+	assert_string_equal(pack_writer_name(pw), name);
 	pack_writer_free(pw);
 	group_coder_free(c);
 	w->size = size;
@@ -146,17 +278,29 @@ static void written_free(written *w)
 {
 	for (int g = 0; g < NGROUPS; g++)
 		free(w->bodies[g]);
+	for (int i = 0; i < NRECS; i++)
+		free(w->content[i]);
 	free(w->path);
 }
 
 /* The parsed footer equals what was written, field by field. */
-static void check_footer(const pack_reader *r, const written *w, uint64_t unit, int64_t time)
+static void check_footer(const pack_reader *r, const written *w)
 {
 	const pack_footer *f = &r->footer;
-	assert_int_equal(f->unit, unit);
-	assert_int_equal(f->time, time);
-	assert_int_equal(f->label_len, LABEL_LEN);
-	assert_memory_equal(f->label, LABEL, LABEL_LEN);
+	assert_int_equal(f->first, w->first);
+	assert_int_equal(f->last, w->last);
+	assert_int_equal(f->time, w->time);
+	assert_int_equal(f->nunits, w->last - w->first + 1);
+	for (uint64_t k = 0; k < f->nunits; k++) {
+		char label[64];
+		size_t len;
+		unit_label(k, label, sizeof label, &len);
+		assert_int_equal(f->units[k].unit, w->first + k);
+		assert_int_equal(f->units[k].time, unit_time(w->time, k));
+		assert_int_equal(f->units[k].label_len, len);
+		if (len)
+			assert_memory_equal(f->units[k].label, label, len);
+	}
 	assert_int_equal(f->nkeys, NKEYS);
 	for (int k = 0; k < NKEYS; k++) {
 		assert_int_equal(f->keys[k].len, KEYS[k].len);
@@ -191,46 +335,93 @@ static void check_footer(const pack_reader *r, const written *w, uint64_t unit, 
 		assert_int_equal(pr->group, (uint32_t)g);
 		assert_int_equal(pr->n, RECS[i].n);
 		assert_int_equal(pr->off, off);
-		assert_int_equal(pr->len, RECS[i].size);
+		assert_int_equal(pr->len, w->enclen[i]);
 		assert_int_equal(pr->size, RECS[i].size);
-		assert_int_equal(pr->enc, ENC_LITERAL);
-		assert_int_equal(pr->sum, XXH3_64bits(w->bodies[g] + off, RECS[i].size));
-		off += RECS[i].size;
+		assert_int_equal(pr->enc, RECS[i].enc);
+		assert_int_equal(pr->base, RECS[i].base);
+		assert_int_equal(pr->cend, w->cend[i]);
+		assert_int_equal(pr->unit, unit_of(i, w->first, w->last));
+		assert_int_equal(pr->sum, XXH3_64bits(w->content[i], RECS[i].size));
+		if (pr->enc == ENC_LITERAL)
+			assert_memory_equal(w->bodies[g] + off, w->content[i], RECS[i].size);
+		off += w->enclen[i];
 	}
 }
 
-static void test_write_read_footer(void **state)
+/* Decode record i of an open pack from its group body: literal, in-group
+ * delta or base delta (whose base is decoded first, from `decoded`). */
+static uint8_t *decode_record(const pack_reader *r, int i, const uint8_t *body, uint8_t *const *decoded)
 {
-	const char *dir = *state;
+	const pack_record *pr = &r->footer.records[i];
+	uint8_t *dst = tu_alloc(pr->size);
+	switch (pr->enc) {
+	case ENC_LITERAL:
+		memcpy(dst, body + pr->off, pr->size);
+		break;
+	case ENC_DELTA:
+		assert_int_equal(delta_apply(body, pr->off, body + pr->off, pr->len, dst, pr->size), 0);
+		break;
+	case ENC_BASE: {
+		int b = -1;
+		for (int j = 0; j < i; j++)
+			if (r->footer.records[j].key == pr->key && r->footer.records[j].n == pr->base)
+				b = j;
+		assert_true(b >= 0);
+		assert_int_equal(delta_apply(decoded[b], r->footer.records[b].size, body + pr->off, pr->len, dst,
+					     pr->size), 0);
+		break;
+	}
+	default:
+		fail_msg("encoding %d", pr->enc);
+	}
+	assert_int_equal(XXH3_64bits(dst, pr->size), pr->sum);
+	return dst;
+}
+
+static void check_written(const char *dir, uint64_t first, uint64_t last, const char *want_name)
+{
 	written w;
 	const int64_t t = 1700000000;
-	write_model(dir, 7, t, &w);
-	assert_non_null(strstr(w.path, "/0000000007.pack"));
+	write_model(dir, first, last, t, &w);
+	assert_non_null(strstr(w.path, want_name));
 
 	pack_reader *r;
 	assert_int_equal(pack_open(&r, w.path), 0);
-	check_footer(r, &w, 7, t);
+	check_footer(r, &w);
 
-	/* Every group decodes to its body. */
+	/* Every group decodes to its body, and every record from it. */
 	group_coder *c;
 	assert_int_equal(group_coder_new(&c), 0);
+	uint8_t *decoded[NRECS] = { 0 };
+	int ri = 0;
 	for (uint32_t g = 0; g < NGROUPS; g++) {
 		uint8_t *body = NULL;
 		assert_int_equal(pack_read_group(r, c, g, &body), 0);
 		assert_non_null(body);
 		assert_memory_equal(body, w.bodies[g], w.blens[g]);
+		for (; ri < NRECS && r->footer.records[ri].group == g; ri++) {
+			decoded[ri] = decode_record(r, ri, body, decoded);
+			assert_memory_equal(decoded[ri], w.content[ri], RECS[ri].size);
+		}
 		free(body);
 	}
-	/* And single records read through pack_src_pread + group_read. */
+	assert_int_equal(ri, NRECS);
+	/* And each record's encoding through pack_src_pread + group_read,
+	 * reading no more than its compressed prefix. */
 	for (int i = 0; i < NRECS; i++) {
 		const pack_record *pr = &r->footer.records[i];
 		const pack_group *gr = &r->footer.groups[pr->group];
 		pack_src src = { r->fd, gr->offset, w.path };
-		group_loc gl = { gr->codec, gr->clen, gr->blen };
+		group_loc gl = { gr->codec, pr->cend, gr->blen };
 		uint8_t *dst = tu_alloc(pr->len);
+		group_read_cost before, after;
+		group_coder_cost(c, &before);
 		assert_int_equal(group_read(c, &gl, pack_src_pread, &src, pr->off, dst, pr->len), 0);
+		group_coder_cost(c, &after);
+		assert_true(after.bytes_read - before.bytes_read <= pr->cend);
 		assert_memory_equal(dst, w.bodies[pr->group] + pr->off, pr->len);
 		free(dst);
+		free(decoded[i]);
 	}
 	group_coder_free(c);
 	pack_close(r);
@@ -239,32 +430,52 @@ static void test_write_read_footer(void **state)
 	int fd = open(w.path, O_RDONLY | O_CLOEXEC);
 	assert_true(fd >= 0);
 	assert_int_equal(pack_open_fd(&r, fd, w.path), 0);
-	check_footer(r, &w, 7, t);
+	check_footer(r, &w);
 	pack_close(r);
 	written_free(&w);
 }
 
-/* The on-disk bytes follow FORMAT.md: header fields, trailer fields. */
+static void test_write_read_footer(void **state)
+{
+	check_written(*state, 7, 7, "/0000000007.pack");
+}
+
+/* A pack of a range of units (a repack's): one unit entry per unit, each
+ * record in its own unit. */
+static void test_write_read_range(void **state)
+{
+	const char *dir = *state;
+	check_written(dir, 3, 6, "/0000000003-0000000006.pack");
+	char *sub = tu_join(dir, "wide");
+	mkdir(sub, 0755);
+	check_written(sub, 1, 40, "/0000000001-0000000040.pack");
+	free(sub);
+}
+
+/* The on-disk bytes follow FORMAT.md: header fields, footer tables (units,
+ * groups, keys, 80-byte record entries), trailer fields. */
 static void test_layout_bytes(void **state)
 {
 	const char *dir = *state;
 	written w;
-	write_model(dir, 3, 12345, &w);
+	write_model(dir, 3, 5, 12345, &w);
+	assert_non_null(strstr(w.path, "/0000000003-0000000005.pack"));
 	size_t n;
 	uint8_t *p = tu_read_file(w.path, &n);
 	assert_memory_equal(p, "STRATApk", 8);
 	assert_int_equal(le_get32(p + 8), 1);
 	assert_int_equal(le_get32(p + 12), 64);
-	assert_int_equal(le_get64(p + 16), 3);
-	assert_int_equal(le_get64(p + 24), 12345);
-	for (int i = 32; i < 56; i++)
+	assert_int_equal(le_get64(p + 16), 5);     /* last unit */
+	assert_int_equal(le_get64(p + 24), 12345); /* creation time */
+	assert_int_equal(le_get64(p + 32), 3);     /* first unit */
+	for (int i = 40; i < 56; i++)
 		assert_int_equal(p[i], 0);
 	assert_int_equal(le_get64(p + 56), XXH3_64bits(p, 56));
 	const uint8_t *t = p + n - 48;
 	uint64_t foff = le_get64(t), flen = le_get64(t + 8);
 	assert_int_equal(foff + flen + 48, n);
 	assert_int_equal(le_get64(t + 16), XXH3_64bits(p + foff, flen));
-	assert_int_equal(le_get64(t + 24), 3);
+	assert_int_equal(le_get64(t + 24), 5);
 	assert_int_equal(le_get32(t + 32), 1);
 	assert_int_equal(le_get32(t + 36), 48);
 	assert_memory_equal(t + 40, "STRATAen", 8);
@@ -272,13 +483,65 @@ static void test_layout_bytes(void **state)
 	assert_int_equal(le_get32(f), 1);
 	assert_int_equal(le_get32(f + 4), NKEYS);
 	assert_int_equal(le_get32(f + 8), NGROUPS);
-	assert_int_equal(le_get32(f + 12), LABEL_LEN);
+	assert_int_equal(le_get32(f + 12), 3); /* units 3..5 */
 	assert_int_equal(le_get64(f + 16), NRECS);
-	assert_memory_equal(f + 24, LABEL, LABEL_LEN);
+	/* Unit entries: u64 unit, u64 time, u32 label length, label. */
+	const uint8_t *q = f + 24;
+	size_t unitbytes = 0;
+	for (uint64_t k = 0; k < 3; k++) {
+		char label[64];
+		size_t len;
+		unit_label(k, label, sizeof label, &len);
+		assert_int_equal(le_get64(q), 3 + k);
+		assert_int_equal((int64_t)le_get64(q + 8), unit_time(12345, k));
+		assert_int_equal(le_get32(q + 16), len);
+		if (len)
+			assert_memory_equal(q + 20, label, len);
+		q += 20 + len;
+		unitbytes += 20 + len;
+	}
+	/* Group entries, 48 bytes. */
+	for (int g = 0; g < NGROUPS; g++, q += 48) {
+		assert_int_equal(le_get64(q), w.groups[g].offset);
+		assert_int_equal(le_get64(q + 8), w.groups[g].clen);
+		assert_int_equal(le_get64(q + 16), w.groups[g].blen);
+		assert_int_equal(le_get64(q + 24), w.groups[g].sum);
+		assert_int_equal(q[32], GROUPS[g].codec);
+		assert_int_equal((int8_t)q[33], GROUPS[g].level);
+		for (int i = 34; i < 48; i++)
+			assert_int_equal(q[i], 0);
+	}
 	size_t keybytes = 0;
-	for (int k = 0; k < NKEYS; k++)
+	for (int k = 0; k < NKEYS; k++, q += 2 + KEYS[k - 1].len) {
+		assert_int_equal(le_get16(q), KEYS[k].len);
+		assert_memory_equal(q + 2, KEYS[k].p, KEYS[k].len);
 		keybytes += 2 + KEYS[k].len;
-	assert_int_equal(flen, 24 + LABEL_LEN + NGROUPS * 48 + keybytes + NRECS * 56);
+	}
+	/* Record entries, 80 bytes. */
+	uint64_t off = 0;
+	int g = 0;
+	for (int i = 0; i < NRECS; i++, q += 80) {
+		while (i >= GROUPS[g].first + GROUPS[g].count) {
+			g++;
+			off = 0;
+		}
+		assert_int_equal(le_get32(q), RECS[i].key);
+		assert_int_equal(le_get32(q + 4), g);
+		assert_int_equal(le_get64(q + 8), RECS[i].n);
+		assert_int_equal(le_get64(q + 16), off);
+		assert_int_equal(le_get64(q + 24), w.enclen[i]);
+		assert_int_equal(le_get64(q + 32), RECS[i].size);
+		assert_int_equal(le_get64(q + 40), XXH3_64bits(w.content[i], RECS[i].size));
+		assert_int_equal(le_get64(q + 48), w.cend[i]);
+		assert_int_equal(le_get64(q + 56), RECS[i].base);
+		assert_int_equal(le_get64(q + 64), unit_of(i, 3, 5));
+		assert_int_equal(q[72], RECS[i].enc);
+		for (int b = 73; b < 80; b++)
+			assert_int_equal(q[b], 0);
+		off += w.enclen[i];
+	}
+	assert_ptr_equal(q, f + flen);
+	assert_int_equal(flen, 24 + unitbytes + NGROUPS * 48 + keybytes + NRECS * 80);
 	free(p);
 	written_free(&w);
 }
@@ -292,7 +555,7 @@ static void test_flip_every_metadata_byte(void **state)
 {
 	const char *dir = *state;
 	written w;
-	write_model(dir, 1, 99, &w);
+	write_model(dir, 1, 2, 99, &w);
 	pack_reader *r;
 	uint64_t foff = w.groups[NGROUPS - 1].offset + w.groups[NGROUPS - 1].clen;
 	uint64_t tstart = w.size - PACK_TRAILER_SIZE;
@@ -317,7 +580,7 @@ static void test_flip_every_metadata_byte(void **state)
 			checked++;
 		}
 	}
-	assert_true(checked > 3 * (64 + 48 + 500));
+	assert_true(checked > 3 * (64 + 48 + 800));
 	/* Restored: opens again. */
 	assert_int_equal(pack_open(&r, w.path), 0);
 	pack_close(r);
@@ -330,7 +593,7 @@ static void test_flip_group_byte(void **state)
 {
 	const char *dir = *state;
 	written w;
-	write_model(dir, 2, 99, &w);
+	write_model(dir, 2, 2, 99, &w);
 	group_coder *c;
 	assert_int_equal(group_coder_new(&c), 0);
 	for (int g = 0; g < NGROUPS; g++) {
@@ -368,7 +631,7 @@ static void test_truncated_and_extended(void **state)
 {
 	const char *dir = *state;
 	written w;
-	write_model(dir, 4, 99, &w);
+	write_model(dir, 4, 4, 99, &w);
 	size_t n;
 	uint8_t *orig = tu_read_file(w.path, &n);
 	const uint64_t cuts[] = { 0, 1, 63, 64, 111, 112, 200, n / 2, n - 49, n - 48, n - 47, n - 1 };
@@ -411,8 +674,12 @@ static void test_truncated_and_extended(void **state)
 /* ---- footers that pass their checksum but describe an impossible layout.
  * The writer does not police record entries, so it can produce them. */
 
-typedef enum { BAD_GAP, BAD_PAST_BODY, BAD_SHORT, BAD_GROUP_IDX, BAD_KEY_IDX, BAD_N0, BAD_ENC,
-	       BAD_LITERAL_LEN, BAD_ORDER, BAD_CASES } bad_case;
+typedef enum {
+	BAD_GAP, BAD_PAST_BODY, BAD_SHORT, BAD_GROUP_IDX, BAD_KEY_IDX, BAD_N0, BAD_ENC, BAD_ENC_NEXT,
+	BAD_LITERAL_LEN, BAD_ORDER, BAD_UNIT_OUTSIDE, BAD_UNIT_ZERO, BAD_BASE_ZERO, BAD_BASE_NOT_EARLIER,
+	BAD_BASE_ON_LITERAL, BAD_BASE_ON_DELTA, BAD_CEND, BAD_NONE_LENGTHS, BAD_ZSTD_BLEN, GOOD_CONTROL,
+	BAD_CASES
+} bad_case;
 
 static int write_bad(const char *dir, bad_case which)
 {
@@ -422,7 +689,8 @@ static int write_bad(const char *dir, bad_case which)
 	pack_writer *pw;
 	group_coder *c;
 	assert_int_equal(group_coder_new(&c), 0);
-	assert_int_equal(pack_writer_new(&pw, sub, 1, 1), 0);
+	assert_int_equal(pack_writer_new(&pw, sub, 1, 1, 1), 0);
+	assert_int_equal(pack_writer_add_unit(pw, 1, 1, NULL, 0), 0);
 	uint32_t k;
 	assert_int_equal(pack_writer_add_key(pw, "k", 1, &k), 0);
 	uint8_t a[100], b[100];
@@ -430,12 +698,29 @@ static int write_bad(const char *dir, bad_case which)
 	tu_fill_text(b, sizeof b, 2);
 	group_piece pc[2] = { { a, 100 }, { b, 100 } };
 	uint32_t g0, g1;
-	assert_int_equal(pack_writer_add_group(pw, c, CODEC_ZSTD, 3, pc, 2, &g0), 0);
-	assert_int_equal(pack_writer_add_group(pw, c, CODEC_NONE, 0, pc, 1, &g1), 0);
+	uint64_t cends[2], cend1;
+	assert_int_equal(pack_writer_add_group(pw, c, CODEC_ZSTD, 3, pc, 2, &g0, cends), 0);
+	uint64_t g1len = 100;
+	if (which == BAD_NONE_LENGTHS || which == BAD_ZSTD_BLEN) {
+		/* A group whose entry lies about its body: 100 bytes written,
+		 * another body length claimed. */
+		uint64_t start = pack_writer_bytes(pw);
+		assert_int_equal(pack_writer_sink(pw, a, 100), 0);
+		g1len = which == BAD_NONE_LENGTHS ? 99 : 101 * 32768;
+		group_out go = { 100, g1len, XXH3_64bits(a, 100) };
+		int codec = which == BAD_NONE_LENGTHS ? CODEC_NONE : CODEC_ZSTD;
+		assert_int_equal(pack_writer_end_group(pw, start, codec, 0, &go, &g1), 0);
+		cend1 = 100;
+	} else {
+		assert_int_equal(pack_writer_add_group(pw, c, CODEC_NONE, 0, pc, 1, &g1, &cend1), 0);
+	}
 	pack_record r[3] = {
-		{ 0, 0, 1, 0, 100, 100, XXH3_64bits(a, 100), ENC_LITERAL },
-		{ 0, 0, 2, 100, 100, 100, XXH3_64bits(b, 100), ENC_LITERAL },
-		{ 0, 1, 3, 0, 100, 100, XXH3_64bits(a, 100), ENC_LITERAL },
+		{ .key = 0, .group = 0, .n = 1, .off = 0, .len = 100, .size = 100, .sum = XXH3_64bits(a, 100),
+		  .cend = cends[0], .unit = 1, .enc = ENC_LITERAL },
+		{ .key = 0, .group = 0, .n = 2, .off = 100, .len = 100, .size = 100, .sum = XXH3_64bits(b, 100),
+		  .cend = cends[1], .unit = 1, .enc = ENC_LITERAL },
+		{ .key = 0, .group = 1, .n = 3, .off = 0, .len = g1len, .size = g1len, .sum = XXH3_64bits(a, 100),
+		  .cend = cend1, .unit = 1, .enc = ENC_LITERAL },
 	};
 	int nrec = 3;
 	switch (which) {
@@ -446,13 +731,21 @@ static int write_bad(const char *dir, bad_case which)
 	case BAD_KEY_IDX: r[2].key = 1; break;
 	case BAD_N0: r[0].n = 0; break;
 	case BAD_ENC: r[2].enc = 7; break;
+	case BAD_ENC_NEXT: r[2].enc = ENC_MAX + 1; break;
 	case BAD_LITERAL_LEN: r[2].size = 99; break;
 	case BAD_ORDER: { pack_record t = r[1]; r[1] = r[2]; r[2] = t; } break;
+	case BAD_UNIT_OUTSIDE: r[1].unit = 2; break;
+	case BAD_UNIT_ZERO: r[0].unit = 0; break;
+	case BAD_BASE_ZERO: r[2].enc = ENC_BASE; break;                     /* base 0 */
+	case BAD_BASE_NOT_EARLIER: r[2].enc = ENC_BASE; r[2].base = 3; break; /* base == n */
+	case BAD_BASE_ON_LITERAL: r[1].base = 1; break;
+	case BAD_BASE_ON_DELTA: r[1].enc = ENC_DELTA; r[1].base = 1; break;
+	case BAD_CEND: r[0].cend = r[1].cend = 1u << 20; break;           /* past the group */
 	default: break;
 	}
 	for (int i = 0; i < nrec; i++)
 		assert_int_equal(pack_writer_add_record(pw, &r[i]), 0);
-	assert_int_equal(pack_writer_finish(pw, NULL, 0, NULL), 0);
+	assert_int_equal(pack_writer_finish(pw, NULL), 0);
 	char path[300];
 	snprintf(path, sizeof path, "%s/0000000001.pack", sub);
 	pack_writer_free(pw);
@@ -469,10 +762,107 @@ static void test_bad_layouts(void **state)
 	const char *dir = *state;
 	for (int i = 0; i < BAD_CASES; i++) {
 		int rc = write_bad(dir, (bad_case)i);
-		int want = i == BAD_ENC ? STRATA_EFORMAT : STRATA_ECORRUPT;
+		int want = i == GOOD_CONTROL ? 0 : i == BAD_ENC || i == BAD_ENC_NEXT ? STRATA_EFORMAT : STRATA_ECORRUPT;
 		if (rc != want)
-			fail_msg("bad layout case %d: rc %d, want %d", i, rc, want);
+			fail_msg("bad layout case %d: rc %d, want %d (%s)", i, rc, want, strata_errmsg());
 	}
+}
+
+/* Re-encode a pack's footer in place with its checksum fixed, after
+ * `edit` changed it. */
+static void refooter(const char *path, void (*edit)(uint8_t *f, uint64_t flen, uint8_t *file))
+{
+	size_t n;
+	uint8_t *p = tu_read_file(path, &n);
+	uint8_t *t = p + n - 48;
+	uint64_t foff = le_get64(t), flen = le_get64(t + 8);
+	edit(p + foff, flen, p);
+	le_put64(t + 16, XXH3_64bits(p + foff, flen));
+	le_put64(p + 56, XXH3_64bits(p, 56));
+	tu_write_file(path, p, n, 0444);
+	free(p);
+}
+
+static void edit_unit_number(uint8_t *f, uint64_t flen, uint8_t *file)
+{
+	le_put64(f + 24, 9); /* first unit entry: unit 2 -> 9 */
+}
+
+static void edit_unit_count(uint8_t *f, uint64_t flen, uint8_t *file)
+{
+	le_put32(f + 12, 1); /* two units in the range, one claimed */
+}
+
+static void edit_label_len(uint8_t *f, uint64_t flen, uint8_t *file)
+{
+	le_put32(f + 24 + 16, (uint32_t)flen); /* first label runs past the footer */
+}
+
+static void edit_header_first0(uint8_t *f, uint64_t flen, uint8_t *file)
+{
+	le_put64(file + 32, 0);
+}
+
+static void edit_header_first_after_last(uint8_t *f, uint64_t flen, uint8_t *file)
+{
+	le_put64(file + 32, 4); /* first 4 > last 3 */
+}
+
+/* The unit table is checked against the header's range. */
+static void test_unit_table_checked(void **state)
+{
+	const char *dir = *state;
+	void (*const edits[])(uint8_t *, uint64_t, uint8_t *) = { edit_unit_number, edit_unit_count, edit_label_len,
+								   edit_header_first0,
+								   edit_header_first_after_last };
+	for (size_t e = 0; e < sizeof edits / sizeof edits[0]; e++) {
+		char sub[300];
+		snprintf(sub, sizeof sub, "%s/e%zu", dir, e);
+		mkdir(sub, 0755);
+		written w;
+		write_model(sub, 2, 3, 5, &w);
+		pack_reader *r;
+		assert_int_equal(pack_open(&r, w.path), 0);
+		pack_close(r);
+		refooter(w.path, edits[e]);
+		int rc = pack_open(&r, w.path);
+		if (rc != STRATA_ECORRUPT)
+			fail_msg("footer edit %zu: rc %d (%s)", e, rc, strata_errmsg());
+		written_free(&w);
+	}
+}
+
+/* Units are described in order, each once, within the range, and all of
+ * them before finish. */
+static void test_add_unit_rules(void **state)
+{
+	const char *dir = *state;
+	pack_writer *pw;
+	assert_int_equal(pack_writer_new(&pw, dir, 4, 6, 1), 0);
+	assert_int_equal(pack_writer_add_unit(pw, 5, 1, "x", 1), STRATA_EINVAL); /* 4 comes first */
+	assert_int_equal(pack_writer_add_unit(pw, 3, 1, "x", 1), STRATA_EINVAL);
+	assert_int_equal(pack_writer_add_unit(pw, 4, 1, "x", 1), 0);
+	assert_int_equal(pack_writer_add_unit(pw, 4, 1, "x", 1), STRATA_EINVAL); /* twice */
+	assert_int_equal(pack_writer_add_unit(pw, 5, 2, NULL, 0), 0);
+	/* Unit 6 not described yet: no pack. */
+	assert_int_equal(pack_writer_finish(pw, NULL), STRATA_EINVAL);
+	assert_true(strlen(strata_errmsg()) > 0);
+	assert_int_equal(pack_writer_add_unit(pw, 6, 3, "six", 3), 0);
+	assert_int_equal(pack_writer_add_unit(pw, 7, 3, "x", 1), STRATA_EINVAL); /* past the range */
+	uint64_t size = 0;
+	assert_int_equal(pack_writer_finish(pw, &size), 0);
+	pack_writer_free(pw);
+	char *path = tu_join(dir, "0000000004-0000000006.pack");
+	assert_int_equal(tu_file_size(path), size);
+	pack_reader *r;
+	assert_int_equal(pack_open(&r, path), 0);
+	assert_int_equal(r->footer.nunits, 3);
+	assert_int_equal(r->footer.units[2].label_len, 3);
+	assert_memory_equal(r->footer.units[2].label, "six", 3);
+	assert_int_equal(r->footer.units[1].time, 2);
+	pack_close(r);
+	free(path);
+	assert_int_equal(tu_count_names(dir, "", ""), 1);
 }
 
 /* A writer freed before finish leaves nothing behind; a finished pack with
@@ -483,29 +873,34 @@ static void test_abandon_and_empty(void **state)
 	pack_writer *pw;
 	group_coder *c;
 	assert_int_equal(group_coder_new(&c), 0);
-	assert_int_equal(pack_writer_new(&pw, dir, 5, 1), 0);
+	assert_int_equal(pack_writer_new(&pw, dir, 5, 5, 1), 0);
 	uint8_t data[1000];
 	tu_fill_random(data, sizeof data, 1);
 	group_piece pc = { data, sizeof data };
 	uint32_t g;
-	assert_int_equal(pack_writer_add_group(pw, c, CODEC_ZSTD, 3, &pc, 1, &g), 0);
+	assert_int_equal(pack_writer_add_group(pw, c, CODEC_ZSTD, 3, &pc, 1, &g, NULL), 0);
 	assert_int_equal(tu_count_names(dir, "", ""), 1);
 	pack_writer_free(pw);
 	assert_int_equal(tu_count_names(dir, "", ""), 0);
 
-	assert_int_equal(pack_writer_new(&pw, dir, 6, 2), 0);
+	assert_int_equal(pack_writer_new(&pw, dir, 6, 6, 2), 0);
+	assert_int_equal(pack_writer_add_unit(pw, 6, 2, NULL, 0), 0);
 	uint64_t size = 0;
-	assert_int_equal(pack_writer_finish(pw, NULL, 0, &size), 0);
+	assert_int_equal(pack_writer_finish(pw, &size), 0);
 	pack_writer_free(pw);
-	assert_int_equal(size, 64 + 24 + 48);
+	assert_int_equal(size, 64 + 24 + 20 + 48); /* header, footer, one unit entry, trailer */
 	char *path = tu_join(dir, "0000000006.pack");
 	pack_reader *r;
 	assert_int_equal(pack_open(&r, path), 0);
-	assert_int_equal(r->footer.unit, 6);
+	assert_int_equal(r->footer.first, 6);
+	assert_int_equal(r->footer.last, 6);
 	assert_int_equal(r->footer.ngroups, 0);
 	assert_int_equal(r->footer.nkeys, 0);
 	assert_int_equal(r->footer.nrecords, 0);
-	assert_int_equal(r->footer.label_len, 0);
+	assert_int_equal(r->footer.nunits, 1);
+	assert_int_equal(r->footer.units[0].unit, 6);
+	assert_int_equal(r->footer.units[0].time, 2);
+	assert_int_equal(r->footer.units[0].label_len, 0);
 	pack_close(r);
 	free(path);
 	group_coder_free(c);
@@ -515,7 +910,8 @@ static void test_add_key_limits(void **state)
 {
 	const char *dir = *state;
 	pack_writer *pw;
-	assert_int_equal(pack_writer_new(&pw, dir, 1, 1), 0);
+	assert_int_equal(pack_writer_new(&pw, dir, 1, 1, 1), 0);
+	assert_int_equal(pack_writer_add_unit(pw, 1, 1, NULL, 0), 0);
 	uint32_t idx;
 	static uint8_t big[PACK_KEY_MAX + 1];
 	memset(big, 'k', sizeof big);
@@ -523,7 +919,7 @@ static void test_add_key_limits(void **state)
 	assert_int_equal(pack_writer_add_key(pw, big, PACK_KEY_MAX + 1, &idx), STRATA_EINVAL);
 	assert_int_equal(pack_writer_add_key(pw, big, PACK_KEY_MAX, &idx), 0);
 	assert_int_equal(idx, 0);
-	assert_int_equal(pack_writer_finish(pw, NULL, 0, NULL), 0);
+	assert_int_equal(pack_writer_finish(pw, NULL), 0);
 	pack_writer_free(pw);
 	char *path = tu_join(dir, "0000000001.pack");
 	pack_reader *r;
@@ -536,7 +932,7 @@ static void test_add_key_limits(void **state)
 }
 
 /* A pack file named for one unit that holds another is caught by recovery;
- * here: the header's and the trailer's unit must agree, which only a
+ * here: the header's and the trailer's last unit must agree, which only a
  * spliced file can break. */
 static void test_unit_mismatch(void **state)
 {
@@ -545,11 +941,13 @@ static void test_unit_mismatch(void **state)
 	mkdir(d1, 0755);
 	mkdir(d2, 0755);
 	pack_writer *pw;
-	assert_int_equal(pack_writer_new(&pw, d1, 1, 5), 0);
-	assert_int_equal(pack_writer_finish(pw, NULL, 0, NULL), 0);
+	assert_int_equal(pack_writer_new(&pw, d1, 1, 1, 5), 0);
+	assert_int_equal(pack_writer_add_unit(pw, 1, 5, NULL, 0), 0);
+	assert_int_equal(pack_writer_finish(pw, NULL), 0);
 	pack_writer_free(pw);
-	assert_int_equal(pack_writer_new(&pw, d2, 2, 5), 0);
-	assert_int_equal(pack_writer_finish(pw, NULL, 0, NULL), 0);
+	assert_int_equal(pack_writer_new(&pw, d2, 2, 2, 5), 0);
+	assert_int_equal(pack_writer_add_unit(pw, 2, 5, NULL, 0), 0);
+	assert_int_equal(pack_writer_finish(pw, NULL), 0);
 	pack_writer_free(pw);
 	char *p1 = tu_join(d1, "0000000001.pack"), *p2 = tu_join(d2, "0000000002.pack");
 	size_t n1, n2;
@@ -571,60 +969,89 @@ static void test_pack_name(void **state)
 {
 	(void)state;
 	char buf[32];
-	uint64_t u = 0;
-	pack_name(buf, sizeof buf, 42);
+	uint64_t a = 0, z = 0;
+	pack_name(buf, sizeof buf, 42, 42);
 	assert_string_equal(buf, "0000000042.pack");
-	pack_name(buf, sizeof buf, 1);
+	pack_name(buf, sizeof buf, 1, 1);
 	assert_string_equal(buf, "0000000001.pack");
-	pack_name(buf, sizeof buf, 9999999999ull);
+	pack_name(buf, sizeof buf, 9999999999ull, 9999999999ull);
 	assert_string_equal(buf, "9999999999.pack");
-	const uint64_t units[] = { 1, 2, 10, 12345, 4294967296ull, 9999999999ull };
+	pack_name(buf, sizeof buf, 1, 40);
+	assert_string_equal(buf, "0000000001-0000000040.pack");
+	pack_name(buf, sizeof buf, 12345, 9999999999ull);
+	assert_string_equal(buf, "0000012345-9999999999.pack");
+	const uint64_t units[][2] = { { 1, 1 }, { 2, 2 }, { 10, 10 }, { 12345, 12345 }, { 4294967296ull, 4294967296ull },
+				      { 9999999999ull, 9999999999ull }, { 1, 2 }, { 1, 40 }, { 17, 4294967296ull },
+				      { 9999999998ull, 9999999999ull } };
 	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-		pack_name(buf, sizeof buf, units[i]);
-		assert_int_equal(pack_name_parse(buf, &u), 1);
-		assert_int_equal(u, units[i]);
+		pack_name(buf, sizeof buf, units[i][0], units[i][1]);
+		assert_int_equal(pack_name_parse(buf, &a, &z), 1);
+		assert_int_equal(a, units[i][0]);
+		assert_int_equal(z, units[i][1]);
 	}
 	const char *bad[] = { "0000000000.pack", "42.pack", "000000004a.pack", "0000000042.pack.damaged",
 			      "tmp-1-2.pack", "00000000042.pack", "000000042.pack", "0000000042.pac",
-			      "0000000042.PACK", "-000000042.pack", " 000000042.pack", "", "catalog.db" };
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		u = 777;
-		if (pack_name_parse(bad[i], &u) != 0)
+			      "0000000042.PACK", "-000000042.pack", " 000000042.pack", "", "catalog.db",
+			      /* ranges: first < last, both ten digits, both > 0 */
+			      "0000000003-0000000003.pack", "0000000005-0000000003.pack", "0000000000-0000000003.pack",
+			      "0000000001-0000000000.pack", "0000000001-000000003.pack", "000000001-0000000003.pack",
+			      "0000000001_0000000003.pack", "0000000001-0000000003.pack.damaged",
+			      "0000000001-0000000003.pac", "0000000001-00000000x3.pack", "0000000001--000000003.pack",
+			      "tmp-0000000001-0000000003.pack" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		if (pack_name_parse(bad[i], &a, &z) != 0)
 			fail_msg("'%s' parsed as a pack name", bad[i]);
-		assert_int_equal(u, 777);
+}
+
+/* "Returns 1 and sets the range if it is one" (pack.h): a name that is not
+ * a pack's leaves the outputs alone, as the unit-only parser did. */
+static void test_pack_name_parse_leaves_outputs(void **state)
+{
+	(void)state;
+	const char *bad[] = { "0000000000.pack", "000000004a.pack", "0000000003-0000000003.pack",
+			      "0000000005-0000000003.pack", "0000000001-00000000x3.pack", "0000000001-0000000000.pack" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		uint64_t a = 777, z = 888;
+		assert_int_equal(pack_name_parse(bad[i], &a, &z), 0);
+		if (a != 777 || z != 888)
+			fail_msg("pack_name_parse(\"%s\") returned 0 but changed its outputs to %llu, %llu", bad[i],
+				 (unsigned long long)a, (unsigned long long)z);
 	}
 }
 
 /* A failing write while the pack is built: the call fails with the
- * injected error and the temporary file is removed. (A failure of the final
- * directory fsync comes after the rename; pack.h leaves the renamed pack in
- * place then, so here it must at least be a valid pack. Whether a commit
- * may leave it is tested in test_durability.) Fault points are counted by
- * os.h: write, fsync, rename. */
+ * injected error and the temporary file is removed. A failure of the final
+ * directory fsync comes after the rename: the writer then takes the name
+ * back (pack.c), and whatever it leaves must at least be a valid pack.
+ * (Whether a commit may leave it is tested in test_durability.) Fault
+ * points are counted by os.h: write, fsync, rename. */
 static void test_finish_faults(void **state)
 {
 	const char *dir = *state;
-	char *path = tu_join(dir, "0000000001.pack");
+	char *path = tu_join(dir, "0000000001-0000000002.pack");
 	int failures = 0;
 	for (uint64_t k = 1; k < 20; k++) {
 		pack_writer *pw;
 		group_coder *c;
 		assert_int_equal(group_coder_new(&c), 0);
-		assert_int_equal(pack_writer_new(&pw, dir, 1, 1), 0);
+		assert_int_equal(pack_writer_new(&pw, dir, 1, 2, (int64_t)k), 0);
 		uint8_t data[5000];
 		tu_fill_text(data, sizeof data, k);
 		group_piece pc = { data, sizeof data };
 		uint32_t g;
+		uint64_t cend;
 		os_fault_set(k, ENOSPC);
 		uint32_t kidx;
+		assert_int_equal(pack_writer_add_unit(pw, 1, 1, "x", 1), 0);
+		assert_int_equal(pack_writer_add_unit(pw, 2, 2, "y", 1), 0);
 		assert_int_equal(pack_writer_add_key(pw, "key", 3, &kidx), 0);
-		int rc = pack_writer_add_group(pw, c, CODEC_ZSTD, 3, &pc, 1, &g);
-		pack_record rec = { kidx, 0, 1, 0, sizeof data, sizeof data, XXH3_64bits(data, sizeof data),
-				    ENC_LITERAL };
+		int rc = pack_writer_add_group(pw, c, CODEC_ZSTD, 3, &pc, 1, &g, &cend);
+		pack_record rec = { .key = kidx, .group = 0, .n = 1, .off = 0, .len = sizeof data, .size = sizeof data,
+				    .sum = XXH3_64bits(data, sizeof data), .cend = cend, .unit = 2, .enc = ENC_LITERAL };
 		if (!rc)
 			rc = pack_writer_add_record(pw, &rec);
 		if (!rc)
-			rc = pack_writer_finish(pw, "x", 1, NULL);
+			rc = pack_writer_finish(pw, NULL);
 		os_fault_set(0, 0);
 		pack_writer_free(pw);
 		group_coder_free(c);
@@ -657,15 +1084,19 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_write_read_footer, tu_setup_dir, tu_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_write_read_range, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_layout_bytes, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_flip_every_metadata_byte, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_flip_group_byte, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_truncated_and_extended, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_bad_layouts, tu_setup_dir, tu_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_unit_table_checked, tu_setup_dir, tu_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_add_unit_rules, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_abandon_and_empty, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_add_key_limits, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_unit_mismatch, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test(test_pack_name),
+		cmocka_unit_test(test_pack_name_parse_leaves_outputs),
 		cmocka_unit_test_setup_teardown(test_finish_faults, tu_setup_dir, tu_teardown_dir),
 	};
 	return cmocka_run_group_tests_name("pack", tests, NULL, NULL);
