@@ -80,7 +80,7 @@ int cmd_rebuild(int argc, char **argv)
 	progress_done(&c.prog);
 	if (rc)
 		return fail_lib("rebuild", rc);
-	printf("rebuilt the catalog of %s from %" PRIu64 " packs\n", argv[optind], units);
+	printf("rebuilt the catalog of %s: %" PRIu64 " units\n", argv[optind], units);
 	return finish_output("rebuild", 0);
 }
 

@@ -12,9 +12,19 @@
 
 /* ---------------------------------------------------------------- init */
 
+/* What the init command line says; a profile's defaults apply first, then
+ * the options given, whatever their order. */
 typedef struct init_opts {
-	strata_options o;
+	strata_options o;       /* numeric options given (see `given`) */
+	unsigned given;         /* GIVEN_* bits */
+	const char *profile;
+	const char *codec;
+	const char **rules;     /* --codec-rule values, NULL-terminated */
+	size_t nrules;
+	int level, level_given;
 } init_opts;
+
+enum { GIVEN_CAP = 1, GIVEN_CHAIN = 2, GIVEN_COST = 4, GIVEN_REPACK = 8 };
 
 static int parse_u64(const char *s, uint64_t *v)
 {
@@ -30,20 +40,73 @@ static int parse_u64(const char *s, uint64_t *v)
 static int init_opt(int opt, const char *arg, void *ctx)
 {
 	init_opts *io = ctx;
+	if (opt == 'p' || opt == 'C') {
+		*(opt == 'p' ? &io->profile : &io->codec) = arg;
+		return 0;
+	}
+	if (opt == 'R') {
+		const char **r = realloc(io->rules, (io->nrules + 2) * sizeof *r);
+		if (!r)
+			return fail("out of memory");
+		io->rules = r;
+		r[io->nrules++] = arg;
+		r[io->nrules] = NULL;
+		return 0;
+	}
 	uint64_t v;
 	if (parse_u64(arg, &v))
 		return usage_error("init", "'%s' is not a number", arg);
 	int iv = v > INT_MAX ? INT_MAX : (int)v; /* the library checks the range and names the value */
-	if (opt == 'c')
+	if (opt == 'c') {
 		io->o.group_cap = v;
-	else if (opt == 'l')
-		io->o.zstd_level = iv;
-	else if (opt == 'd')
+		io->given |= GIVEN_CAP;
+	} else if (opt == 'l') {
+		io->level = iv;
+		io->level_given = 1;
+	} else if (opt == 'd') {
 		io->o.chain_max = iv;
-	else if (opt == 'a')
+		io->given |= GIVEN_CHAIN;
+	} else if (opt == 'a') {
 		io->o.repack_after = iv;
-	else
+		io->given |= GIVEN_REPACK;
+	} else {
 		io->o.read_cost_max = iv;
+		io->given |= GIVEN_COST;
+	}
+	return 0;
+}
+
+/* The store's options: the profile's, then what was given. --level is the
+ * default codec's level (zstd's unless a codec is named). */
+static int init_options(init_opts *io, strata_options *o, char *codec_buf, size_t cap)
+{
+	if (strata_options_profile(o, io->profile ? io->profile : "versions"))
+		return usage_error("init", "%s", strata_errmsg());
+	if (io->given & GIVEN_CAP)
+		o->group_cap = io->o.group_cap;
+	if (io->given & GIVEN_CHAIN)
+		o->chain_max = io->o.chain_max;
+	if (io->given & GIVEN_COST)
+		o->read_cost_max = io->o.read_cost_max;
+	if (io->given & GIVEN_REPACK)
+		o->repack_after = io->o.repack_after;
+	if (io->codec)
+		o->codec = io->codec;
+	if (io->rules)
+		o->codec_rules = io->rules;
+	if (!io->level_given)
+		return 0;
+	if (io->codec && strchr(io->codec, ':'))
+		return usage_error("init", "give the level either in --codec or with --level, not both");
+	size_t name = o->codec ? strcspn(o->codec, ":") : 0;
+	if (!o->codec || (name == 4 && !strncmp(o->codec, "zstd", 4))) {
+		o->zstd_level = io->level;
+		if (o->codec)
+			o->codec = "zstd"; /* takes zstd_level */
+	} else {
+		snprintf(codec_buf, cap, "%.*s:%d", (int)name, o->codec, io->level);
+		o->codec = codec_buf;
+	}
 	return 0;
 }
 
@@ -54,15 +117,25 @@ int cmd_init(int argc, char **argv)
 					    { "chain-max", required_argument, NULL, 'd' },
 					    { "read-cost-max", required_argument, NULL, 'r' },
 					    { "repack-after", required_argument, NULL, 'a' },
+					    { "profile", required_argument, NULL, 'p' },
+					    { "codec", required_argument, NULL, 'C' },
+					    { "codec-rule", required_argument, NULL, 'R' },
 					    { 0, 0, 0, 0 } };
-	init_opts io = { STRATA_OPTIONS_INIT };
+	init_opts io = { .o = STRATA_OPTIONS_INIT };
+	strata_options o;
+	char codec_buf[64];
 	int done, rc = command_getopt(argc, argv, "", lo, init_opt, &io, &done);
-	if (rc || done)
+	if (!rc && !done && argc - optind != 1)
+		rc = usage_error("init", "expected one STORE directory");
+	if (!rc && !done)
+		rc = init_options(&io, &o, codec_buf, sizeof codec_buf);
+	if (rc || done) {
+		free(io.rules);
 		return rc;
-	if (argc - optind != 1)
-		return usage_error("init", "expected one STORE directory");
+	}
 	strata_store *s;
-	rc = strata_open(&s, argv[optind], STRATA_OPEN_CREATE | STRATA_OPEN_EXCL, &io.o);
+	rc = strata_open(&s, argv[optind], STRATA_OPEN_CREATE | STRATA_OPEN_EXCL, &o);
+	free(io.rules);
 	if (rc == STRATA_EINVAL) /* an option out of range: bad usage */
 		return usage_error("init", "%s", strata_errmsg());
 	if (rc)

@@ -72,12 +72,26 @@ typedef struct strata_store strata_store;
 /*
  * Options for creating a store. They are written into the store at creation
  * and read back by every later open; passing options when opening an existing
- * store has no effect. Initialize with STRATA_OPTIONS_INIT and change fields.
+ * store has no effect. Initialize with STRATA_OPTIONS_INIT (or
+ * strata_options_profile()) and change fields.
+ *
+ * Codecs. Each group of records is compressed by one codec, chosen by the
+ * key of its records: the first of `codec_rules` whose pattern matches the
+ * key, else `codec`. A codec is written "CODEC" or "CODEC:LEVEL":
+ *   none            stored as is (streams not worth compressing)
+ *   zstd:1..22      zstd (a bare "zstd" takes zstd_level)
+ *   lz4:1..12       LZ4 frame; 1-2 fast (default 1), 3-12 LZ4 HC
+ *   zlib:1..9       deflate in a gzip stream (default 6)
+ *   xz:0..9         LZMA2 in an .xz stream, at an xz preset (default 6;
+ *                   like xz, 7..9 take 190..680 MiB to compress)
+ * docs/FORMAT.md ("Groups") gives each stream exactly. A group holds records
+ * of one codec and level, so keys of different codecs put in turn make
+ * small groups: put each codec's keys in runs where that matters.
  */
 typedef struct strata_options {
 	unsigned version;   /* STRATA_OPTIONS_VERSION */
 	uint64_t group_cap; /* group body cap in bytes, 4 KiB..256 MiB (default 4 MiB) */
-	int zstd_level;     /* 1..22 (default 3) */
+	int zstd_level;     /* zstd level where none is given, 1..22 (default 3) */
 	int chain_max;      /* most groups one get may touch, 1..16 (default 4) */
 	int read_cost_max;  /* most compressed bytes one get may read, as a
 			     * multiple of the record's size (records under
@@ -85,10 +99,35 @@ typedef struct strata_options {
 	int repack_after;   /* after a commit, repack the newest packs when
 			     * this many commit packs under 4 MiB trail the
 			     * store; 0 = never, 2..1000 (default 16) */
+	/* Since version 2 (a caller built with version 1 leaves them out). */
+	const char *codec;  /* codec of keys no rule matches, "CODEC[:LEVEL]";
+			     * NULL = "zstd" (at zstd_level). Read during
+			     * strata_open() only, as are the rules. */
+	const char *const *codec_rules;
+			    /* NULL, or a NULL-terminated list of rules
+			     * "PATTERN=CODEC[:LEVEL]": keys that match the
+			     * fnmatch(3) glob PATTERN (no flags: '*' matches
+			     * '/' too; a key holding a NUL byte matches no
+			     * rule) get that codec; the first match wins.
+			     * The pattern is everything before the last '=',
+			     * non-empty, without line breaks, not starting
+			     * with a blank; blanks around the '=' are ignored. */
 } strata_options;
 
-#define STRATA_OPTIONS_VERSION 1
-#define STRATA_OPTIONS_INIT { STRATA_OPTIONS_VERSION, 4u << 20, 3, 4, 4, 16 }
+#define STRATA_OPTIONS_VERSION 2
+#define STRATA_OPTIONS_INIT { STRATA_OPTIONS_VERSION, 4u << 20, 3, 4, 4, 16, NULL, NULL }
+
+/*
+ * Set *o to the defaults of a store profile (STRATA_EINVAL for another
+ * name):
+ *   "versions"  STRATA_OPTIONS_INIT: zstd:3, 4 MiB groups, chains of 4,
+ *               read cost 4, repack after 16 small packs
+ *   "trace"     lz4, 16 MiB groups, no deltas against earlier units
+ *               (chain_max 1), never repack on commit (repack_after 0)
+ *   "archive"   zstd:12, 16 MiB groups, read cost 8, chains of 4, repack
+ *               after 16 small packs
+ */
+int strata_options_profile(strata_options *o, const char *profile);
 
 /*
  * Open the store at directory `path`. `flags` is a STRATA_OPEN_* mask.

@@ -13,7 +13,7 @@
 enum {
 	ST_MAX_UNIT, ST_FIND_PACK, ST_COVERING, ST_OVERLAP, ST_KEY_COUNT, ST_KEY_INS, ST_KEY_ID,
 	ST_KEY_BUMP, ST_REC_INS, ST_GRP_INS, ST_UNIT_INS, ST_PACK_INS, ST_LOOKUP, ST_PACK_RECS,
-	ST_STRAYS, ST_COUNT
+	ST_STRAYS, ST_REC_UNIT, ST_COUNT
 };
 
 static const char *const SQL[ST_COUNT] = {
@@ -40,6 +40,7 @@ static const char *const SQL[ST_COUNT] = {
 		      "WHERE k.name=?1 AND r.n=?2",
 	[ST_PACK_RECS] = "SELECT count(*) FROM records WHERE pack=?1",
 	[ST_STRAYS] = "SELECT count(*) FROM records WHERE unit>=?1 AND unit<=?2 AND pack!=?3",
+	[ST_REC_UNIT] = "SELECT unit FROM records WHERE key=?1 AND n=?2",
 };
 
 static const char SCHEMA[] =
@@ -264,7 +265,19 @@ static int add_records(catalog *c, const pack_footer *f, const int64_t *ids, int
 {
 	for (size_t i = 0; i < f->nrecords; i++) {
 		const pack_record *r = &f->records[i];
-		sqlite3_stmt *s = stmt(c, ST_REC_INS);
+		/* A record may replace only one of the packs this one supersedes. */
+		uint64_t owner;
+		int taken;
+		sqlite3_stmt *s = stmt(c, ST_REC_UNIT);
+		sqlite3_bind_int64(s, 1, ids[r->key]);
+		sqlite3_bind_int64(s, 2, (int64_t)r->n);
+		int rc = one_u64(c, s, &owner, &taken, "reading a record");
+		if (rc)
+			return rc;
+		if (taken && (owner < f->first || owner > f->last))
+			return err_set(STRATA_ECORRUPT, "record %" PRIu64 " of a key is already filed in unit %" PRIu64,
+				       r->n, owner);
+		s = stmt(c, ST_REC_INS);
 		sqlite3_bind_int64(s, 1, ids[r->key]);
 		sqlite3_bind_int64(s, 2, (int64_t)r->n);
 		sqlite3_bind_int64(s, 3, (int64_t)r->unit);
@@ -277,7 +290,7 @@ static int add_records(catalog *c, const pack_footer *f, const int64_t *ids, int
 		sqlite3_bind_int64(s, 10, (int64_t)r->cend);
 		sqlite3_bind_int(s, 11, r->enc);
 		sqlite3_bind_int64(s, 12, (int64_t)r->base);
-		int rc = step_done(c, s, "adding a record");
+		rc = step_done(c, s, "adding a record");
 		if (rc)
 			return rc;
 		s = stmt(c, ST_KEY_BUMP);
@@ -372,6 +385,11 @@ int catalog_add_pack(catalog *c, const pack_footer *f, const char *name, uint64_
 	catalog_pack *old = NULL;
 	size_t nold = 0;
 	int rc = ids && count && raw ? exec(c, "BEGIN IMMEDIATE") : ERR_NOMEM();
+	int filed = 0;
+	if (!rc)
+		rc = catalog_find_pack(c, name, &filed);
+	if (!rc && filed)
+		rc = err_set(STRATA_EEXIST, "pack %s is filed already", name);
 	if (!rc)
 		rc = drop_contained(c, f->first, f->last, &old, &nold);
 	if (!rc)

@@ -97,6 +97,8 @@ int strata_cursor_open(strata_cursor **out, strata_store *s, const void *key, si
 		memcpy(c->key, key, keylen);
 		rc = strata_open(&c->own, s->root, STRATA_OPEN_READ, NULL);
 	}
+	if (!rc) /* records in a row share groups: decode each group once */
+		c->own->body_cache_on = 1;
 	if (!rc && pthread_create(&c->thread, NULL, prefetch_main, c) != 0)
 		rc = err_set(STRATA_ENOMEM, "cannot start the prefetch thread");
 	if (rc) {

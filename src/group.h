@@ -14,7 +14,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { CODEC_NONE = 0, CODEC_ZSTD = 1, CODEC_MAX = 1 };
+/* Codec ids, as stored in a pack's group entries (docs/FORMAT.md, "Groups"). */
+enum { CODEC_NONE = 0, CODEC_ZSTD = 1, CODEC_LZ4 = 2, CODEC_ZLIB = 3, CODEC_XZ = 4, CODEC_MAX = 4 };
+
+/* A codec's name ("none", "zstd", "lz4", "zlib", "xz"), or NULL for an id
+ * this build does not know. */
+const char *group_codec_name(int codec);
+/* The id of the codec named by the `len` bytes at `name`, or -1. */
+int group_codec_id(const char *name, size_t len);
+/* The levels a codec accepts and its usual level (none: 0..0). Returns 0, or
+ * -1 for an unknown codec. */
+int group_codec_levels(int codec, int *min, int *max, int *dflt);
+/* The most body bytes a codec's stream can yield per compressed byte (a
+ * bound, not a typical ratio): a group entry claiming more is a lie. 0 for
+ * an unknown codec; 1 for none (whose body is its compressed bytes). */
+uint64_t group_codec_max_ratio(int codec);
+/* At most how many compressed bytes a block end plus the stream's end add
+ * to the body bytes since the previous block end (0 for an unknown codec). */
+uint64_t group_codec_slack(int codec);
 
 /* Per-thread coding state (compression and decompression contexts, scratch
  * memory), reused across groups. Not shared between threads. */
@@ -53,7 +70,10 @@ typedef struct group_out {
 #define GROUP_FLUSH_MIN 4096
 
 /* Incremental encoding: one group at a time per coder. Begin, add the body
- * piece by piece, end. group_enc_add ends a zstd block after a piece once
+ * piece by piece, end. group_enc_begin emits nothing (so the group starts
+ * where the sink stood after it); it refuses (STRATA_EINVAL) an unknown
+ * codec or a level outside the codec's range (none ignores the level).
+ * group_enc_add ends a block (a flush of the codec's stream) after a piece once
  * GROUP_FLUSH_MIN body bytes have passed since the last one, and says so in
  * *flushed: every piece added so far then decodes from the compressed bytes
  * emitted so far. */
@@ -91,7 +111,11 @@ typedef struct group_loc {
 /* Copy body bytes [off, off+len) into dst, reading at most loc->clen
  * compressed bytes and decompressing only the prefix of the body that ends
  * at off+len. Malformed compressed data, or too few compressed bytes to
- * reach off+len, gives STRATA_ECORRUPT. */
+ * reach off+len, gives STRATA_ECORRUPT. When the range ends at the body's
+ * end, the readable bytes left (the stream's epilogue) are decoded too: a
+ * stream end that fails its checksum, or any body or bytes past it, is
+ * STRATA_ECORRUPT; readable bytes that stop before the stream ends are a
+ * prefix and are fine. */
 int group_read(group_coder *c, const group_loc *loc, group_pread_fn *rd, void *rd_ctx,
 	       uint64_t off, void *dst, size_t len);
 

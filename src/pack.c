@@ -42,12 +42,15 @@ static int parse10(const char *p, uint64_t *v)
 int pack_name_parse(const char *name, uint64_t *first, uint64_t *last)
 {
 	size_t n = strlen(name);
-	if (n == 15 && !strcmp(name + 10, ".pack") && parse10(name, last)) {
-		*first = *last;
-		return 1;
+	uint64_t a, b;
+	int ok = (n == 15 && !strcmp(name + 10, ".pack") && parse10(name, &b) && (a = b, 1)) ||
+		 (n == 26 && name[10] == '-' && !strcmp(name + 21, ".pack") && parse10(name, &a) &&
+		  parse10(name + 11, &b) && a < b);
+	if (ok) { /* outputs change only for a pack's name */
+		*first = a;
+		*last = b;
 	}
-	return n == 26 && name[10] == '-' && !strcmp(name + 21, ".pack") && parse10(name, first) &&
-	       parse10(name + 11, last) && *first < *last;
+	return ok;
 }
 
 /* ------------------------------------------------------------- writer */
@@ -462,9 +465,9 @@ static int footer_check_layout(const pack_footer *f, uint64_t footer_off, const 
 			return corrupt(path, "group table does not tile the pack");
 		if (gr->codec > CODEC_MAX)
 			return err_set(STRATA_EFORMAT, "pack %s: codec id %u is not supported", path, gr->codec);
-		/* No codec expands a byte past what zstd can (an RLE block: 4
-		 * bytes for 128 KiB), so a larger body is a lie, not data. */
-		if (gr->codec == CODEC_NONE ? gr->blen != gr->clen : gr->blen / 32768 > gr->clen)
+		/* No stream yields more body per byte than its codec's bound
+		 * (group_codec_max_ratio), so a larger body is a lie, not data. */
+		if (gr->codec == CODEC_NONE ? gr->blen != gr->clen : gr->blen / group_codec_max_ratio(gr->codec) > gr->clen)
 			return corrupt(path, "group body length is impossible for its compressed length");
 		pos += gr->clen;
 	}

@@ -117,7 +117,7 @@ int store_file_pack(strata_store *s, const pack_footer *f, const char *name, uin
 }
 
 /* File one pack, or set it aside as damaged. */
-static int file_pack(strata_store *s, const disk_pack *d, strata_problem_cb *cb, void *ctx, uint64_t *filed)
+static int file_pack(strata_store *s, const disk_pack *d, strata_problem_cb *cb, void *ctx)
 {
 	char path[4096], rel[64];
 	snprintf(path, sizeof path, "%s/%s", s->packs, d->name);
@@ -146,8 +146,6 @@ static int file_pack(strata_store *s, const disk_pack *d, strata_problem_cb *cb,
 		return rc;
 	rc = store_file_pack(s, &r->footer, d->name, r->size);
 	pack_close(r);
-	if (!rc && filed)
-		(*filed)++;
 	return rc;
 }
 
@@ -162,7 +160,7 @@ static int by_width(const void *a, const void *b)
 	return x->first < y->first ? -1 : x->first > y->first;
 }
 
-static int recover_one(strata_store *s, const disk_pack *d, strata_problem_cb *cb, void *ctx, uint64_t *filed)
+static int recover_one(strata_store *s, const disk_pack *d, strata_problem_cb *cb, void *ctx)
 {
 	int found, covered;
 	int rc = catalog_find_pack(s->cat, d->name, &found);
@@ -176,11 +174,10 @@ static int recover_one(strata_store *s, const disk_pack *d, strata_problem_cb *c
 		rc = os_unlink(path);
 		return rc ? rc : os_fsync_dir(s->packs);
 	}
-	return file_pack(s, d, cb, ctx, filed);
+	return file_pack(s, d, cb, ctx);
 }
 
-int recover_packs(strata_store *s, strata_problem_cb *cb, strata_progress_cb *progress, void *ctx,
-		  uint64_t *filed)
+int recover_packs(strata_store *s, strata_problem_cb *cb, strata_progress_cb *progress, void *ctx)
 {
 	char **names = NULL;
 	size_t n = 0, np = 0;
@@ -196,7 +193,7 @@ int recover_packs(strata_store *s, strata_problem_cb *cb, strata_progress_cb *pr
 		}
 	qsort(dp, np, sizeof *dp, by_width);
 	for (size_t i = 0; !rc && i < np; i++) {
-		rc = recover_one(s, &dp[i], cb, ctx, filed);
+		rc = recover_one(s, &dp[i], cb, ctx);
 		if (progress)
 			progress(ctx, i + 1, np);
 	}
@@ -216,7 +213,7 @@ static void remove_catalog_files(const char *catalog_path)
 }
 
 int strata_rebuild(const char *path, strata_problem_cb *on_problem, strata_progress_cb *progress,
-		   void *ctx, uint64_t *packs_out)
+		   void *ctx, uint64_t *units_out)
 {
 	strata_store *s;
 	/* Without the catalog: it may be what is damaged. */
@@ -225,11 +222,11 @@ int strata_rebuild(const char *path, strata_problem_cb *on_problem, strata_progr
 		return rc;
 	remove_catalog_files(s->catalog_path);
 	rc = catalog_open(&s->cat, s->catalog_path, 1);
-	uint64_t filed = 0;
+	strata_stats st;
 	if (!rc)
-		rc = recover_packs(s, on_problem, progress, ctx, &filed);
-	if (!rc && packs_out)
-		*packs_out = filed;
+		rc = recover_packs(s, on_problem, progress, ctx);
+	if (!rc && units_out && !(rc = catalog_stats(s->cat, &st)))
+		*units_out = st.units;
 	strata_close(s);
 	return rc;
 }

@@ -10,9 +10,9 @@
 #include <string.h>
 
 #define SMALL_PACK (4u << 20) /* commit packs under this size count towards repack_after */
-/* A full repack is where storage gets tight: it compresses at least this
- * hard (zstd 19 reads back as fast as 3; it only writes slower). Automatic
- * tail repacks run inside commits and keep the store's level. */
+/* A full repack is where storage gets tight: it compresses zstd groups at
+ * least this hard (zstd 19 reads back as fast as 3; it only writes slower).
+ * Automatic tail repacks run inside commits and keep the store's levels. */
 #define REPACK_LEVEL 19
 
 typedef struct rp {
@@ -126,15 +126,24 @@ static int move_records(rp *r, rows *rs)
 	return rc;
 }
 
+/* A full repack's codecs: the store's, zstd at REPACK_LEVEL at least.
+ * Other codecs keep their level: whoever chose lz4 or none chose speed. */
+static int full_repack_codec_of(void *ctx, const void *key, size_t keylen, int *codec, int *level)
+{
+	int rc = store_codec_of(ctx, key, keylen, codec, level);
+	if (!rc && *codec == CODEC_ZSTD && *level < REPACK_LEVEL)
+		*level = REPACK_LEVEL;
+	return rc;
+}
+
 static int repack_range(strata_store *s, uint64_t first, uint64_t last, uint64_t records, int flags,
 			strata_progress_cb *progress, void *ctx)
 {
 	unitw_config cfg = { .packs_dir = s->packs, .first = first, .last = last, .repack = 1,
 			     .repack_bases = (flags & STRATA_REPACK_OLDEST_FIRST) != 0,
-			     .group_cap = s->opts.group_cap, .codec = CODEC_ZSTD,
-			     .level = (flags & STRATA_REPACK_TAIL) || s->opts.zstd_level > REPACK_LEVEL
-				      ? s->opts.zstd_level : REPACK_LEVEL,
-			     .chain_max = s->opts.chain_max, .read_cost_max = s->opts.read_cost_max,
+			     .group_cap = s->opts.group_cap,
+			     .codec_of = flags & STRATA_REPACK_TAIL ? store_codec_of : full_repack_codec_of,
+			     .codec_ctx = s, .chain_max = s->opts.chain_max, .read_cost_max = s->opts.read_cost_max,
 			     .store = s, .cat = s->cat, .coder = s->coder };
 	rp r = { s, NULL, first, last, first, 0, records, progress, ctx };
 	int rc = unitw_new(&r.u, &cfg);
@@ -209,6 +218,9 @@ int strata_repack(strata_store *s, int flags, strata_progress_cb *progress, void
 		return err_set(STRATA_EREADONLY, "store %s is open read-only", s->root);
 	if (s->unit)
 		return err_set(STRATA_EINVAL, "commit or roll back the unit in progress before repacking");
+	if (s->codecs.unknown[0])
+		return err_set(STRATA_EFORMAT, "%s/strata.conf names codec '%s', which this build does not know: "
+			       "it cannot repack this store", s->root, s->codecs.unknown);
 	catalog_pack *p;
 	size_t n;
 	strata_repack_result r = { 0 };

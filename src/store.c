@@ -29,10 +29,12 @@ static char *join(const char *a, const char *b)
 /* Make the directory layout of a new store. */
 static int create_store(strata_store *s, const strata_options *opts)
 {
-	strata_options o = opts ? *opts : (strata_options)STRATA_OPTIONS_INIT;
-	int rc = conf_validate(&o);
-	if (!rc)
-		rc = os_mkdir(s->root);
+	strata_options o;
+	conf_codecs cc;
+	int rc = conf_from_options(opts, &o, &cc);
+	if (rc)
+		return rc;
+	rc = os_mkdir(s->root);
 	char **names = NULL;
 	size_t n = 0;
 	if (!rc)
@@ -43,18 +45,19 @@ static int create_store(strata_store *s, const strata_options *opts)
 	if (!rc)
 		rc = os_mkdir(s->packs);
 	if (!rc)
-		rc = conf_write(s->root, &o);
+		rc = conf_write(s->root, &o, &cc);
+	conf_codecs_free(&cc);
 	return rc;
 }
 
 static int open_conf(strata_store *s, int flags, const strata_options *opts)
 {
-	int rc = conf_read(s->root, &s->opts);
+	int rc = conf_read(s->root, &s->opts, &s->codecs);
 	if (rc == STRATA_ENOTFOUND && (flags & STRATA_OPEN_CREATE)) {
 		err_clear();
 		rc = create_store(s, opts);
 		if (!rc)
-			rc = conf_read(s->root, &s->opts);
+			rc = conf_read(s->root, &s->opts, &s->codecs);
 	} else if (!rc && (flags & STRATA_OPEN_CREATE) && (flags & STRATA_OPEN_EXCL)) {
 		rc = err_set(STRATA_EEXIST, "a strata store already exists at %s", s->root);
 	}
@@ -117,7 +120,7 @@ static int open_reader(strata_store *s)
 	if (!s->cat)
 		rc = catalog_open(&s->cat, s->catalog_path, 1);
 	if (!rc)
-		rc = recover_packs(s, NULL, NULL, NULL, NULL);
+		rc = recover_packs(s, NULL, NULL, NULL);
 	os_unlock(fd);
 	os_close(fd);
 	return rc;
@@ -130,7 +133,7 @@ static int open_writer(strata_store *s, int flags)
 		return rc;
 	rc = catalog_open(&s->cat, s->catalog_path, 1);
 	if (!rc)
-		rc = recover_packs(s, NULL, NULL, NULL, NULL);
+		rc = recover_packs(s, NULL, NULL, NULL);
 	return rc;
 }
 
@@ -178,25 +181,34 @@ void strata_close(strata_store *s)
 		os_unlock(s->lock_fd);
 		os_close(s->lock_fd);
 	}
+	conf_codecs_free(&s->codecs);
 	free(s->root);
 	free(s->packs);
 	free(s->catalog_path);
 	free(s);
 }
 
+int store_codec_of(void *ctx, const void *key, size_t keylen, int *codec, int *level)
+{
+	const strata_store *s = ctx;
+	return conf_codec_of(&s->codecs, key, keylen, codec, level);
+}
+
 static int begin_unit(strata_store *s)
 {
 	if (s->unit)
 		return 0;
+	if (s->codecs.unknown[0])
+		return err_set(STRATA_EFORMAT, "%s/strata.conf names codec '%s', which this build does not know: "
+			       "it cannot write to this store", s->root, s->codecs.unknown);
 	uint64_t next;
 	int rc = store_next_unit(s, &next);
 	if (rc)
 		return rc;
 	unitw_config cfg = { .packs_dir = s->packs, .first = next, .last = next,
-			     .group_cap = s->opts.group_cap,
-			     .codec = CODEC_ZSTD, .level = s->opts.zstd_level, .chain_max = s->opts.chain_max,
-			     .read_cost_max = s->opts.read_cost_max, .store = s, .cat = s->cat,
-			     .coder = s->coder };
+			     .group_cap = s->opts.group_cap, .codec_of = store_codec_of, .codec_ctx = s,
+			     .chain_max = s->opts.chain_max, .read_cost_max = s->opts.read_cost_max, .store = s,
+			     .cat = s->cat, .coder = s->coder };
 	return unitw_new(&s->unit, &cfg);
 }
 

@@ -7,6 +7,7 @@
 #define STRATA_STORE_H
 
 #include "catalog.h"
+#include "conf.h"
 #include "group.h"
 #include "strata.h"
 #include "unitw.h"
@@ -23,6 +24,7 @@ struct strata_store {
 	int writable;
 	int lock_fd;             /* root/lock, flocked when writable; else -1 */
 	strata_options opts;     /* as read from strata.conf */
+	conf_codecs codecs;      /* each key's codec, as read from strata.conf */
 	catalog *cat;
 	group_coder *coder;
 	unitw *unit;             /* the unit in progress, or NULL */
@@ -37,8 +39,7 @@ struct strata_store {
 /* Recovery (docs/FORMAT.md, "Recovery"): delete temporary packs, delete
  * packs a live pack supersedes, file every other uncatalogued valid pack,
  * set damaged ones aside. The caller holds the writer lock. */
-int recover_packs(strata_store *s, strata_problem_cb *on_problem, strata_progress_cb *progress, void *ctx,
-		  uint64_t *filed);
+int recover_packs(strata_store *s, strata_problem_cb *on_problem, strata_progress_cb *progress, void *ctx);
 
 /* The number for the next unit: past every catalogued unit and every pack
  * file on disk, so no commit can take the name of a file left in place. */
@@ -50,6 +51,10 @@ int recover_needed(strata_store *s, int *needed);
 /* Whether another process holds the writer lock now (never for a handle
  * that holds it itself). */
 int store_writer_active(strata_store *s, int *active);
+
+/* The codec and level of a key's groups (a unitw_codec_fn; ctx is the
+ * store). */
+int store_codec_of(void *ctx, const void *key, size_t keylen, int *codec, int *level);
 
 /* After a commit: repack the trailing small packs if there are enough. */
 int store_auto_repack(strata_store *s);

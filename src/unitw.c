@@ -22,6 +22,11 @@ typedef struct chain_rec {
 	int depth;         /* groups touched to reconstruct it */
 } chain_rec;
 
+/* A key's codec and level, asked once per unit. */
+typedef struct key_codec {
+	int codec, level;
+} key_codec;
+
 /* A record chosen for the open group. */
 typedef struct choice {
 	int enc;
@@ -38,6 +43,7 @@ struct unitw {
 	keymap *keys;
 	/* the open group */
 	int open;
+	int codec, level;       /* its codec and level (or the next group's) */
 	uint64_t gstart;        /* pack offset where it began */
 	uint64_t group_seq;     /* groups begun so far (the open one's number) */
 	bytebuf body;           /* its body so far */
@@ -53,6 +59,8 @@ struct unitw {
 	uint32_t run_key;
 	chain_rec *run;
 	size_t nrun, cap_run;
+	key_codec *kcodec;      /* each key's, by footer key index */
+	size_t cap_kcodec;
 	int failed;             /* an earlier write failed; the unit is lost */
 };
 
@@ -77,15 +85,16 @@ int unitw_new(unitw **out, const unitw_config *cfg)
 	return 0;
 }
 
-static uint64_t cost_cap(const unitw *u, size_t size, int divisor)
+/* Most compressed bytes a get of a record of `size` bytes may read. */
+static uint64_t cost_cap(const unitw *u, size_t size)
 {
 	uint64_t s = size < SMALL_RECORD ? SMALL_RECORD : size;
-	return s * (uint64_t)u->cfg.read_cost_max / (uint64_t)divisor;
+	return s * (uint64_t)u->cfg.read_cost_max;
 }
 
 static int begin_group(unitw *u)
 {
-	int rc = group_enc_begin(u->cfg.coder, u->cfg.codec, u->cfg.level, pack_writer_sink, u->pw);
+	int rc = group_enc_begin(u->cfg.coder, u->codec, u->level, pack_writer_sink, u->pw);
 	if (rc)
 		return rc;
 	u->gstart = pack_writer_bytes(u->pw);
@@ -106,7 +115,7 @@ static int close_group(unitw *u)
 	uint32_t g;
 	int rc = group_enc_end(u->cfg.coder, &go);
 	if (!rc)
-		rc = pack_writer_end_group(u->pw, u->gstart, u->cfg.codec, u->cfg.level, &go, &g);
+		rc = pack_writer_end_group(u->pw, u->gstart, u->codec, u->level, &go, &g);
 	for (size_t i = 0; !rc && i < u->nrecs; i++) {
 		u->recs[i].group = g;
 		if (i >= u->first_open)
@@ -161,7 +170,7 @@ static int try_base(unitw *u, uint32_t key_idx, const void *key, size_t keylen, 
 {
 	chain_rec b;
 	int rc = pick_base(u, key_idx, key, keylen, n, &b);
-	if (rc || b.n == 0 || b.cost + GROUP_FLUSH_MIN > cost_cap(u, len, 1))
+	if (rc || b.n == 0 || b.cost + GROUP_FLUSH_MIN > cost_cap(u, len))
 		return rc;
 	uint8_t *base;
 	size_t blen;
@@ -174,7 +183,7 @@ static int try_base(unitw *u, uint32_t key_idx, const void *key, size_t keylen, 
 		rc = delta_encode(u->bix, base, blen, data, len, len / 2, &u->enc, &u->lits);
 	free(base);
 	/* Even alone in a new group, the delta's read adds to its base's. */
-	if (rc == 0 && b.cost + GROUP_FLUSH_MIN + u->enc.len + 32 <= cost_cap(u, len, 1))
+	if (rc == 0 && b.cost + GROUP_FLUSH_MIN + u->enc.len + group_codec_slack(u->codec) <= cost_cap(u, len))
 		*c = (choice){ ENC_BASE, u->enc.p, u->enc.len, b.n, b.cost, b.depth };
 	return rc == DELTA_TOO_BIG ? 0 : rc;
 }
@@ -204,14 +213,14 @@ static int choose(unitw *u, const void *key, size_t keylen, const keymap_val *kv
 /* An upper bound on the compressed prefix through a record of `len`
  * encoded bytes added now: what was emitted, plus what the next block end
  * will carry (the coder ends a block within GROUP_FLUSH_MIN body bytes, or
- * right after a larger piece), plus a block header and frame slack. */
+ * right after a larger piece), plus the codec's block and stream slack. */
 static uint64_t prefix_bound(const unitw *u, size_t len)
 {
 	uint64_t emitted = 0, pending = 0;
 	if (u->open)
 		group_enc_pos(u->cfg.coder, &emitted, &pending);
 	uint64_t tail = pending + len > GROUP_FLUSH_MIN ? pending + len : GROUP_FLUSH_MIN;
-	return emitted + tail + 32;
+	return emitted + tail + group_codec_slack(u->codec);
 }
 
 /* Whether adding the choice to the open group would make a get of it read
@@ -221,7 +230,7 @@ static int group_full_for(const unitw *u, const choice *c, size_t size)
 	if (!u->open || u->nrecs == 0)
 		return 0;
 	return u->body.len + c->len > u->cfg.group_cap ||
-	       prefix_bound(u, c->len) + c->base_cost > cost_cap(u, size, 1);
+	       prefix_bound(u, c->len) + c->base_cost > cost_cap(u, size);
 }
 
 static int add_rec(unitw *u, const pack_record *r)
@@ -283,11 +292,11 @@ static int append(unitw *u, const choice *c, pack_record *r)
 static int put_large(unitw *u, pack_record *r, const uint8_t *data, size_t len)
 {
 	int rc = close_group(u);
-	uint32_t g;
-	uint64_t cend;
+	uint32_t g = 0;
+	uint64_t cend = 0;
 	group_piece pc = { data, len };
 	if (!rc)
-		rc = pack_writer_add_group(u->pw, u->cfg.coder, u->cfg.codec, u->cfg.level, &pc, 1, &g, &cend);
+		rc = pack_writer_add_group(u->pw, u->cfg.coder, u->codec, u->level, &pc, 1, &g, &cend);
 	r->group = g;
 	r->off = 0;
 	r->len = len;
@@ -316,15 +325,28 @@ static int note_run(unitw *u, uint32_t key_idx, const chain_rec *cr)
 	return 0;
 }
 
+/* A group holds records of one codec and level: close the open group
+ * before a record of another. */
+static int use_codec(unitw *u, const key_codec *kc)
+{
+	int rc = 0;
+	if (u->open && (kc->codec != u->codec || kc->level != u->level))
+		rc = close_group(u);
+	u->codec = kc->codec;
+	u->level = kc->level;
+	return rc;
+}
+
 static int put_record(unitw *u, const void *key, size_t keylen, keymap_val *kv, uint64_t unit,
 		      const uint8_t *data, size_t len)
 {
 	pack_record r = { .key = kv->idx, .n = kv->next_n, .size = len, .sum = XXH3_64bits(data, len),
 			  .unit = unit };
-	if (len >= u->cfg.group_cap)
-		return put_large(u, &r, data, len);
+	int rc = use_codec(u, &u->kcodec[kv->idx]);
+	if (rc || len >= u->cfg.group_cap)
+		return rc ? rc : put_large(u, &r, data, len);
 	choice c;
-	int rc = choose(u, key, keylen, kv, data, len, &c);
+	rc = choose(u, key, keylen, kv, data, len, &c);
 	if (!rc && group_full_for(u, &c, len)) {
 		rc = close_group(u);
 		if (!rc && c.enc == ENC_DELTA) /* it referred to the closed group */
@@ -344,17 +366,39 @@ static int put_record(unitw *u, const void *key, size_t keylen, keymap_val *kv, 
 	return rc;
 }
 
-/* The key's slot, adding the key (numbered after its catalogued records)
- * on first use in this unit. */
+/* Note key idx's codec (keys get indexes 0, 1, ... in order). */
+static int add_key_codec(unitw *u, uint32_t idx, const key_codec *kc)
+{
+	if (idx >= u->cap_kcodec) {
+		size_t nc = u->cap_kcodec ? u->cap_kcodec : 64;
+		while (nc <= idx)
+			nc *= 2;
+		key_codec *n = realloc(u->kcodec, nc * sizeof *n);
+		if (!n)
+			return ERR_NOMEM();
+		u->kcodec = n;
+		u->cap_kcodec = nc;
+	}
+	u->kcodec[idx] = *kc;
+	return 0;
+}
+
+/* The key's slot, adding the key (numbered after its catalogued records,
+ * with its codec) on first use in this unit. */
 static int key_slot(unitw *u, const void *key, size_t keylen, keymap_val **v)
 {
 	if ((*v = keymap_get(u->keys, key, keylen)) != NULL)
 		return 0;
 	uint64_t count;
 	uint32_t idx;
+	key_codec kc;
 	int rc = catalog_key_count(u->cfg.cat, key, keylen, &count);
 	if (!rc)
+		rc = u->cfg.codec_of(u->cfg.codec_ctx, key, keylen, &kc.codec, &kc.level);
+	if (!rc)
 		rc = pack_writer_add_key(u->pw, key, keylen, &idx);
+	if (!rc)
+		rc = add_key_codec(u, idx, &kc);
 	if (!rc)
 		rc = keymap_put(u->keys, key, keylen, (keymap_val){ idx, count + 1, 0 }, v);
 	return rc;
@@ -436,6 +480,7 @@ void unitw_free(unitw *u)
 		return;
 	free(u->recs);
 	free(u->run);
+	free(u->kcodec);
 	buf_free(&u->body);
 	buf_free(&u->enc);
 	delta_lits_free(&u->lits);

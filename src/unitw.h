@@ -9,12 +9,13 @@
  * literal. Records of group_cap bytes or more get a group of their own and
  * are stored as literals.
  *
- * Groups close when the body reaches group_cap, or before a record whose
- * read (the compressed prefix through it, plus its base's) would pass the read-cost cap
- * for its size. The group's match index holds only bytes the group has not
- * seen before (literals, and the inserts of deltas). Caller buffers are
- * copied into the group body and released at once, so memory stays near
- * one group plus one record.
+ * Groups close when the body reaches group_cap, before a record whose read
+ * (the compressed prefix through it, plus its base's) would pass the
+ * read-cost cap for its size, and before a record whose key has another
+ * codec or level (each key's comes from codec_of). The group's match index
+ * holds only bytes the group has not seen before (literals, and the inserts
+ * of deltas). Caller buffers are copied into the group body and released
+ * at once, so memory stays near one group plus one record.
  */
 #ifndef STRATA_UNITW_H
 #define STRATA_UNITW_H
@@ -24,6 +25,10 @@
 
 typedef struct unitw unitw;
 
+/* The codec (CODEC_*) and level for the groups of a key's records. Returns
+ * 0 or a STRATA_E* code (error set). */
+typedef int unitw_codec_fn(void *ctx, const void *key, size_t keylen, int *codec, int *level);
+
 typedef struct unitw_config {
 	const char *packs_dir;  /* where the pack goes (borrowed) */
 	uint64_t first, last;   /* the pack's range of units (a commit: one) */
@@ -32,7 +37,10 @@ typedef struct unitw_config {
 	int repack_bases;       /* repack: records may be base deltas against
 				 * earlier records of their key (oldest first) */
 	uint64_t group_cap;     /* group size cap in bytes */
-	int codec, level;       /* codec for every group */
+	unitw_codec_fn *codec_of; /* each key's codec and level (asked once
+				   * per key per unit); a group holds records
+				   * of one codec and level */
+	void *codec_ctx;
 	int chain_max;          /* most groups a get may touch */
 	int read_cost_max;      /* most bytes read per byte returned */
 	strata_store *store;    /* to read base records (borrowed) */
