@@ -73,7 +73,6 @@ static int collect_row(void *ctx, const void *key, size_t keylen, uint64_t n, ui
 
 /* Order keys so that files likely alike sit together, as git's name hash
  * does: by base name read backwards (extension first), then by path. */
-static const rows *sort_ctx;
 
 static size_t base_start(const uint8_t *k, size_t len)
 {
@@ -94,23 +93,24 @@ static int cmp_keys(const uint8_t *kx, size_t lx, const uint8_t *ky, size_t ly)
 	return c ? c : lx < ly ? -1 : lx > ly;
 }
 
-static int cmp_rows(const void *a, const void *b)
+static int cmp_rows(const void *a, const void *b, void *ctx)
 {
 	const row *x = a, *y = b;
+	const rows *rs = ctx;
 	if (x->key_off != y->key_off) {
-		int c = cmp_keys(sort_ctx->keys.p + x->key_off, x->keylen, sort_ctx->keys.p + y->key_off, y->keylen);
+		int c = cmp_keys(rs->keys.p + x->key_off, x->keylen, rs->keys.p + y->key_off, y->keylen);
 		if (c)
 			return c;
 	}
 	if (x->n == y->n)
 		return 0;
-	return (x->n < y->n) != sort_ctx->newest_first ? -1 : 1;
+	return (x->n < y->n) != rs->newest_first ? -1 : 1;
 }
 
 static int move_records(rp *r, rows *rs)
 {
-	sort_ctx = rs;
-	qsort(rs->v, rs->n, sizeof *rs->v, cmp_rows);
+	if (rs->n > 1)
+		qsort_r(rs->v, rs->n, sizeof *rs->v, cmp_rows, rs);
 	int rc = 0;
 	for (size_t i = 0; !rc && i < rs->n; i++) {
 		const row *w = &rs->v[i];
