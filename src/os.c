@@ -72,7 +72,7 @@ int os_pread(int fd, void *dst, size_t n, uint64_t off, const char *path)
 {
 	uint8_t *p = dst;
 	while (n > 0) {
-		size_t got;
+		size_t got = 0;
 		int rc = os_pread_some(fd, p, n, off, &got, path);
 		if (rc)
 			return rc;
@@ -117,7 +117,7 @@ int os_fsync(int fd, const char *path)
 
 int os_fsync_dir(const char *dir)
 {
-	int fd, rc = os_open(&fd, dir, O_RDONLY | O_DIRECTORY, 0);
+	int fd = -1, rc = os_open(&fd, dir, O_RDONLY | O_DIRECTORY, 0);
 	if (rc)
 		return rc;
 	rc = os_fsync(fd, dir);
@@ -195,7 +195,7 @@ static int cmp_names(const void *a, const void *b)
 
 int os_list(const char *dir, char ***names, size_t *count)
 {
-	int fd, rc = os_open(&fd, dir, O_RDONLY | O_DIRECTORY, 0);
+	int fd = -1, rc = os_open(&fd, dir, O_RDONLY | O_DIRECTORY, 0);
 	if (rc)
 		return rc;
 	DIR *d = fdopendir(fd);
