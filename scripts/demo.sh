@@ -48,4 +48,9 @@ echo
 echo "== verify"
 "$STRATA" verify "$store"
 echo
+echo "== repack (all units into one pack, compressed harder), then verify again"
+"$STRATA" repack "$store"
+"$STRATA" stats "$store" | grep -E 'stored bytes|ratio|read cost'
+"$STRATA" verify "$store"
+echo
 echo "demo store left in $store; try: $STRATA ls $store"
