@@ -687,8 +687,9 @@ static int read_cost_stats(catalog *c, strata_stats *out)
 		rc = ERR_NOMEM();
 	if (!rc && cs.n) {
 		qsort(cs.ratio, cs.n, sizeof *cs.ratio, cmp_double);
-		out->read_cost_median = cs.ratio[cs.n / 2];
-		out->read_cost_p99 = cs.ratio[(size_t)((double)(cs.n - 1) * 0.99)];
+		/* Nearest rank: the smallest value at or above p of the records. */
+		out->read_cost_median = cs.ratio[(cs.n + 1) / 2 - 1];
+		out->read_cost_p99 = cs.ratio[(cs.n * 99 + 99) / 100 - 1];
 		out->read_cost_max = cs.ratio[cs.n - 1];
 		out->chain_max = cs.chain_max;
 	}

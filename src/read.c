@@ -37,14 +37,24 @@ int read_decode(strata_store *s, const read_rec *r, const uint8_t *prefix, const
 	case ENC_DELTA:
 		rc = delta_apply(prefix, (size_t)r->off, enc, (size_t)r->len, dst, (size_t)r->size);
 		break;
-	case ENC_BASE:
+	case ENC_BASE: {
+		/* Reading the base may reuse the memory `enc` lies in (a cached
+		 * group body is evicted by a long chain): keep a copy. */
+		uint8_t *delta = malloc(r->len ? (size_t)r->len : 1);
+		if (!delta) {
+			rc = ERR_NOMEM();
+			break;
+		}
+		memcpy(delta, enc, (size_t)r->len);
 		rc = read_record(s, r->key, r->keylen, r->base, depth + 1, &base, &base_len);
 		if (rc)
 			err_prefix(rc, "base record %" PRIu64 ": ", r->base);
 		else
-			rc = delta_apply(base, base_len, enc, (size_t)r->len, dst, (size_t)r->size);
+			rc = delta_apply(base, base_len, delta, (size_t)r->len, dst, (size_t)r->size);
 		free(base);
+		free(delta);
 		break;
+	}
 	default:
 		rc = err_set(STRATA_EFORMAT, "record encoding %d is not supported", r->enc);
 	}

@@ -352,15 +352,13 @@ static int put_record(unitw *u, const void *key, size_t keylen, keymap_val *kv, 
 		if (!rc && c.enc == ENC_DELTA) /* it referred to the closed group */
 			rc = choose(u, key, keylen, kv, data, len, &c);
 	}
-	uint64_t emitted = 0, pending = 0;
-	if (u->open)
-		group_enc_pos(u->cfg.coder, &emitted, &pending);
+	/* What a get of it will read, bounded before its block ends. */
+	uint64_t own = prefix_bound(u, c.len);
 	if (!rc)
 		rc = append(u, &c, &r);
 	if (!rc && u->cfg.repack) {
 		int based = c.enc == ENC_BASE;
-		chain_rec cr = { r.n, c.base, emitted + pending + c.len + (based ? c.base_cost : 0),
-				 based ? c.base_depth + 1 : 1 };
+		chain_rec cr = { r.n, c.base, own + (based ? c.base_cost : 0), based ? c.base_depth + 1 : 1 };
 		rc = note_run(u, kv->idx, &cr);
 	}
 	return rc;
