@@ -56,7 +56,11 @@ static int init_opt(int opt, const char *arg, void *ctx)
 	uint64_t v;
 	if (parse_u64(arg, &v))
 		return usage_error("init", "'%s' is not a number", arg);
-	int iv = v > INT_MAX ? INT_MAX : (int)v; /* the library checks the range and names the value */
+	/* The library checks each option's range and names the value; only a
+	 * value too large for its int field is refused here. */
+	if (opt != 'c' && v > INT_MAX)
+		return usage_error("init", "'%s' is too large", arg);
+	int iv = (int)v;
 	if (opt == 'c') {
 		io->o.group_cap = v;
 		io->given |= GIVEN_CAP;

@@ -109,7 +109,8 @@ static const command COMMANDS[] = {
 	  "\n"
 	  "Show records, keys, units, groups, raw bytes, stored bytes, the ratio\n"
 	  "raw/stored, and the distribution (median, p99, max) of read cost over all\n"
-	  "records: compressed bytes a get reads per byte it returns.\n"
+	  "records: compressed bytes a get reads per byte it returns (at most; a get\n"
+	  "of a large group may stop a little short of its bound).\n"
 	  "\n"
 	  "  --json  print one JSON object instead of text\n" },
 	{ "verify", cmd_verify, "check every checksum of every record",
@@ -127,7 +128,9 @@ static const command COMMANDS[] = {
 	  "coded against its own group only, so any get touches one group. The new\n"
 	  "pack is durable and catalogued before the old packs are deleted; a crash\n"
 	  "at any moment leaves every record readable. Commits also repack on their\n"
-	  "own once enough small packs pile up (see 'strata init --repack-after').\n" },
+	  "own once enough small packs pile up (see 'strata init --repack-after').\n"
+	  "\n"
+	  "  --oldest-first  order each key's records oldest first\n" },
 	{ "rebuild", cmd_rebuild, "recreate the catalog from the packs",
 	  "usage: strata rebuild STORE\n"
 	  "\n"

@@ -289,9 +289,11 @@ typedef struct strata_stats {
 	uint64_t raw_bytes;   /* sum of record content lengths */
 	uint64_t pack_bytes;  /* sum of pack file sizes */
 	uint64_t groups;      /* groups in all packs */
-	/* Read cost over all records: compressed bytes a get reads (through
+	/* Read cost over all records: compressed bytes a get may read (through
 	 * every base it needs) per byte returned, records under 4 KiB counted
-	 * as 4 KiB. */
+	 * as 4 KiB. Computed from the catalog: each record's bound is the
+	 * group prefix that decodes past its end; a get reads at most that and
+	 * may stop short of it when the prefix spans several reads. */
 	double read_cost_median;
 	double read_cost_p99;
 	double read_cost_max;

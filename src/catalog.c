@@ -663,8 +663,10 @@ static int cost_row(sqlite3_stmt *s, void *p)
 		cs->cap = nc;
 		cs->cap_ratio = nr;
 	}
+	/* An empty record reads nothing; any other reads its group's prefix to
+	 * cend, after its base's own cost. */
 	int has_base = base && base < n;
-	cs->cost[n] = cend + (has_base ? cs->cost[base] : 0);
+	cs->cost[n] = size == 0 ? 0 : cend + (has_base ? cs->cost[base] : 0);
 	cs->depth[n] = (uint8_t)(1 + (has_base && cs->depth[base] < 255 ? cs->depth[base] : 0));
 	if (cs->depth[n] > cs->chain_max)
 		cs->chain_max = cs->depth[n];

@@ -25,6 +25,20 @@
 #                  unknown (newer) format version is left alone and never
 #                  replaced by a new unit; a leftover tmp-*.pack is deleted
 #                  by the next open
+#   repacked packs a flipped byte in a repacked pack (verify names it, gets
+#                  fail or give the right bytes); an interrupted repack as
+#                  docs/FORMAT.md describes it: a repacked pack the catalog
+#                  lacks (crash before the catalog switch) is filed by the
+#                  next open, read-only or writing, and the packs it replaces
+#                  are deleted; superseded packs left next to a catalogued
+#                  repacked pack (crash during the deletes) are deleted by the
+#                  next open; rebuild with both files the repacked pack
+#
+# The stores are made with --repack-after 0 (one pack per unit, named by
+# unit, as the sections address them) and --read-cost-max 16, so that the
+# 12 records of 6000 random bytes of unit 3 fit in one group (with the
+# default of 4 a get may read at most 24000 bytes: groups of 3 records,
+# checked at the end).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -48,7 +62,7 @@ PY
 
 # build_store DIR: the same puts every time
 build_store() {
-	"$STRATA" init "$1" >/dev/null &&
+	"$STRATA" init "$1" --repack-after 0 --read-cost-max 16 >/dev/null &&
 		"$STRATA" put "$1" big "$D/big" --label one >/dev/null &&
 		"$STRATA" put "$1" text "$D/text" --label two >/dev/null &&
 		"$STRATA" load "$1" "$D/many.stream" 2>/dev/null &&
@@ -239,7 +253,7 @@ for k in big text small r00 r11; do "$STRATA" log "$S" $k >>"$T/logk.before"; do
 check test -e "$S/catalog.db" -- "no catalog.db in the store"
 rm -f "$S"/catalog.db*
 expect 0 "$STRATA" rebuild "$S"
-out_is "rebuilt the catalog of $S from 4 packs
+out_is "rebuilt the catalog of $S: 4 units
 "
 err_empty
 check test -e "$S/catalog.db" -- "rebuild made no catalog.db"
@@ -276,7 +290,7 @@ cp -a "$S" "$R"
 flip_byte "$(pack_of "$R" 4)" $(($(stat -c %s "$(pack_of "$R" 4)") - 2))   # the trailer magic
 rm -f "$R"/catalog.db*
 expect 0 "$STRATA" rebuild "$R"
-out_is "rebuilt the catalog of $R from 4 packs
+out_is "rebuilt the catalog of $R: 4 units
 "
 err_has "packs/0000000004.pack"
 check test -e "$(pack_of "$R" 4).damaged" -a ! -e "$(pack_of "$R" 4)" -- "the damaged pack was not set aside as .damaged: $(ls "$R/packs")"
@@ -343,7 +357,7 @@ section "a pack of a newer format version is left alone"
 # 2 (header checksum recomputed), as if a newer strata had crashed between
 # the rename and the catalog commit, and let this build open and write.
 N=$T/n
-"$STRATA" init "$N" >/dev/null
+"$STRATA" init "$N" --repack-after 0 >/dev/null
 "$STRATA" put "$N" k "$D/small" >/dev/null
 python3 - "$(pack_of "$C" 2)" "$N/packs/0000000002.pack" <<'PY'
 import ctypes, ctypes.util, struct, sys
@@ -390,5 +404,115 @@ out_is "stored extra@3 in unit 7
 "
 no_stray_packs "$A"
 verify_ok "$A"
+
+# ---------------------------------------------------------- repacked packs
+section "repack of a store of five units"
+# X: the four units of build_store and the fifth (text@2 is an edit of
+# text@1, stored against it); X0 keeps its one-pack-per-unit state
+X=$T/x
+X0=$T/x0
+build_store "$X" || die "cannot build store x"
+"$STRATA" load "$X" "$D/fifth.stream" 2>/dev/null || die "load into x"
+cp -a "$X" "$X0"
+# log without its packed column (cut: the columns around it), and that column
+log_cut() { cut -c1-53,64- "$1"; }
+packed_col() { cut -c54-63 "$1" | tail -n +2 | sort -u | sed 's/^ *//'; }
+# every record of X, byte for byte
+x_records() {
+	all_records "$1" "$2"
+	get_to "$1" extra@1 "$T/g"; same_file "$T/g" "$D/extra" "$2: extra"
+	get_to "$1" text@2 "$T/g"; same_file "$T/g" "$D/text2" "$2: text@2"
+}
+"$STRATA" log "$X" >"$T/log.x0"
+for k in big text small r00 r11 extra; do "$STRATA" log "$X" $k | cut -c1-34,49- >>"$T/logk.x0"; done
+before=$(cat "$X"/packs/*.pack | wc -c)
+expect 0 "$STRATA" repack "$X"
+err_empty
+PX=$X/packs/0000000001-0000000005.pack
+check test "$(ls "$X/packs")" == "0000000001-0000000005.pack" -- "packs after repack: $(ls "$X/packs" | tr '\n' ' ')"
+out_is "repacked 5 packs ($(human "$before")) into 1 ($(human "$(stat -c %s "$PX")"))
+"
+"$STRATA" log "$X" >"$T/log.x"
+check diff <(log_cut "$T/log.x0") <(log_cut "$T/log.x") -- "log after repack: units, times, records, sizes or labels changed: $(diff <(log_cut "$T/log.x0") <(log_cut "$T/log.x") | head -n 6)"
+check test "$(packed_col "$T/log.x")" == "$(human "$(stat -c %s "$PX")")" -- "log after repack: packed column '$(packed_col "$T/log.x")', expected the size of $PX"
+: >"$T/logk.x"
+for k in big text small r00 r11 extra; do "$STRATA" log "$X" $k | cut -c1-34,49- >>"$T/logk.x"; done
+same_file "$T/logk.x" "$T/logk.x0" "log KEY (record, unit, size, checksum) after repack"
+verify_ok "$X"
+x_records "$X" "after repack"
+
+section "a flipped byte in a repacked pack"
+cp "$PX" "$T/px.orig"
+foffx=$(footer_offset "$PX")
+for off in $(((64 + foffx) / 3)) $(((64 + foffx) / 2)) $((foffx - 10)) 20 $((foffx + 40)); do
+	flip_byte "$PX" "$off"
+	expect 1 "$STRATA" verify "$X"
+	err_has "packs/0000000001-0000000005.pack"
+	out_has "problem(s)"
+	nfail=0
+	for ref in big@1 text@1 text@2 small@1 extra@1 r00@1 r05@1 r11@1; do
+		f=$D/${ref%@*}
+		[[ $ref == text@2 ]] && f=$D/text2
+		get_safe "$X" "$ref" "$f" || nfail=$((nfail + 1))
+	done
+	# (a get reads only its record's part of a group: with a header or
+	# footer byte flipped it may still give the right bytes)
+	((off == 20 || off > foffx)) || check test $nfail -ge 1 -- "byte $off of the groups of the only pack flipped: every get succeeded"
+	flip_byte "$PX" "$off"
+done
+same_file "$PX" "$T/px.orig" "repacked pack restored"
+verify_ok "$X"
+
+section "an interrupted repack: the new pack is not in the catalog yet"
+# docs/FORMAT.md, repack protocol: a crash before the catalog switch leaves
+# a durable pack whose range contains catalogued packs: the next open files
+# it and deletes what it supersedes
+for first in reader writer; do
+	Y=$T/y-$first
+	cp -a "$X0" "$Y"
+	cp -p "$PX" "$Y/packs/"
+	if [[ $first == reader ]]; then
+		expect 0 "$STRATA" ls "$Y"
+		expect 0 "$STRATA" log "$Y"
+		same_file "$OUT" "$T/log.x" "log after recovery filed a repacked pack"
+	else
+		expect 0 "$STRATA" put "$Y" extra "$D/small"
+		out_is "stored extra@2 in unit 6
+"
+		get_to "$Y" extra@2 "$T/g"; same_file "$T/g" "$D/small" "extra@2 put after recovery filed a repacked pack"
+	fi
+	want="0000000001-0000000005.pack"
+	[[ $first == writer ]] && want="$want 0000000006.pack"
+	check test "$(ls "$Y/packs" | tr '\n' ' ')" == "$want " -- "$first first: packs/ after recovery: $(ls "$Y/packs" | tr '\n' ' '), expected $want"
+	verify_ok "$Y"
+	x_records "$Y" "after recovery ($first first) filed a repacked pack"
+done
+
+section "an interrupted repack: the replaced packs are not deleted yet"
+Z=$T/z
+cp -a "$X" "$Z"
+cp -p "$X0"/packs/0000000001.pack "$X0"/packs/0000000003.pack "$X0"/packs/0000000005.pack "$Z/packs/"
+expect 0 "$STRATA" verify "$Z"        # the first open: read-only
+out_has ": ok"
+check test "$(ls "$Z/packs")" == "0000000001-0000000005.pack" -- "superseded packs left after the first open: $(ls "$Z/packs" | tr '\n' ' ')"
+expect 0 "$STRATA" log "$Z"
+same_file "$OUT" "$T/log.x" "log with superseded packs deleted"
+x_records "$Z" "after superseded packs were deleted"
+
+section "rebuild with a repacked pack and the packs it replaces"
+W=$T/w
+cp -a "$X0" "$W"
+cp -p "$PX" "$W/packs/"
+rm -f "$W"/catalog.db*
+expect 0 "$STRATA" rebuild "$W"
+out_is "rebuilt the catalog of $W: 5 units
+"
+err_empty
+expect 0 "$STRATA" ls "$W"
+check test "$(ls "$W/packs")" == "0000000001-0000000005.pack" -- "packs after rebuild and an open: $(ls "$W/packs" | tr '\n' ' ')"
+expect 0 "$STRATA" log "$W"
+same_file "$OUT" "$T/log.x" "log after rebuild from a repacked pack"
+verify_ok "$W"
+x_records "$W" "after rebuild from a repacked pack"
 
 finish

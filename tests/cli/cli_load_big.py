@@ -3,16 +3,30 @@
 records (sizes from 0 bytes to 64 KiB, four records of exactly 1 MiB; text
 versions of files edited from one record to the next, fresh text, random
 binary; 500 keys incl. ones with spaces, '@', a tab and UTF-8; empty units,
-labels, comments, a final unit without commit) loaded with `load -v`:
+labels, comments, a final unit without commit) loaded with `load -v`
+into a store with the default options (commits repack automatically):
 
   * -v prints "committed unit N" for exactly 1..3000, the summary counts
   * stats --json: records, keys, units, raw bytes; stored bytes = pack sizes
+  * the packs: their ranges tile units 1..3000 (docs/FORMAT.md names), far
+    fewer packs than units (automatic repack ran), fewer than 16 one-unit
+    packs after the last repacked one; log gives each unit the size of the
+    pack file that holds it
   * ls exact; log: labels, record counts and raw sizes of all 3000 units;
     log KEY for some keys: the unit and size of every record
-  * verify passes and counts 3000 packs and 20000 records
+  * verify passes and counts every pack file and the 20000 records
+  * stats --json read cost: median <= p99 <= max <= 4 and chain_max <= 4
+    (the defaults of --read-cost-max and --chain-max)
   * a sample of 400+ records (incl. all 1 MiB ones, empty ones, first and
     last records of keys) read back with get (stdout and -o) and compared
     byte for byte with files the generator wrote alongside the stream
+
+The same stream loaded into a store made with --repack-after 0: exactly one
+pack per unit, 0000000001.pack .. 0000003000.pack, verify counts 3000
+packs; ls, log (but times and pack sizes) and stats as the first store.
+Then `strata repack` of that store: one pack 0000000001-0000003000.pack,
+log unchanged but for the pack sizes, verify passes, the sample reads back
+byte for byte, and every sampled get touches exactly one group.
 """
 import filecmp
 import os
@@ -139,12 +153,26 @@ t.section("stats, ls, log")
 st = t.stats(S)
 t.eq({k: st[k] for k in ("records", "keys", "units", "raw_bytes")},
      {"records": NRECORDS, "keys": len(counts), "units": NUNITS, "raw_bytes": raw_total}, "stats --json")
-packs = t.packs(S)
-t.eq(len(packs), NUNITS, "number of pack files")
-t.eq(st["stored_bytes"], sum(os.path.getsize(os.path.join(S, "packs", p)) for p in packs), "stored bytes")
+rc_ = st["read_cost"]
+t.check(0 <= rc_["median"] <= rc_["p99"] <= rc_["max"] <= 4 and 1 <= st["chain_max"] <= 4,
+        lambda: "stats --json: read cost not within the defaults: %r" % st)
+packs = t.pack_layout(S, NUNITS)
+t.check(len(packs) <= 64, lambda: "%d packs for %d units: automatic repack did not keep up" % (len(packs), NUNITS))
+trail = []
+for first, last, name, size in reversed(packs):
+    if first != last:
+        break
+    trail.append(size)
+t.check(len(trail) < 16 or any(sz >= 4 << 20 for sz in trail),
+        lambda: "%d one-unit packs trail the store (--repack-after 16)" % len(trail))
+t.log("%d packs: %s" % (len(packs), " ".join(p[2] for p in packs)))
+t.eq(st["stored_bytes"], sum(p[3] for p in packs), "stored bytes")
 t.eq(t.ok("ls", S).out, ls_output(counts), "ls")
 units = t.units(S)
 t.eq([u["unit"] for u in units], list(range(1, NUNITS + 1)), "log: unit numbers")
+size_of = {u: human(size).encode() for first, last, _, size in packs for u in range(first, last + 1)}
+bad = [u for u in units if u["packed"] != size_of.get(u["unit"])]
+t.check(not bad, lambda: "log: %d units whose packed size is not their pack file's, e.g. %r" % (len(bad), bad[:3]))
 bad = [(u["unit"], (u["label"], u["records"], u["raw"]), (lab, n, human(raw).encode()))
        for u, (lab, n, raw) in zip(units, unit_info) if (u["label"], u["records"], u["raw"]) != (lab, n, human(raw).encode())]
 t.check(not bad, lambda: "log: %d units differ, e.g. %r" % (len(bad), bad[:3]))
@@ -158,23 +186,75 @@ for k in keys[:5] + keys[1::50] + keys[::97]:
 t.section("verify")
 r = t.ok("verify", S, timeout=900)
 t.check(re.match(rb"^checked %d packs, %d groups, %d records \(%s\): ok\n$"
-                 % (NUNITS, st["groups"], NRECORDS, re.escape(human(raw_total).encode())), r.out),
+                 % (len(packs), st["groups"], NRECORDS, re.escape(human(raw_total).encode())), r.out),
         lambda: "verify output: %r" % r)
 
+
+def read_back(S, what, groups_per_get=None):
+    got = os.path.join(D, "got")
+    n_mib = 0
+    for i, (k, n, p) in enumerate(expected):
+        want = open(p, "rb").read()
+        if len(want) == MIB or i % 10 == 0:
+            n_mib += len(want) == MIB
+            if os.path.exists(got):
+                os.unlink(got)
+            r = t.run("get", S, k + b"@%d" % n, "-o", got)
+            t.check(r.rc == 0 and r.out == b"" and filecmp.cmp(got, p, shallow=False),
+                    lambda: "%sget -o %r@%d differs from %s: %r" % (what, k, n, p, r))
+        elif groups_per_get is not None:
+            out, cost = t.get_stats(S, k + b"@%d" % n)
+            t.check(out == want, lambda: "%sget --stats %r@%d: wrong bytes" % (what, k, n))
+            t.check(cost and cost["groups"] == groups_per_get and cost["returned"] == len(want),
+                    lambda: "%sget --stats %r@%d: %r, expected %d group(s)" % (what, k, n, cost, groups_per_get))
+        else:
+            t.check_record(S, k, n, want, what)
+    t.eq(n_mib, 4, what + "1 MiB records compared")
+    t.check(len(expected) >= 400, "fewer than 400 records compared")
+
+
 t.section("%d records read back" % len(expected))
-got = os.path.join(D, "got")
-n_mib = 0
-for i, (k, n, p) in enumerate(expected):
-    want = open(p, "rb").read()
-    if len(want) == MIB or i % 10 == 0:
-        n_mib += len(want) == MIB
-        if os.path.exists(got):
-            os.unlink(got)
-        r = t.run("get", S, k + b"@%d" % n, "-o", got)
-        t.check(r.rc == 0 and r.out == b"" and filecmp.cmp(got, p, shallow=False),
-                lambda: "get -o %r@%d differs from %s: %r" % (k, n, p, r))
-    else:
-        t.check_record(S, k, n, want)
-t.eq(n_mib, 4, "1 MiB records compared")
-t.check(len(expected) >= 400, "fewer than 400 records compared")
+read_back(S, "")
+
+t.section("the same stream, --repack-after 0")
+S0 = os.path.join(D, "store0")
+t.must("init", S0, "--repack-after", "0")
+r = t.expect(0, "load", S0, stream_path, timeout=900)
+st0 = t.stats(S0)
+t.eq({k: st0[k] for k in ("records", "keys", "units", "raw_bytes")},
+     {k: st[k] for k in ("records", "keys", "units", "raw_bytes")}, "stats --json of both stores")
+packs0 = t.pack_layout(S0, NUNITS)
+t.eq([p[2] for p in packs0], ["%010d.pack" % u for u in range(1, NUNITS + 1)], "pack files with --repack-after 0")
+t.eq(st0["stored_bytes"], sum(p[3] for p in packs0), "stored bytes")
+t.eq(t.ok("ls", S0).out, ls_output(counts), "ls")
+strip = lambda rows: [(u["unit"], u["records"], u["raw"], u["label"]) for u in rows]
+units0 = t.units(S0)
+t.eq(strip(units0), strip(units), "log (but times and pack sizes) of both stores")
+bad = [u for u in units0 if u["packed"] != human(packs0[u["unit"] - 1][3]).encode()]
+t.check(not bad, lambda: "log: %d units whose packed size is not their pack file's, e.g. %r" % (len(bad), bad[:3]))
+r = t.ok("verify", S0, timeout=900)
+t.check(re.match(rb"^checked %d packs, %d groups, %d records \(%s\): ok\n$"
+                 % (NUNITS, st0["groups"], NRECORDS, re.escape(human(raw_total).encode())), r.out),
+        lambda: "verify output: %r" % r)
+
+t.section("repack of the --repack-after 0 store")
+r = t.ok("repack", S0, timeout=900)
+packs1 = t.pack_layout(S0, NUNITS)
+t.eq([p[2] for p in packs1], ["%010d-%010d.pack" % (1, NUNITS)], "pack files after repack")
+t.check(re.match(rb"^repacked %d packs \(%s\) into 1 \(%s\)\n$"
+                 % (NUNITS, re.escape(human(st0["stored_bytes"]).encode()), re.escape(human(packs1[0][3]).encode())),
+                 r.out), lambda: "repack output: %r" % r)
+units1 = t.units(S0)
+t.eq([(u["unit"], u["time"], u["records"], u["raw"], u["label"]) for u in units1],
+     [(u["unit"], u["time"], u["records"], u["raw"], u["label"]) for u in units0], "log after repack (but pack sizes)")
+t.eq(set(u["packed"] for u in units1), {human(packs1[0][3]).encode()}, "log after repack: pack sizes")
+st1 = t.stats(S0)
+t.eq({k: st1[k] for k in ("records", "keys", "units", "raw_bytes", "chain_max")},
+     dict({k: st0[k] for k in ("records", "keys", "units", "raw_bytes")}, chain_max=1), "stats --json after repack")
+r = t.ok("verify", S0, timeout=900)
+t.check(re.match(rb"^checked 1 packs, %d groups, %d records \(%s\): ok\n$"
+                 % (st1["groups"], NRECORDS, re.escape(human(raw_total).encode())), r.out),
+        lambda: "verify output after repack: %r" % r)
+t.log("repack: %d packs, %d bytes -> 1 pack, %d bytes" % (NUNITS, st0["stored_bytes"], st1["stored_bytes"]))
+read_back(S0, "after repack: ", groups_per_get=1)
 t.finish()

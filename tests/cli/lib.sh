@@ -190,8 +190,51 @@ open(sys.argv[3], "wb").write(bytes(out[:n]))
 PY
 }
 
-# pack path of unit N in STORE
-pack_of() { printf '%s/packs/%010d.pack' "$1" "$2"; }
+# pack_of STORE N: path of the live pack that holds unit N: the pack file
+# whose range (NNNNNNNNNN.pack, or NNNNNNNNNN-NNNNNNNNNN.pack once repacked;
+# docs/FORMAT.md) contains N, else STORE/packs/NNNNNNNNNN.pack
+pack_of() {
+	local f name first last
+	for f in "$1"/packs/*.pack; do
+		[[ -e $f ]] || continue
+		name=$(basename "$f" .pack)
+		[[ $name =~ ^([0-9]{10})(-([0-9]{10}))?$ ]] || continue
+		first=$((10#${BASH_REMATCH[1]}))
+		last=$((10#${BASH_REMATCH[3]:-${BASH_REMATCH[1]}}))
+		if ((first <= $2 && $2 <= last)); then
+			printf '%s' "$f"
+			return
+		fi
+	done
+	printf '%s/packs/%010d.pack' "$1" "$2"
+}
+
+# pack_layout STORE UNITS: packs/ holds only live packs named by their
+# range, mode 0444, whose ranges tile units 1..UNITS without overlap (no
+# tmp-*, *.damaged or superseded file). Prints the pack count.
+pack_layout() {
+	python3 - "$1" "$2" <<'PY'
+import os, re, stat, sys
+d, n = os.path.join(sys.argv[1], "packs"), int(sys.argv[2])
+ranges, bad = [], []
+for name in sorted(os.listdir(d)):
+    m = re.match(r"^(\d{10})(?:-(\d{10}))?\.pack$", name)
+    if not m or stat.S_IMODE(os.stat(os.path.join(d, name)).st_mode) != 0o444:
+        bad.append(name)
+        continue
+    ranges.append((int(m.group(1)), int(m.group(2) or m.group(1)), name))
+ranges.sort()
+nxt = 1
+for first, last, name in ranges:
+    if first != nxt or last < first:
+        bad.append(name)
+    nxt = last + 1
+if bad or nxt != n + 1:
+    sys.exit("pack files of %s do not tile units 1..%d: bad %s; all: %s"
+             % (sys.argv[1], n, bad, " ".join(r[2] for r in ranges)))
+print(len(ranges))
+PY
+}
 
 # footer offset of a pack (from its trailer)
 footer_offset() {
@@ -217,4 +260,47 @@ no_stray_packs() {
 	local stray
 	stray=$(find "$1/packs" -mindepth 1 \( -name 'tmp-*' -o -name '*.damaged' \) -print)
 	if [[ -z $stray ]]; then ok; else fail "stray files in $1/packs: $stray"; fi
+}
+
+# read_cost_expected STORE REF...: the read-cost part of `strata stats`
+# for a store whose records are exactly REF... (KEY@N), from `strata get
+# --stats` of each: a record costs the bytes its get reads per byte
+# returned, records under 4 KiB counted as 4 KiB; max is the largest, the
+# groups the most any get touched, the median the middle value (of an even
+# count: either middle value, as printed), p99 the value as printed if it
+# lies between the values of 0-based rank floor and ceil of 0.99 (n - 1)
+# (percentile conventions differ there; nearest rank is one of them), else
+# the floor one. Prints three lines: the two text
+# lines of `stats` and the JSON members ("read_cost": {...}, "chain_max": N)
+# of `stats --json`.
+read_cost_expected() {
+	python3 - "$STRATA" "$@" <<'PY'
+import json, math, re, subprocess, sys
+strata, store, refs = sys.argv[1], sys.argv[2], sys.argv[3:]
+costs, groups = [], 0
+for ref in refs:
+    r = subprocess.run([strata, "get", store, ref, "--stats"], capture_output=True)
+    m = re.match(rb"^read (\d+) bytes from packs in (\d+) group\(s\), decoded \d+ bytes, returned (\d+) bytes", r.stderr)
+    if r.returncode or not m:
+        sys.exit("get %r --stats: exit %d, %r" % (ref, r.returncode, r.stderr))
+    costs.append(int(m.group(1)) / max(int(m.group(3)), 4096))
+    groups = max(groups, int(m.group(2)))
+costs.sort()
+n = len(costs)
+mx = costs[-1] if n else 0.0
+meds = (costs[(n - 1) // 2], costs[n // 2]) if n else (0.0, 0.0)
+lo, hi = (costs[math.floor(0.99 * (n - 1))], costs[math.ceil(0.99 * (n - 1))]) if n else (0.0, 0.0)
+text = subprocess.run([strata, "stats", store], capture_output=True).stdout.decode()
+js = json.loads(subprocess.run([strata, "stats", store, "--json"], capture_output=True).stdout or b"{}")
+m = re.search(r"median ([0-9.]+), p99 ([0-9.]+),", text)
+medt = m.group(1) if m and m.group(1) in ["%.2f" % x for x in meds] else "%.2f" % meds[1]
+p99t = m.group(2) if m and lo - 0.005 <= float(m.group(2)) <= hi + 0.005 else "%.2f" % lo
+medj = "%.3f" % js.get("read_cost", {}).get("median", -1)
+medj = medj if medj in ["%.3f" % x for x in meds] else "%.3f" % meds[1]
+p99j = js.get("read_cost", {}).get("p99", -1)
+p99j = "%.3f" % (p99j if lo - 0.0005 <= p99j <= hi + 0.0005 else lo)
+print("read cost     median %s, p99 %s, max %.2f bytes read per byte returned" % (medt, p99t, mx))
+print("              (records under 4 KiB count as 4 KiB); at most %d groups per get" % groups)
+print('"read_cost": {"median": %s, "p99": %s, "max": %.3f}, "chain_max": %d' % (medj, p99j, mx, groups))
+PY
 }

@@ -173,9 +173,125 @@ class Test:
         stray = [n for n in self.packs(store) if n.startswith("tmp-") or n.endswith(".damaged")]
         self.check(not stray, lambda: "stray files in %s/packs: %s" % (store, stray))
 
+    def pack_layout(self, store, nunits, what=""):
+        """Check the files of STORE/packs against docs/FORMAT.md, after an
+        open ran recovery: only live packs (no tmp-*, *.damaged or other
+        file), each named by its range of units (NNNNNNNNNN.pack for one
+        unit, NNNNNNNNNN-NNNNNNNNNN.pack for a repacked range), mode 0444,
+        its header and trailer naming the same range; the ranges do not
+        overlap and cover units 1..nunits exactly. Returns the packs as
+        [(first, last, name, size)] in unit order."""
+        packs, bad = [], []
+        for name in self.packs(store):
+            rng = pack_range(name)
+            path = os.path.join(store, "packs", name)
+            if rng is None:
+                bad.append(name)
+                continue
+            st = os.stat(path)
+            hdr = pack_header_range(path)
+            self.check(hdr == rng, lambda: "%s%s: header/trailer range %s, name says %s" % (what, name, hdr, rng))
+            self.check(stat.S_IMODE(st.st_mode) == 0o444,
+                       lambda: "%s%s: mode %o, expected 0444" % (what, name, stat.S_IMODE(st.st_mode)))
+            packs.append((rng[0], rng[1], name, st.st_size))
+        self.check(not bad, lambda: "%sfiles in %s/packs that are not live packs: %s" % (what, store, bad))
+        packs.sort()
+        covered, expect_next, problems = [], 1, []
+        for first, last, name, _ in packs:
+            if first != expect_next:
+                problems.append("%s starts at unit %d, expected %d" % (name, first, expect_next))
+            expect_next = max(expect_next, last + 1)
+        if expect_next != nunits + 1:
+            problems.append("the packs end at unit %d, expected %d" % (expect_next - 1, nunits))
+        self.check(not problems, lambda: "%spack ranges do not tile units 1..%d: %s (packs: %s)"
+                   % (what, nunits, "; ".join(problems[:5]), " ".join(p[2] for p in packs[:40])))
+        return packs
+
+    def cat_key(self, store, key, records, what=""):
+        """`strata cat STORE KEY` gives exactly the concatenation of
+        `records` (the key's contents, in order) and the key has exactly
+        len(records) records."""
+        r = self.run("cat", store, key)
+        want = b"".join(records)
+        return self.check(r.rc == 0 and r.err == b"" and r.out == want, lambda: "%scat %r (%d records): %s" % (
+            what, key, len(records), _diff_bytes(r.out, want) if r.rc == 0 else repr(r)))
+
+    def get_stats(self, store, ref, *extra):
+        """Run `strata get STORE REF --stats` (expecting exit 0); returns
+        (stdout, {bytes_read, groups, bytes_decoded, returned, ratio}) or
+        (stdout, None) if the stderr line is not in its documented form."""
+        r = self.run("get", store, ref, "--stats", *extra)
+        self.check(r.rc == 0, lambda: "get --stats: %r" % r)
+        m = GET_STATS_RE.match(r.err)
+        self.check(m, lambda: "get --stats: stderr is not one read-cost line: %r" % r)
+        if not m:
+            return r.out, None
+        return r.out, {"bytes_read": int(m.group(1)), "groups": int(m.group(2)),
+                       "bytes_decoded": int(m.group(3)), "returned": int(m.group(4)), "ratio": m.group(5).decode()}
+
 
 LOG_RE = re.compile(rb"^ *(\d+)  (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)  +(\d+)  +(\d+(?:\.\d)? \w+)  +(\d+(?:\.\d)? \w+)  (.*)$")
 LOG_TIME_RE = re.compile(rb"(?m)^( *\d+)  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d  ")
+
+
+GET_STATS_RE = re.compile(rb"^read (\d+) bytes from packs in (\d+) group\(s\), decoded (\d+) bytes, returned (\d+) bytes "
+                          rb"\((\d+\.\d\d) bytes read per byte returned\)\n$")
+PACK_NAME_RE = re.compile(r"^(\d{10})(?:-(\d{10}))?\.pack$")
+
+
+def pack_range(name):
+    """(first, last) of a live pack file name, or None for any other name."""
+    m = PACK_NAME_RE.match(name)
+    if not m:
+        return None
+    first = int(m.group(1))
+    last = int(m.group(2)) if m.group(2) else first
+    return (first, last) if 1 <= first <= last else None
+
+
+def pack_header_range(path):
+    """(first, last) from a pack's header, or None if the header and the
+    trailer disagree on the last unit (docs/FORMAT.md)."""
+    import struct
+    with open(path, "rb") as f:
+        head = f.read(64)
+        f.seek(-48, os.SEEK_END)
+        trail = f.read(48)
+    if len(head) != 64 or head[:8] != b"STRATApk" or len(trail) != 48:
+        return None
+    last, first = struct.unpack_from("<Q", head, 16)[0], struct.unpack_from("<Q", head, 32)[0]
+    return (first, last) if struct.unpack_from("<Q", trail, 24)[0] == last else None
+
+
+def parse_pack(path):
+    """The footer of a pack (docs/FORMAT.md): {first, last, units: [(unit,
+    time, label)], groups: [(offset, clen, blen, sum, codec, level)], records:
+    [dict(key, group, n, offset, len, size, sum, cprefix, base, unit, enc)]}
+    with the records in footer order."""
+    import struct
+    d = open(path, "rb").read()
+    last, first = struct.unpack_from("<Q", d, 16)[0], struct.unpack_from("<Q", d, 32)[0]
+    p = struct.unpack_from("<Q", d, len(d) - 48)[0]
+    _, nk, ng, nu, nr = struct.unpack_from("<IIIIQ", d, p)
+    p += 24
+    units, groups, keys, records = [], [], [], []
+    for _ in range(nu):
+        u, tm, ll = struct.unpack_from("<QQI", d, p)
+        units.append((u, tm, d[p + 20:p + 20 + ll]))
+        p += 20 + ll
+    for _ in range(ng):
+        groups.append(struct.unpack_from("<QQQQBb", d, p))
+        p += 48
+    for _ in range(nk):
+        kl = struct.unpack_from("<H", d, p)[0]
+        keys.append(d[p + 2:p + 2 + kl])
+        p += 2 + kl
+    for _ in range(nr):
+        ki, gi, n, off, ln, size, csum, cpre, base, unit, enc = struct.unpack_from("<IIQQQQQQQQB", d, p)
+        records.append({"key": keys[ki], "group": gi, "n": n, "offset": off, "len": ln, "size": size,
+                        "sum": csum, "cprefix": cpre, "base": base, "unit": unit, "enc": enc})
+        p += 80
+    return {"first": first, "last": last, "units": units, "groups": groups, "records": records}
 
 
 def escape_key(k):
