@@ -203,11 +203,36 @@ typedef struct load_state {
 	uint64_t unit_records;           /* records of the unit in progress */
 	double start;
 	progress prog;
+	strata_pipeline_options po;      /* --threads, --queue-mb, --durable-* */
 } load_state;
 
 static int load_opt(int opt, const char *arg, void *ctx)
 {
-	((load_state *)ctx)->verbose = 1;
+	load_state *st = ctx;
+	if (opt == 'v') {
+		st->verbose = 1;
+		return 0;
+	}
+	uint64_t v;
+	if (parse_u64(arg, &v))
+		return usage_error("load", "'%s' is not a number", arg);
+	if (opt == 't') {
+		if (v > 64)
+			return usage_error("load", "--threads %s is outside 0..64", arg);
+		st->po.workers = v ? (int)v : -1;
+	} else if (opt == 'q') {
+		if (v < 1 || v > (1u << 20))
+			return usage_error("load", "--queue-mb %s is outside 1..1048576", arg);
+		st->po.queue_bytes = v << 20;
+	} else if (opt == 'm') {
+		if (v > (1u << 30))
+			return usage_error("load", "--durable-mb %s is too large", arg);
+		st->po.durable_bytes = v << 20;
+	} else {
+		if (v > 86400)
+			return usage_error("load", "--durable-sec %s is outside 0..86400", arg);
+		st->po.durable_ms = (uint32_t)v * 1000;
+	}
 	return 0;
 }
 
@@ -276,7 +301,12 @@ static int load_stream(load_state *st, FILE *in, const char *name)
 
 int cmd_load(int argc, char **argv)
 {
-	static const struct option lo[] = { { "verbose", no_argument, NULL, 'v' }, { 0, 0, 0, 0 } };
+	static const struct option lo[] = { { "verbose", no_argument, NULL, 'v' },
+					    { "threads", required_argument, NULL, 't' },
+					    { "queue-mb", required_argument, NULL, 'q' },
+					    { "durable-mb", required_argument, NULL, 'm' },
+					    { "durable-sec", required_argument, NULL, 's' },
+					    { 0, 0, 0, 0 } };
 	load_state st = { 0 };
 	int done, rc = command_getopt(argc, argv, "v", lo, load_opt, &st, &done);
 	if (rc || done)
@@ -295,16 +325,25 @@ int cmd_load(int argc, char **argv)
 	}
 	progress_init(&st.prog);
 	st.start = now_seconds();
-	rc = load_stream(&st, in, strcmp(file, "-") ? file : "standard input");
+	rc = strata_pipeline_set(st.s, &st.po) ? fail_lib("load", 1) : 0;
+	if (!rc)
+		rc = load_stream(&st, in, strcmp(file, "-") ? file : "standard input");
 	progress_done(&st.prog);
+	strata_pipeline_stats ps;
+	strata_pipeline_stats_get(st.s, &ps);
 	strata_close(st.s);
 	if (in != stdin)
 		fclose(in);
 	if (!rc) {
-		char b[32];
+		char b[32], b2[32];
 		double dt = now_seconds() - st.start;
 		fprintf(stderr, "loaded %" PRIu64 " records (%s) in %" PRIu64 " units in %.2f s\n", st.records,
-			human_bytes(st.bytes, b, sizeof b), st.units, dt);
+			human_bytes(st.bytes, b, sizeof b), ps.workers ? ps.units_durable : st.units, dt);
+		if (ps.workers && st.verbose)
+			fprintf(stderr, "pipeline: %d workers, %s in flight at most (cap %s), %" PRIu64
+				" puts waited for room, %" PRIu64 " units made durable\n", ps.workers,
+				human_bytes(ps.inflight_peak, b, sizeof b), human_bytes(ps.queue_bytes, b2, sizeof b2),
+				ps.blocked_puts, ps.units_durable);
 	}
 	return rc;
 }

@@ -77,7 +77,7 @@ static const command COMMANDS[] = {
 	  "  --count M     at most M records (default: to the last one)\n"
 	  "  --prefetch D  records decoded ahead, 1..4096 (default 16)\n" },
 	{ "load", cmd_load, "add many records and units from a bulk stream",
-	  "usage: strata load STORE [FILE|-] [-v]\n"
+	  "usage: strata load STORE [FILE|-] [-v] [--threads N] [--queue-mb M] [--durable-mb M] [--durable-sec S]\n"
 	  "\n"
 	  "Read a load stream from FILE (or standard input) and store it. Format:\n"
 	  "\n"
@@ -91,8 +91,22 @@ static const command COMMANDS[] = {
 	  "unit in progress is discarded and every unit committed before it stays.\n"
 	  "Progress is shown on a terminal.\n"
 	  "\n"
-	  "  -v, --verbose  print 'committed unit N' on standard output as each\n"
-	  "                 unit becomes durable\n" },
+	  "Records go through the write pipeline: the reading thread hands them\n"
+	  "over, worker threads code and compress groups in parallel and one\n"
+	  "writer thread appends them to the unit's pack in order.\n"
+	  "\n"
+	  "  -v, --verbose      print 'committed unit N' on standard output as each\n"
+	  "                     unit of the stream becomes durable, and the\n"
+	  "                     pipeline's figures at the end\n"
+	  "  --threads N        worker threads (default: one per core); 0 codes and\n"
+	  "                     writes on the reading thread, without a pipeline\n"
+	  "  --queue-mb M       most MiB of records in flight (default 256); reading\n"
+	  "                     waits while the pipeline is this full\n"
+	  "  --durable-mb M     also commit a unit labelled 'auto' each time M MiB\n"
+	  "                     were read since the last commit, without waiting for\n"
+	  "                     it (for long traces: a crash loses at most what came\n"
+	  "                     after the last durable unit)\n"
+	  "  --durable-sec S    the same each S seconds\n" },
 	{ "ls", cmd_ls, "list keys with their record counts",
 	  "usage: strata ls STORE\n"
 	  "\n"

@@ -16,7 +16,8 @@
  *   - Output parameters come first. What comes back through `**out` belongs
  *     to the caller, who frees it with the matching strata_*_free (all of
  *     which accept NULL).
- *   - Threads: a strata_store handle is used by one thread at a time. Any
+ *   - Threads: a strata_store handle is used by one thread at a time, save
+ *     that several threads may call strata_put() at once. Any
  *     number of processes may open a store to read; one at a time may open
  *     it to write (a lock), and readers see committed units only. See
  *     docs/threading.md.
@@ -182,6 +183,69 @@ int strata_commit(strata_store *s, const char *label, uint64_t *unit_out);
 
 /* Discard every record put since the last commit. */
 int strata_rollback(strata_store *s);
+
+/*
+ * The write pipeline. A writable handle runs one unless it is turned off:
+ * strata_put() only files the record with the grouping stage (O(1) work
+ * under a mutex: no compression, no file I/O, save one catalog look-up the
+ * first time a key is put through this handle) and returns; a pool of
+ * worker threads codes and compresses groups in parallel; one writer thread
+ * appends them, in put order, to the unit's pack. Records of one key stay
+ * in put order; several threads may call strata_put() at once (for
+ * different keys or the same one). Every other call on the handle must not
+ * overlap any other call.
+ *
+ * Back-pressure: the bytes of records put and not yet written (the store's
+ * own accounting, see strata_pipeline_stats) stay under queue_bytes; a put
+ * that would pass it blocks until the writer catches up. One record larger
+ * than the cap is let through alone.
+ */
+typedef struct strata_pipeline_options {
+	int workers;            /* coding threads: 0 = one per core; -1 = no
+				 * pipeline (put codes and writes on the
+				 * caller's thread, as before) */
+	uint64_t queue_bytes;   /* most bytes in flight; 0 = 256 MiB */
+	uint64_t durable_bytes; /* commit a unit labelled "auto" on its own
+				 * (strata_commit_async) once this many bytes
+				 * were put since the last commit; 0 = never */
+	uint32_t durable_ms;    /* ... or once this many milliseconds passed
+				 * since the last commit, checked at each put;
+				 * 0 = never */
+} strata_pipeline_options;
+
+/*
+ * Restart the handle's pipeline with these options (NULL: the defaults).
+ * Waits for work in flight to be durable first; needs no records pending
+ * (commit or roll back first).
+ */
+int strata_pipeline_set(strata_store *s, const strata_pipeline_options *o);
+
+/*
+ * Make every record put since the last commit one unit, like
+ * strata_commit(), but return at once: the writer thread writes, syncs and
+ * catalogs the unit behind the caller's back. A later strata_commit() or
+ * strata_pipeline_wait() returns after it is durable. If writing it fails,
+ * the unit is lost and every later put and commit fails with
+ * STRATA_EIO naming the cause until strata_rollback().
+ */
+int strata_commit_async(strata_store *s, const char *label);
+
+/* Wait until every commit issued so far is durable (or failed: then the
+ * error). *unit_out (may be NULL): the last durable unit, 0 if none. */
+int strata_pipeline_wait(strata_store *s, uint64_t *unit_out);
+
+typedef struct strata_pipeline_stats {
+	int workers;               /* coding threads running (0: no pipeline) */
+	uint64_t queue_bytes;      /* the cap */
+	uint64_t inflight_bytes;   /* put and not yet written to the pack */
+	uint64_t inflight_peak;    /* the most ever in flight */
+	uint64_t blocked_puts;     /* puts that had to wait for room */
+	uint64_t groups_written;   /* groups the writer thread appended */
+	uint64_t units_durable;    /* units the pipeline made durable */
+	uint64_t last_durable;     /* the last of them, 0 if none */
+} strata_pipeline_stats;
+
+int strata_pipeline_stats_get(strata_store *s, strata_pipeline_stats *out);
 
 /* ------------------------------------------------------------------ read */
 

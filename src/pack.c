@@ -56,7 +56,8 @@ int pack_name_parse(const char *name, uint64_t *first, uint64_t *last)
 /* ------------------------------------------------------------- writer */
 
 struct pack_writer {
-	int fd;
+	int fd;              /* -1 for a piece in memory */
+	bytebuf mem;         /* a piece in memory: its group bytes */
 	char *dir;
 	char tmp_path[4096];
 	char final_path[4096];
@@ -128,6 +129,16 @@ int pack_writer_new(pack_writer **out, const char *dir, uint64_t first, uint64_t
 	return 0;
 }
 
+int pack_writer_new_mem(pack_writer **out)
+{
+	pack_writer *w = calloc(1, sizeof *w);
+	if (!w)
+		return ERR_NOMEM();
+	w->fd = -1;
+	*out = w;
+	return 0;
+}
+
 int pack_writer_add_unit(pack_writer *w, uint64_t unit, int64_t time, const void *label, size_t len)
 {
 	if (unit != w->f.first + w->f.nunits || unit > w->f.last || len > UINT32_MAX)
@@ -163,7 +174,7 @@ int pack_writer_add_key(pack_writer *w, const void *key, size_t len, uint32_t *i
 int pack_writer_sink(void *ctx, const void *p, size_t n)
 {
 	pack_writer *w = ctx;
-	int rc = os_write(w->fd, p, n, w->tmp_path);
+	int rc = w->dir ? os_write(w->fd, p, n, w->tmp_path) : buf_append(&w->mem, p, n);
 	if (!rc)
 		w->pos += n;
 	return rc;
@@ -197,6 +208,28 @@ int pack_writer_add_record(pack_writer *w, const pack_record *r)
 		return rc;
 	w->f.records[w->f.nrecords++] = *r;
 	return 0;
+}
+
+int pack_writer_append(pack_writer *w, const pack_writer *piece, const uint32_t *keys, uint64_t unit)
+{
+	uint64_t shift = w->pos;
+	uint32_t g0 = (uint32_t)w->f.ngroups;
+	int rc = pack_writer_sink(w, piece->mem.p, piece->mem.len);
+	for (size_t i = 0; !rc && i < piece->f.ngroups; i++) {
+		pack_group g = piece->f.groups[i];
+		uint32_t idx;
+		g.offset += shift;
+		group_out go = { g.clen, g.blen, g.sum };
+		rc = pack_writer_end_group(w, g.offset, g.codec, g.level, &go, &idx);
+	}
+	for (size_t i = 0; !rc && i < piece->f.nrecords; i++) {
+		pack_record r = piece->f.records[i];
+		r.key = keys[r.key];
+		r.group += g0;
+		r.unit = unit;
+		rc = pack_writer_add_record(w, &r);
+	}
+	return rc;
 }
 
 uint64_t pack_writer_bytes(const pack_writer *w)
@@ -333,8 +366,9 @@ void pack_writer_free(pack_writer *w)
 	if (!w)
 		return;
 	os_close(w->fd);
-	if (!w->finished)
+	if (w->dir && !w->finished)
 		os_unlink(w->tmp_path);
+	buf_free(&w->mem);
 	for (size_t i = 0; i < w->f.nkeys; i++)
 		free((void *)w->f.keys[i].p);
 	free(w->f.keys);

@@ -88,6 +88,16 @@ typedef struct pack_writer pack_writer;
  * packs/): creates dir/tmp-<pid>-<random>.pack and writes the header. */
 int pack_writer_new(pack_writer **out, const char *dir, uint64_t first, uint64_t last, int64_t time);
 
+/* Start a piece of a pack in memory: groups, keys and records whose bytes
+ * stay in memory (offsets from 0), for pack_writer_append. A piece has no
+ * units and is never finished. */
+int pack_writer_new_mem(pack_writer **out);
+
+/* Append a piece's group bytes, groups and records (of unit `unit`) to w.
+ * keys[i] is the index in w of the piece's key i (the caller adds the
+ * keys). */
+int pack_writer_append(pack_writer *w, const pack_writer *piece, const uint32_t *keys, uint64_t unit);
+
 /* Describe the next unit of the range (label copied). Every unit of the
  * range must be described, in order, before finish. */
 int pack_writer_add_unit(pack_writer *w, uint64_t unit, int64_t time, const void *label, size_t len);

@@ -105,9 +105,14 @@ static int delete_packs(strata_store *s, const catalog_pack *old, size_t n)
 
 int store_file_pack(strata_store *s, const pack_footer *f, const char *name, uint64_t bytes)
 {
+	return store_file_pack_in(s, s->cat, f, name, bytes);
+}
+
+int store_file_pack_in(strata_store *s, catalog *cat, const pack_footer *f, const char *name, uint64_t bytes)
+{
 	catalog_pack *old = NULL;
 	size_t nold = 0;
-	int rc = catalog_add_pack(s->cat, f, name, bytes, &old, &nold);
+	int rc = catalog_add_pack(cat, f, name, bytes, &old, &nold);
 	/* Filed: a superseded file that cannot be deleted now is deleted by
 	 * the next recovery, so that is no failure of this call. */
 	if (!rc && delete_packs(s, old, nold))

@@ -216,15 +216,18 @@ int strata_repack(strata_store *s, int flags, strata_progress_cb *progress, void
 		return err_set(STRATA_EINVAL, "strata_repack needs a store");
 	if (!s->writable)
 		return err_set(STRATA_EREADONLY, "store %s is open read-only", s->root);
-	if (s->unit)
+	if (s->unit || (s->pipe && pipe_pending(s->pipe)))
 		return err_set(STRATA_EINVAL, "commit or roll back the unit in progress before repacking");
+	int rc = s->pipe ? pipe_wait(s->pipe, NULL) : 0; /* every commit filed */
+	if (rc)
+		return rc;
 	if (s->codecs.unknown[0])
 		return err_set(STRATA_EFORMAT, "%s/strata.conf names codec '%s', which this build does not know: "
 			       "it cannot repack this store", s->root, s->codecs.unknown);
 	catalog_pack *p;
 	size_t n;
 	strata_repack_result r = { 0 };
-	int rc = catalog_packs_in(s->cat, 1, INT64_MAX, &p, &n);
+	rc = catalog_packs_in(s->cat, 1, INT64_MAX, &p, &n);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < n; i++)

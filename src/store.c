@@ -171,6 +171,7 @@ void strata_close(strata_store *s)
 {
 	if (!s)
 		return;
+	pipe_stop(s->pipe);
 	unitw_free(s->unit);
 	read_cache_clear(s);
 	for (int i = 0; i < STORE_FD_CACHE; i++)
@@ -194,13 +195,21 @@ int store_codec_of(void *ctx, const void *key, size_t keylen, int *codec, int *l
 	return conf_codec_of(&s->codecs, key, keylen, codec, level);
 }
 
+static int writable_check(strata_store *s)
+{
+	if (!s->writable)
+		return err_set(STRATA_EREADONLY, "store %s is open read-only", s->root);
+	if (s->codecs.unknown[0])
+		return err_set(STRATA_EFORMAT, "%s/strata.conf names codec '%s', which this build does not know: "
+			       "it cannot write to this store", s->root, s->codecs.unknown);
+	return 0;
+}
+
+/* Without a pipeline: the unit in progress, coded on the caller's thread. */
 static int begin_unit(strata_store *s)
 {
 	if (s->unit)
 		return 0;
-	if (s->codecs.unknown[0])
-		return err_set(STRATA_EFORMAT, "%s/strata.conf names codec '%s', which this build does not know: "
-			       "it cannot write to this store", s->root, s->codecs.unknown);
 	uint64_t next;
 	int rc = store_next_unit(s, &next);
 	if (rc)
@@ -212,32 +221,36 @@ static int begin_unit(strata_store *s)
 	return unitw_new(&s->unit, &cfg);
 }
 
+/* Whether writes go through the pipeline, starting it on first use. */
+static int use_pipe(strata_store *s, int *yes)
+{
+	*yes = s->pipe_opts.workers >= 0 && !s->unit;
+	return *yes && !s->pipe ? pipe_start(&s->pipe, s, &s->pipe_opts) : 0;
+}
+
 int strata_put(strata_store *s, const void *key, size_t keylen, void *data, size_t len,
 	       strata_release_fn *release, void *ctx, uint64_t *n_out)
 {
 	err_clear();
-	int rc = 0;
+	int rc = 0, piped = 0;
 	if (!s || !key || (!data && len))
 		rc = err_set(STRATA_EINVAL, "strata_put needs a store, a key and data");
-	else if (!s->writable)
-		rc = err_set(STRATA_EREADONLY, "store %s is open read-only", s->root);
-	else
+	else if (keylen == 0 || keylen > PACK_KEY_MAX)
+		rc = err_set(STRATA_EINVAL, "key length %zu is outside 1..%d", keylen, PACK_KEY_MAX);
+	else if (!(rc = writable_check(s)) && !(rc = use_pipe(s, &piped)) && !piped)
 		rc = begin_unit(s);
 	if (rc) {
 		if (release)
 			release(ctx, data, len);
 		return rc;
 	}
+	if (piped)
+		return pipe_put(s->pipe, key, keylen, data, len, release, ctx, n_out);
 	return unitw_put(s->unit, key, keylen, data, len, release, ctx, n_out);
 }
 
-int strata_commit(strata_store *s, const char *label, uint64_t *unit_out)
+static int commit_direct(strata_store *s, const char *label, uint64_t *unit_out)
 {
-	err_clear();
-	if (!s)
-		return err_set(STRATA_EINVAL, "strata_commit needs a store");
-	if (!s->writable)
-		return err_set(STRATA_EREADONLY, "store %s is open read-only", s->root);
 	unitw_result res;
 	int rc = begin_unit(s);
 	if (!rc)
@@ -254,11 +267,77 @@ int strata_commit(strata_store *s, const char *label, uint64_t *unit_out)
 	}
 	unitw_free(s->unit);
 	s->unit = NULL;
+	return rc;
+}
+
+int strata_commit(strata_store *s, const char *label, uint64_t *unit_out)
+{
+	err_clear();
+	if (!s)
+		return err_set(STRATA_EINVAL, "strata_commit needs a store");
+	int piped = 0, rc = writable_check(s);
+	if (!rc)
+		rc = use_pipe(s, &piped);
+	if (!rc)
+		rc = piped ? pipe_commit(s->pipe, label, 1, unit_out) : commit_direct(s, label, unit_out);
 	/* The unit is durable and filed whatever happens next; a failed
 	 * automatic repack leaves the old packs live and is not reported. */
 	if (!rc && store_auto_repack(s))
 		err_clear();
 	return rc;
+}
+
+int strata_commit_async(strata_store *s, const char *label)
+{
+	err_clear();
+	if (!s)
+		return err_set(STRATA_EINVAL, "strata_commit_async needs a store");
+	int piped = 0, rc = writable_check(s);
+	if (!rc)
+		rc = use_pipe(s, &piped);
+	if (!rc)
+		rc = piped ? pipe_commit(s->pipe, label, 0, NULL) : commit_direct(s, label, NULL);
+	return rc;
+}
+
+int strata_pipeline_wait(strata_store *s, uint64_t *unit_out)
+{
+	err_clear();
+	if (!s)
+		return err_set(STRATA_EINVAL, "strata_pipeline_wait needs a store");
+	if (unit_out)
+		*unit_out = 0;
+	return s->pipe ? pipe_wait(s->pipe, unit_out) : 0;
+}
+
+int strata_pipeline_set(strata_store *s, const strata_pipeline_options *o)
+{
+	err_clear();
+	if (!s)
+		return err_set(STRATA_EINVAL, "strata_pipeline_set needs a store");
+	if (o && (o->workers < -1 || o->workers > 64))
+		return err_set(STRATA_EINVAL, "pipeline workers %d is outside -1..64", o->workers);
+	if (s->unit || (s->pipe && pipe_pending(s->pipe)))
+		return err_set(STRATA_EINVAL, "commit or roll back the unit in progress first");
+	int rc = s->pipe ? pipe_wait(s->pipe, NULL) : 0;
+	if (rc)
+		return rc;
+	pipe_stop(s->pipe);
+	s->pipe = NULL;
+	s->pipe_opts = o ? *o : (strata_pipeline_options){ 0 };
+	return 0;
+}
+
+int strata_pipeline_stats_get(strata_store *s, strata_pipeline_stats *out)
+{
+	err_clear();
+	if (!s || !out)
+		return err_set(STRATA_EINVAL, "missing argument");
+	if (s->pipe)
+		pipe_stats(s->pipe, out);
+	else
+		*out = (strata_pipeline_stats){ 0 };
+	return 0;
 }
 
 int strata_rollback(strata_store *s)
@@ -268,7 +347,7 @@ int strata_rollback(strata_store *s)
 		return err_set(STRATA_EINVAL, "strata_rollback needs a store");
 	unitw_free(s->unit);
 	s->unit = NULL;
-	return 0;
+	return s->pipe ? pipe_rollback(s->pipe) : 0;
 }
 
 int strata_get(strata_store *s, const void *key, size_t keylen, uint64_t n, void **out, size_t *len)

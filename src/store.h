@@ -10,6 +10,7 @@
 #include "conf.h"
 #include "group.h"
 #include "strata.h"
+#include "pipe.h"
 #include "unitw.h"
 
 #define STORE_FD_CACHE 8
@@ -27,7 +28,9 @@ struct strata_store {
 	conf_codecs codecs;      /* each key's codec, as read from strata.conf */
 	catalog *cat;
 	group_coder *coder;
-	unitw *unit;             /* the unit in progress, or NULL */
+	unitw *unit;             /* the unit in progress without a pipeline, or NULL */
+	struct pipe *pipe;       /* the write pipeline, started by the first put */
+	strata_pipeline_options pipe_opts; /* for the next start */
 	struct { int64_t pack; int fd; } fds[STORE_FD_CACHE]; /* open packs by catalog id */
 	unsigned fd_next;        /* next cache slot to reuse */
 	strata_read_cost last_cost; /* of the last successful get */
@@ -62,5 +65,8 @@ int store_auto_repack(strata_store *s);
 /* File a durable pack in the catalog and delete the pack files it
  * supersedes (commit, repack and recovery all end this way). */
 int store_file_pack(strata_store *s, const pack_footer *f, const char *name, uint64_t bytes);
+/* The same through another connection to the catalog (the pipeline's
+ * writer thread has its own). */
+int store_file_pack_in(strata_store *s, catalog *cat, const pack_footer *f, const char *name, uint64_t bytes);
 
 #endif

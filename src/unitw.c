@@ -62,6 +62,8 @@ struct unitw {
 	key_codec *kcodec;      /* each key's, by footer key index */
 	size_t cap_kcodec;
 	int failed;             /* an earlier write failed; the unit is lost */
+	int base_ok;            /* unitw_put_numbered: the record's say on
+				 * base deltas; -1 otherwise */
 };
 
 int unitw_new(unitw **out, const unitw_config *cfg)
@@ -70,13 +72,15 @@ int unitw_new(unitw **out, const unitw_config *cfg)
 	if (!u)
 		return ERR_NOMEM();
 	u->cfg = *cfg;
+	u->base_ok = -1;
 	int rc = keymap_new(&u->keys);
 	if (!rc)
 		rc = delta_index_new(&u->ix, (size_t)cfg->group_cap);
 	if (!rc)
 		rc = delta_index_new(&u->bix, (size_t)cfg->group_cap);
 	if (!rc)
-		rc = pack_writer_new(&u->pw, cfg->packs_dir, cfg->first, cfg->last, (int64_t)time(NULL));
+		rc = cfg->packs_dir ? pack_writer_new(&u->pw, cfg->packs_dir, cfg->first, cfg->last, (int64_t)time(NULL))
+				    : pack_writer_new_mem(&u->pw);
 	if (rc) {
 		unitw_free(u);
 		return rc;
@@ -204,7 +208,7 @@ static int choose(unitw *u, const void *key, size_t keylen, const keymap_val *kv
 			return rc;
 	}
 	/* A base must be filed already (committed, or repacked before it). */
-	int base_ok = u->cfg.repack ? u->cfg.repack_bases : kv->group == 0;
+	int base_ok = u->base_ok >= 0 ? u->base_ok : u->cfg.repack ? u->cfg.repack_bases : kv->group == 0;
 	if (base_ok && kv->next_n > 1 && len >= 16)
 		return try_base(u, kv->idx, key, keylen, kv->next_n, data, len, c);
 	return 0;
@@ -381,16 +385,17 @@ static int add_key_codec(unitw *u, uint32_t idx, const key_codec *kc)
 	return 0;
 }
 
-/* The key's slot, adding the key (numbered after its catalogued records,
- * with its codec) on first use in this unit. */
-static int key_slot(unitw *u, const void *key, size_t keylen, keymap_val **v)
+/* The key's slot, adding the key (numbered after its catalogued records
+ * unless the caller numbers them, with its codec) on first use in this
+ * unit. */
+static int key_slot(unitw *u, const void *key, size_t keylen, int numbered, keymap_val **v)
 {
 	if ((*v = keymap_get(u->keys, key, keylen)) != NULL)
 		return 0;
-	uint64_t count;
+	uint64_t count = 0;
 	uint32_t idx;
 	key_codec kc;
-	int rc = catalog_key_count(u->cfg.cat, key, keylen, &count);
+	int rc = numbered ? 0 : catalog_key_count(u->cfg.cat, key, keylen, &count);
 	if (!rc)
 		rc = u->cfg.codec_of(u->cfg.codec_ctx, key, keylen, &kc.codec, &kc.level);
 	if (!rc)
@@ -411,7 +416,7 @@ static int put_common(unitw *u, const void *key, size_t keylen, uint64_t n, uint
 	if (!rc && (keylen == 0 || keylen > PACK_KEY_MAX))
 		rc = err_set(STRATA_EINVAL, "key length %zu is outside 1..%d", keylen, PACK_KEY_MAX);
 	if (!rc)
-		rc = key_slot(u, key, keylen, &kv);
+		rc = key_slot(u, key, keylen, n != 0, &kv);
 	if (!rc && n)
 		kv->next_n = n;
 	if (!rc)
@@ -445,6 +450,35 @@ int unitw_put_at(unitw *u, const void *key, size_t keylen, uint64_t n, uint64_t 
 		return err_set(STRATA_EINVAL, "record %" PRIu64 " of unit %" PRIu64 " does not fit this pack", n, unit);
 	}
 	return put_common(u, key, keylen, n, unit, data, len, release, ctx, NULL);
+}
+
+int unitw_put_numbered(unitw *u, const void *key, size_t keylen, uint64_t n, int base_ok, void *data, size_t len,
+		       strata_release_fn *release, void *ctx)
+{
+	u->base_ok = base_ok;
+	int rc = put_common(u, key, keylen, n, 0, data, len, release, ctx, NULL);
+	u->base_ok = -1;
+	return rc;
+}
+
+int unitw_take_piece(unitw *u, pack_writer **out)
+{
+	keymap *fresh = NULL;
+	pack_writer *pw = NULL;
+	int rc = u->failed ? err_set(STRATA_EIO, "an earlier write of this piece failed") : close_group(u);
+	if (!rc)
+		rc = keymap_new(&fresh);
+	if (!rc)
+		rc = pack_writer_new_mem(&pw);
+	if (rc) {
+		keymap_free(fresh);
+		return rc;
+	}
+	keymap_free(u->keys);
+	u->keys = fresh;
+	*out = u->pw;
+	u->pw = pw;
+	return 0;
 }
 
 int unitw_add_unit(unitw *u, uint64_t unit, int64_t time, const void *label, size_t len)

@@ -30,7 +30,8 @@ typedef struct unitw unitw;
 typedef int unitw_codec_fn(void *ctx, const void *key, size_t keylen, int *codec, int *level);
 
 typedef struct unitw_config {
-	const char *packs_dir;  /* where the pack goes (borrowed) */
+	const char *packs_dir;  /* where the pack goes (borrowed); NULL: pieces
+				 * in memory (unitw_put_numbered) */
 	uint64_t first, last;   /* the pack's range of units (a commit: one) */
 	int repack;             /* records come with their numbers (unitw_put_at),
 				 * key by key */
@@ -57,6 +58,18 @@ int unitw_put(unitw *u, const void *key, size_t keylen, void *data, size_t len,
 /* Repack: add a record with its number and unit. Ownership as unitw_put. */
 int unitw_put_at(unitw *u, const void *key, size_t keylen, uint64_t n, uint64_t unit, void *data,
 		 size_t len, strata_release_fn *release, void *ctx);
+
+/* A piece (packs_dir NULL: the unitw writes into memory, see
+ * pack_writer_new_mem): add record n of a key, saying whether it may be a
+ * base delta against record n - 1's chain (it must be filed already). The
+ * record's unit is left 0 for the pack it is appended to. Ownership of data
+ * as unitw_put. */
+int unitw_put_numbered(unitw *u, const void *key, size_t keylen, uint64_t n, int base_ok, void *data, size_t len,
+		       strata_release_fn *release, void *ctx);
+
+/* A piece: close the open group and hand the piece over (*out, the
+ * caller's to free); the unitw goes on with an empty piece and no keys. */
+int unitw_take_piece(unitw *u, pack_writer **out);
 
 /* Describe the next unit of the range (see pack_writer_add_unit). A commit
  * need not: unitw_finish describes its one unit. */

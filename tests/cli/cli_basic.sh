@@ -41,7 +41,7 @@ declare -A USAGE=(
 	[put]="usage: strata put STORE KEY [FILE|-] [--label LABEL]"
 	[get]="usage: strata get STORE KEY[@N] [-o FILE] [--stats]"
 	[cat]="usage: strata cat STORE KEY [--from N] [--count M] [--prefetch D]"
-	[load]="usage: strata load STORE [FILE|-] [-v]"
+	[load]="usage: strata load STORE [FILE|-] [-v] [--threads N] [--queue-mb M] [--durable-mb M] [--durable-sec S]"
 	[ls]="usage: strata ls STORE"
 	[log]="usage: strata log STORE [KEY]"
 	[stats]="usage: strata stats STORE [--json]"
@@ -53,7 +53,7 @@ declare -A USAGE=(
 declare -A OPTS=(
 	[init]="--group-cap --level --chain-max --read-cost-max --repack-after --profile --codec --codec-rule"
 	[put]="--label"
-	[get]="-o --output --stats" [cat]="--from --count --prefetch" [load]="-v --verbose"
+	[get]="-o --output --stats" [cat]="--from --count --prefetch" [load]="-v --verbose --threads --queue-mb --durable-mb --durable-sec"
 	[ls]="" [log]="" [stats]="--json" [verify]="" [repack]="--oldest-first" [rebuild]=""
 )
 # the exact "wrong number of arguments" message of each command

@@ -90,14 +90,19 @@ def check_store(store, model, what, every=True):
     t.check(r.out.endswith(b": ok\n"), lambda: "%s: verify: %r" % (what, r))
 
 
-SUMMARY = re.compile(rb"^loaded (\d+) records \(([^)]*)\) in (\d+) units in \d+\.\d\d s\n$")
+SUMMARY = re.compile(rb"^loaded (\d+) records \(([^)]*)\) in (\d+) units in \d+\.\d\d s\n"
+                     rb"(pipeline: (\d+) workers, .* in flight at most \(cap 256\.0 MiB\), \d+ puts waited for room, "
+                     rb"(\d+) units made durable\n)?$")
 
 
 def check_summary(r, records, raw, units, what):
+    """The summary line; with -v, the pipeline's line after it."""
     m = SUMMARY.match(r.err)
     if t.check(m, lambda: "%s: summary line on stderr: %r" % (what, r)):
         t.eq((int(m.group(1)), m.group(2).decode(), int(m.group(3))), (records, human(raw), units),
              "%s: summary (records, bytes, units)" % what)
+        if m.group(4):
+            t.eq((int(m.group(5)) >= 1, int(m.group(6))), (True, units), "%s: pipeline workers, units durable" % what)
 
 
 def committed_lines(first, last):

@@ -71,6 +71,14 @@ static strata_store *open_store(const char *path, int flags)
 	return s;
 }
 
+/* Turn the write pipeline off: puts code and write on this thread, as
+ * the tests of write-side faults and of the temporary pack need. */
+static void direct(strata_store *s)
+{
+	const strata_pipeline_options po = { .workers = -1 };
+	assert_int_equal(strata_pipeline_set(s, &po), 0);
+}
+
 static uint64_t commit(strata_store *s, const char *label)
 {
 	uint64_t u = 0;
@@ -725,6 +733,7 @@ static void test_reader_leaves_writers_tmp_alone(void **state)
 {
 	fixture *f = *state;
 	strata_store *w = open_store(f->store, STRATA_OPEN_CREATE);
+	direct(w);
 	fill_unit1(w);
 	put_content(w, "doc", 4, 3000, 0);
 	assert_int_equal(tu_count_names(f->packs, "tmp-", ".pack"), 1);
@@ -1129,6 +1138,7 @@ static void test_commit_faults(void **state)
 {
 	fixture *f = *state;
 	strata_store *s = open_store(f->store, STRATA_OPEN_CREATE);
+	direct(s);
 	put_content(s, "a", 1, 5000, 0);
 	put_content(s, "b", 1, 70000, 1);
 	assert_int_equal(commit(s, "base"), 1);
@@ -1185,6 +1195,7 @@ static void test_commit_faults(void **state)
 		strata_close(r);
 		strata_close(s);
 		s = open_store(f->store, STRATA_OPEN_WRITE);
+		direct(s);
 		now = dump_store(s, f->packs);
 		if (strcmp(before, now) != 0 && !failure[0])
 			snprintf(failure, sizeof failure, "after a commit that failed at write-side call %llu, "
@@ -1235,6 +1246,7 @@ static void test_put_faults(void **state)
 	o.group_cap = 64 * 1024;
 	strata_store *s = NULL;
 	assert_int_equal(strata_open(&s, f->store, STRATA_OPEN_CREATE, &o), 0);
+	direct(s);
 	put_content(s, "x", 1, 1000, 0);
 	assert_int_equal(commit(s, NULL), 1);
 	char *before = dump_store(s, f->packs);
@@ -1293,6 +1305,7 @@ static void test_put_faults(void **state)
 			/* Start over from the base state. */
 			tu_rmrf(f->store);
 			assert_int_equal(strata_open(&s, f->store, STRATA_OPEN_CREATE, &o), 0);
+			direct(s);
 			put_content(s, "x", 1, 1000, 0);
 			assert_int_equal(commit(s, NULL), 1);
 			free(before);
@@ -1836,6 +1849,7 @@ static void test_auto_repack_faults(void **state)
 	o.repack_after = 4;
 	strata_store *s = NULL;
 	assert_int_equal(strata_open(&s, f->store, STRATA_OPEN_CREATE, &o), 0);
+	direct(s);
 	for (int u = 1; u <= 3; u++)
 		put_versions_unit(s, &m, u);
 	strata_close(s);
@@ -1843,6 +1857,7 @@ static void test_auto_repack_faults(void **state)
 	copy_store(f->store, base);
 	model base_m = m;
 	s = open_store(f->store, STRATA_OPEN_WRITE);
+	direct(s);
 	char *before = dump_store(s, f->packs);
 	strata_close(s);
 
@@ -1853,6 +1868,7 @@ static void test_auto_repack_faults(void **state)
 		copy_store(base, f->store);
 		m = base_m;
 		s = open_store(f->store, STRATA_OPEN_WRITE);
+		direct(s);
 		model_put(s, &m, "doc/a.txt", 6000, VERSION);
 		model_put(s, &m, "bin", 5000, RANDOM);
 		os_fault_set(k, ENOSPC);
@@ -1877,6 +1893,7 @@ static void test_auto_repack_faults(void **state)
 		assert_int_equal(st.units, 4);
 		strata_close(s);
 		s = open_store(f->store, STRATA_OPEN_WRITE);
+		direct(s);
 		model_check(s, &m);
 		expect_verify_ok(s);
 		strata_close(s);
