@@ -80,6 +80,7 @@ typedef struct worker {
 	group_coder *coder;
 	strata_store *rh;     /* read-only handle for base records, or NULL */
 	unitw *u;
+	int u_bases;          /* u was made with rh: it may take base deltas */
 } worker;
 
 struct pipe {
@@ -305,8 +306,13 @@ static int worker_setup(worker *wk)
 	int rc = wk->coder ? 0 : group_coder_new(&wk->coder);
 	if (!rc && p->base_deltas && !wk->rh && strata_open(&wk->rh, s->root, STRATA_OPEN_READ, NULL))
 		wk->rh = NULL; /* no base deltas for this worker, then */
+	if (!rc && wk->u && wk->rh && !wk->u_bases) { /* rh came late */
+		unitw_free(wk->u);
+		wk->u = NULL;
+	}
 	if (rc || wk->u)
 		return rc;
+	wk->u_bases = wk->rh != NULL;
 	unitw_config cfg = { .packs_dir = NULL, .group_cap = s->opts.group_cap, .codec_of = store_codec_of,
 			     .codec_ctx = s, .chain_max = s->opts.chain_max, .read_cost_max = s->opts.read_cost_max,
 			     .store = wk->rh, .cat = wk->rh ? wk->rh->cat : NULL, .coder = wk->coder };
@@ -321,7 +327,7 @@ static void code_batch(worker *wk, work *w)
 	w->recs = NULL;
 	while (!rc && r) {
 		prec *next = r->next;
-		rc = unitw_put_numbered(wk->u, r->key->key, r->key->len, r->n, r->base_ok && wk->rh, r->data, r->len,
+		rc = unitw_put_numbered(wk->u, r->key->key, r->key->len, r->n, r->base_ok && wk->u_bases, r->data, r->len,
 					r->release, r->ctx);
 		free(r);
 		r = next;

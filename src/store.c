@@ -146,6 +146,7 @@ int strata_open(strata_store **out, const char *path, int flags, const strata_op
 	if (!s)
 		return ERR_NOMEM();
 	s->lock_fd = -1;
+	pthread_mutex_init(&s->pipe_mu, NULL);
 	for (int i = 0; i < STORE_FD_CACHE; i++)
 		s->fds[i].fd = -1;
 	s->writable = (flags & (STRATA_OPEN_WRITE | STRATA_OPEN_CREATE)) != 0;
@@ -186,6 +187,7 @@ void strata_close(strata_store *s)
 	free(s->root);
 	free(s->packs);
 	free(s->catalog_path);
+	pthread_mutex_destroy(&s->pipe_mu);
 	free(s);
 }
 
@@ -221,11 +223,15 @@ static int begin_unit(strata_store *s)
 	return unitw_new(&s->unit, &cfg);
 }
 
-/* Whether writes go through the pipeline, starting it on first use. */
+/* Whether writes go through the pipeline, starting it on first use (puts
+ * of several threads may race to start it). */
 static int use_pipe(strata_store *s, int *yes)
 {
+	pthread_mutex_lock(&s->pipe_mu);
 	*yes = s->pipe_opts.workers >= 0 && !s->unit;
-	return *yes && !s->pipe ? pipe_start(&s->pipe, s, &s->pipe_opts) : 0;
+	int rc = *yes && !s->pipe ? pipe_start(&s->pipe, s, &s->pipe_opts) : 0;
+	pthread_mutex_unlock(&s->pipe_mu);
+	return rc;
 }
 
 int strata_put(strata_store *s, const void *key, size_t keylen, void *data, size_t len,

@@ -13,6 +13,8 @@
 #include "pipe.h"
 #include "unitw.h"
 
+#include <pthread.h>
+
 #define STORE_FD_CACHE 8
 
 /* Private strata_open flag: take the lock, open no catalog (for rebuild). */
@@ -30,6 +32,7 @@ struct strata_store {
 	group_coder *coder;
 	unitw *unit;             /* the unit in progress without a pipeline, or NULL */
 	struct pipe *pipe;       /* the write pipeline, started by the first put */
+	pthread_mutex_t pipe_mu; /* guards starting it (puts may race) */
 	strata_pipeline_options pipe_opts; /* for the next start */
 	struct { int64_t pack; int fd; } fds[STORE_FD_CACHE]; /* open packs by catalog id */
 	unsigned fd_next;        /* next cache slot to reuse */

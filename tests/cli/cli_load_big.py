@@ -145,9 +145,10 @@ r = t.expect(0, "load", S, stream_path, "-v", timeout=900)
 t.check(r.out == b"".join(b"committed unit %d\n" % u for u in range(1, NUNITS + 1)),
         lambda: "load -v stdout is not 'committed unit 1..%d' (%d lines, last %r)"
         % (NUNITS, r.out.count(b"\n"), r.out[-40:]))
-m = re.match(rb"^loaded (\d+) records \(([^)]*)\) in (\d+) units in [\d.]+ s\n$", r.err)
-t.check(m and (int(m.group(1)), m.group(2).decode(), int(m.group(3))) == (NRECORDS, human(raw_total), NUNITS),
-        lambda: "load summary: %r" % r.err)
+m = re.match(rb"^loaded (\d+) records \(([^)]*)\) in (\d+) units in [\d.]+ s\n"
+             rb"pipeline: \d+ workers, .* \(cap 256\.0 MiB\), \d+ puts waited for room, (\d+) units made durable\n$", r.err)
+t.check(m and (int(m.group(1)), m.group(2).decode(), int(m.group(3)), int(m.group(4))) ==
+        (NRECORDS, human(raw_total), NUNITS, NUNITS), lambda: "load summary: %r" % r.err)
 
 t.section("stats, ls, log")
 st = t.stats(S)
