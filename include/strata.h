@@ -124,7 +124,8 @@ typedef struct strata_options {
  *   "versions"  STRATA_OPTIONS_INIT: zstd:3, 4 MiB groups, chains of 4,
  *               read cost 4, repack after 16 small packs
  *   "trace"     lz4, 16 MiB groups, no deltas against earlier units
- *               (chain_max 1), never repack on commit (repack_after 0)
+ *               (chain_max 1), read cost 64 (groups fill whatever the
+ *               records' sizes), never repack on commit (repack_after 0)
  *   "archive"   zstd:12, 16 MiB groups, read cost 8, chains of 4, repack
  *               after 16 small packs
  */
