@@ -1,11 +1,11 @@
 /* pipe.c - the write pipeline (pipe.h, docs/threading.md).
  *
  * One mutex guards everything shared: the producers' key table and batches,
- * the two lists of work items (`todo`, what workers take, and `order`, every
+ * the two lists of work items (`ready`, what workers take, and `order`, every
  * item in sequence, what the writer takes from the head once it is done) and
  * the counters. Workers and the writer do their real work with the mutex
  * released, on what they alone own at that moment (an item taken from
- * `todo`, the head of `order`).
+ * `ready`, the head of `order`).
  */
 #include "pipe.h"
 #include "err.h"
@@ -58,7 +58,7 @@ struct pkey {
 enum { W_BATCH, W_COMMIT, W_ROLLBACK };
 
 typedef struct work {
-	struct work *next_todo, *next_order;
+	struct work *next_ready, *next_order;
 	uint64_t seq;
 	int kind;
 	prec *recs;           /* W_BATCH: its records, in put order */
@@ -89,7 +89,7 @@ struct pipe {
 	int base_deltas;      /* the store's chains allow base deltas */
 	pthread_mutex_t mu;
 	pthread_cond_t room;      /* in-flight bytes went down */
-	pthread_cond_t work_cv;   /* todo grew, or stop */
+	pthread_cond_t work_cv;   /* ready grew, or stop */
 	pthread_cond_t done_cv;   /* an item became done, or stop */
 	pthread_cond_t proc_cv;   /* the writer processed an item */
 	/* producers' key table, and their connection to the catalog */
@@ -98,7 +98,7 @@ struct pipe {
 	size_t nbuckets, nkeys;
 	pkey *touched, **touched_tail;
 	/* items */
-	work *todo, **todo_tail, *order, **order_tail;
+	work *ready, **ready_tail, *order, **order_tail;
 	uint64_t next_seq, processed_seq, durable_seq;
 	/* accounting */
 	uint64_t inflight, peak, blocked, groups_written, units_durable, last_durable;
@@ -148,15 +148,15 @@ static int64_t ms_since(const struct timespec *t)
 
 /* ------------------------------------------------------------ items */
 
-/* Append an item to `order` (and to `todo` for a batch). Under mu. */
+/* Append an item to `order` (and to `ready` for a batch). Under mu. */
 static void push_work(pipe_t *p, work *w)
 {
 	w->seq = ++p->next_seq;
 	*p->order_tail = w;
 	p->order_tail = &w->next_order;
 	if (w->kind == W_BATCH) {
-		*p->todo_tail = w;
-		p->todo_tail = &w->next_todo;
+		*p->ready_tail = w;
+		p->ready_tail = &w->next_ready;
 		pthread_cond_signal(&p->work_cv);
 	} else {
 		w->done = 1;
@@ -349,14 +349,14 @@ static void *worker_main(void *arg)
 	pipe_t *p = wk->p;
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
-		while (!p->todo && !p->stop)
+		while (!p->ready && !p->stop)
 			pthread_cond_wait(&p->work_cv, &p->mu);
-		work *w = p->todo;
+		work *w = p->ready;
 		if (!w)
 			break;
-		p->todo = w->next_todo;
-		if (!p->todo)
-			p->todo_tail = &p->todo;
+		p->ready = w->next_ready;
+		if (!p->ready)
+			p->ready_tail = &p->ready;
 		pthread_mutex_unlock(&p->mu);
 		code_batch(wk, w);
 		pthread_mutex_lock(&p->mu);
@@ -746,7 +746,7 @@ int pipe_start(pipe_t **out, strata_store *s, const strata_pipeline_options *o)
 		p->o.queue_bytes = PIPE_QUEUE_DEFAULT;
 	p->base_deltas = s->opts.chain_max > 1;
 	p->touched_tail = &p->touched;
-	p->todo_tail = &p->todo;
+	p->ready_tail = &p->ready;
 	p->order_tail = &p->order;
 	clock_gettime(CLOCK_MONOTONIC, &p->commit_time);
 	pthread_mutex_init(&p->mu, NULL);

@@ -377,7 +377,6 @@ static void record_place(const char *path, const char *key, uint64_t n, uint32_t
 		fail_msg("%s@%llu is not in %s", key, (unsigned long long)n, path);
 }
 
-static int fds_into(const char *dir);
 
 /* ------------------------------------------------------------ (a) corruption */
 
@@ -819,7 +818,7 @@ static void test_garbage_pack_set_aside(void **state)
 	strata_close(w);
 	free(garbage);
 	free(damaged);
-	assert_int_equal(fds_into(f->store), 0);
+	assert_int_equal(tu_fds_into(f->store), 0);
 }
 
 /* A valid pack under another unit's name is damaged too. */
@@ -843,7 +842,7 @@ static void test_misnamed_pack_set_aside(void **state)
 	free(p5);
 	/* Nothing of the store stays open once its handle is closed (the
 	 * pack read to validate it included). */
-	int left = fds_into(f->store);
+	int left = tu_fds_into(f->store);
 	if (left != 0)
 		fail_msg("%d descriptor(s) into the store still open after strata_close", left);
 }
@@ -1913,31 +1912,6 @@ static void test_auto_repack_faults(void **state)
 /* ------------------------------------------------------------ (e) O_CLOEXEC */
 
 /* Descriptors of this process that point into dir. */
-static int fds_into(const char *dir)
-{
-	char root[PATH_MAX];
-	assert_non_null(realpath(dir, root));
-	size_t rl = strlen(root);
-	DIR *d = opendir("/proc/self/fd");
-	assert_non_null(d);
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		char link[64], target[PATH_MAX];
-		snprintf(link, sizeof link, "/proc/self/fd/%d", atoi(e->d_name));
-		ssize_t l = readlink(link, target, sizeof target - 1);
-		if (l < 0)
-			continue;
-		target[l] = '\0';
-		if (!strncmp(target, root, rl) && (target[rl] == '/' || target[rl] == '\0'))
-			n++;
-	}
-	closedir(d);
-	return n;
-}
-
 /* Run fdcheck on dir in a fork+exec'd child; its exit status. */
 static int run_fdcheck(const char *dir)
 {
@@ -1969,7 +1943,7 @@ static void test_cloexec(void **state)
 	strata_store *r = open_store(f->store, STRATA_OPEN_READ);
 	expect_content(r, "k", 2, 50000, 0);
 	/* The store's descriptors are there to be inherited... */
-	int open_fds = fds_into(f->store);
+	int open_fds = tu_fds_into(f->store);
 	assert_true(open_fds >= 5); /* lock, catalogs, packs, tmp pack */
 
 	/* ...the checker sees a descriptor without O_CLOEXEC... */
@@ -1993,7 +1967,7 @@ static void test_cloexec(void **state)
 	strata_close(r2);
 	strata_close(r);
 	strata_close(w);
-	assert_int_equal(fds_into(f->store), 0); /* and close closes them all */
+	assert_int_equal(tu_fds_into(f->store), 0); /* and close closes them all */
 }
 
 int main(int argc, char **argv)

@@ -456,28 +456,6 @@ static void test_failure(void **state)
 
 /* ------------------------------------------------------------ cloexec */
 
-static int fds_into(const char *dir)
-{
-	char root[PATH_MAX];
-	assert_non_null(realpath(dir, root));
-	size_t rl = strlen(root);
-	DIR *d = opendir("/proc/self/fd");
-	assert_non_null(d);
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		char link[64], target[PATH_MAX];
-		snprintf(link, sizeof link, "/proc/self/fd/%d", atoi(e->d_name));
-		ssize_t l = e->d_name[0] == '.' ? -1 : readlink(link, target, sizeof target - 1);
-		if (l < 0)
-			continue;
-		target[l] = '\0';
-		n += !strncmp(target, root, rl) && (target[rl] == '/' || target[rl] == '\0');
-	}
-	closedir(d);
-	return n;
-}
-
 static void test_cloexec(void **state)
 {
 	const char *dir = *state;
@@ -493,7 +471,7 @@ static void test_cloexec(void **state)
 	for (int i = 0; i < 500 && tu_count_names(packs, "tmp-", ".pack") == 0; i++)
 		usleep(10000);
 	assert_int_equal(tu_count_names(packs, "tmp-", ".pack"), 1);
-	assert_true(fds_into(path) >= 4); /* lock, catalog connections, tmp pack */
+	assert_true(tu_fds_into(path) >= 4); /* lock, catalog connections, tmp pack */
 	fflush(NULL);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
@@ -508,7 +486,7 @@ static void test_cloexec(void **state)
 	assert_int_equal(WEXITSTATUS(st), 0);
 	assert_int_equal(strata_commit(s, NULL, NULL), 0);
 	strata_close(s);
-	assert_int_equal(fds_into(path), 0);
+	assert_int_equal(tu_fds_into(path), 0);
 	free(packs);
 	free(path);
 }

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +73,29 @@ static inline int tu_teardown_dir(void **state)
 	tu_rmrf(*state);
 	free(*state);
 	return 0;
+}
+
+/* How many of this process's descriptors point into dir (or are dir). */
+static inline int tu_fds_into(const char *dir)
+{
+	char root[PATH_MAX];
+	assert_non_null(realpath(dir, root));
+	size_t rl = strlen(root);
+	DIR *d = opendir("/proc/self/fd");
+	assert_non_null(d);
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		char link[64], target[PATH_MAX];
+		snprintf(link, sizeof link, "/proc/self/fd/%d", atoi(e->d_name));
+		ssize_t l = e->d_name[0] == '.' ? -1 : readlink(link, target, sizeof target - 1);
+		if (l < 0)
+			continue;
+		target[l] = '\0';
+		n += !strncmp(target, root, rl) && (target[rl] == '/' || target[rl] == '\0');
+	}
+	closedir(d);
+	return n;
 }
 
 /* ------------------------------------------------------------- PRNG */
