@@ -24,7 +24,8 @@ typedef struct init_opts {
 	int level, level_given;
 } init_opts;
 
-enum { GIVEN_CAP = 1, GIVEN_CHAIN = 2, GIVEN_COST = 4, GIVEN_REPACK = 8 };
+enum { GIVEN_CAP = 1, GIVEN_CHAIN = 2, GIVEN_COST = 4, GIVEN_REPACK = 8, GIVEN_CHUNK = 16, GIVEN_AVG = 32,
+       GIVEN_STATE = 64 };
 
 static int parse_u64(const char *s, uint64_t *v)
 {
@@ -58,12 +59,21 @@ static int init_opt(int opt, const char *arg, void *ctx)
 		return usage_error("init", "'%s' is not a number", arg);
 	/* The library checks each option's range and names the value; only a
 	 * value too large for its int field is refused here. */
-	if (opt != 'c' && v > INT_MAX)
+	if (opt != 'c' && opt != 'k' && opt != 'm' && v > INT_MAX)
 		return usage_error("init", "'%s' is too large", arg);
 	int iv = (int)v;
 	if (opt == 'c') {
 		io->o.group_cap = v;
 		io->given |= GIVEN_CAP;
+	} else if (opt == 'k') {
+		io->o.chunk_above = v;
+		io->given |= GIVEN_CHUNK;
+	} else if (opt == 'g') {
+		io->o.chunk_avg = (uint32_t)v;
+		io->given |= GIVEN_AVG;
+	} else if (opt == 'm') {
+		io->o.state_mem = v;
+		io->given |= GIVEN_STATE;
 	} else if (opt == 'l') {
 		io->level = iv;
 		io->level_given = 1;
@@ -94,6 +104,12 @@ static int init_options(init_opts *io, strata_options *o, char *codec_buf, size_
 		o->read_cost_max = io->o.read_cost_max;
 	if (io->given & GIVEN_REPACK)
 		o->repack_after = io->o.repack_after;
+	if (io->given & GIVEN_CHUNK)
+		o->chunk_above = io->o.chunk_above;
+	if (io->given & GIVEN_AVG)
+		o->chunk_avg = io->o.chunk_avg;
+	if (io->given & GIVEN_STATE)
+		o->state_mem = io->o.state_mem;
 	if (io->codec)
 		o->codec = io->codec;
 	if (io->rules)
@@ -121,6 +137,9 @@ int cmd_init(int argc, char **argv)
 					    { "chain-max", required_argument, NULL, 'd' },
 					    { "read-cost-max", required_argument, NULL, 'r' },
 					    { "repack-after", required_argument, NULL, 'a' },
+					    { "chunk-above", required_argument, NULL, 'k' },
+					    { "chunk-avg", required_argument, NULL, 'g' },
+					    { "state-mem", required_argument, NULL, 'm' },
 					    { "profile", required_argument, NULL, 'p' },
 					    { "codec", required_argument, NULL, 'C' },
 					    { "codec-rule", required_argument, NULL, 'R' },

@@ -10,6 +10,7 @@ static const command COMMANDS[] = {
 	{ "init", cmd_init, "create a new, empty store",
 	  "usage: strata init STORE [--group-cap BYTES] [--level N] [--chain-max N]\n"
 	  "                   [--read-cost-max N] [--repack-after N]\n"
+	  "                   [--chunk-above BYTES] [--chunk-avg BYTES] [--state-mem BYTES]\n"
 	  "                   [--profile trace|versions|archive] [--codec CODEC[:LEVEL]]\n"
 	  "                   [--codec-rule PATTERN=CODEC[:LEVEL]]...\n"
 	  "\n"
@@ -22,8 +23,9 @@ static const command COMMANDS[] = {
 	  "                                   cost 4, repack after 16 (the default)\n"
 	  "                         trace     lz4, 16 MiB groups, chain max 1 (no\n"
 	  "                                   deltas across units), read cost 64,\n"
-	  "                                   never repack\n"
-	  "                         archive   zstd:12, 16 MiB groups, read cost 8\n"
+	  "                                   never repack, never chunk\n"
+	  "                         archive   zstd:12, 16 MiB groups, read cost 8,\n"
+	  "                                   records of 512 KiB and up chunked\n"
 	  "  --codec CODEC[:LEVEL]\n"
 	  "                       codec of the groups of keys no rule names: none,\n"
 	  "                       zstd (levels 1..22), lz4 (1..12; 3 and up: LZ4 HC;\n"
@@ -47,7 +49,17 @@ static const command COMMANDS[] = {
 	  "                       multiple of the record's size (1..64, default 4;\n"
 	  "                       records under 4 KiB count as 4 KiB)\n"
 	  "  --repack-after N     repack the trailing small packs once N of them\n"
-	  "                       pile up (0 = never, 2..1000, default 16)\n" },
+	  "                       pile up (0 = never, 2..1000, default 16)\n"
+	  "  --chunk-above BYTES  records this large or larger are cut into\n"
+	  "                       content-defined chunks: a chunk stored before is\n"
+	  "                       not stored again, and a new one is coded against\n"
+	  "                       a similar earlier chunk (0 = never; 65536..2^40;\n"
+	  "                       default 4194304)\n"
+	  "  --chunk-avg BYTES    average chunk size, a power of two 4096..4194304\n"
+	  "                       (default 65536); chunks are a quarter to four\n"
+	  "                       times that\n"
+	  "  --state-mem BYTES    memory for the chunk indexes' cache (at least\n"
+	  "                       16777216, default 1073741824)\n" },
 	{ "put", cmd_put, "add one record to a key, as a unit of its own",
 	  "usage: strata put STORE KEY [FILE|-] [--label LABEL]\n"
 	  "\n"

@@ -113,10 +113,24 @@ typedef struct strata_options {
 			     * The pattern is everything before the last '=',
 			     * non-empty, without line breaks, not starting
 			     * with a blank; blanks around the '=' are ignored. */
+	/* Since version 3. */
+	uint64_t chunk_above; /* records of at least this many bytes are cut
+			       * into content-defined chunks, each distinct
+			       * chunk stored once and delta-coded against a
+			       * similar earlier one (docs/FORMAT.md,
+			       * "Chunks"); 0 = never, else 64 KiB..1 TiB
+			       * (default 4 MiB; a store made before version
+			       * 3 never chunks) */
+	uint32_t chunk_avg;   /* the chunker's average chunk size, a power of
+			       * two 4 KiB..4 MiB (default 64 KiB); chunks are
+			       * avg/4..avg*4 bytes */
+	uint64_t state_mem;   /* memory cap of the chunk and sketch indexes'
+			       * cache, 16 MiB.. (default 1 GiB) */
 } strata_options;
 
-#define STRATA_OPTIONS_VERSION 2
-#define STRATA_OPTIONS_INIT { STRATA_OPTIONS_VERSION, 4u << 20, 3, 4, 4, 16, NULL, NULL }
+#define STRATA_OPTIONS_VERSION 3
+#define STRATA_OPTIONS_INIT \
+	{ STRATA_OPTIONS_VERSION, 4u << 20, 3, 4, 4, 16, NULL, NULL, 4u << 20, 64u << 10, 1ull << 30 }
 
 /*
  * Set *o to the defaults of a store profile (STRATA_EINVAL for another
@@ -125,9 +139,11 @@ typedef struct strata_options {
  *               read cost 4, repack after 16 small packs
  *   "trace"     lz4, 16 MiB groups, no deltas against earlier units
  *               (chain_max 1), read cost 64 (groups fill whatever the
- *               records' sizes), never repack on commit (repack_after 0)
+ *               records' sizes), never repack on commit (repack_after 0),
+ *               no chunking (a put stays O(1) on the caller's thread)
  *   "archive"   zstd:12, 16 MiB groups, read cost 8, chains of 4, repack
- *               after 16 small packs
+ *               after 16 small packs, records of 512 KiB or more chunked
+ *               (64 KiB chunks on average)
  */
 int strata_options_profile(strata_options *o, const char *profile);
 

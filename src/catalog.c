@@ -298,8 +298,13 @@ static int add_records(catalog *c, const pack_footer *f, const int64_t *ids, int
 		sqlite3_bind_int64(s, 2, (int64_t)r->n);
 		if ((rc = step_done(c, s, "counting a key's records")))
 			return rc;
-		count[r->unit - f->first]++;
-		raw[r->unit - f->first] += r->size;
+		/* A unit's records and bytes are the caller's: reserved
+		 * keys' (chunks, manifests) are counted through the records
+		 * that refer to them. */
+		if (f->keys[r->key].len && f->keys[r->key].p[0] != 0) {
+			count[r->unit - f->first]++;
+			raw[r->unit - f->first] += r->size;
+		}
 	}
 	return 0;
 }
@@ -708,4 +713,115 @@ int catalog_stats(catalog *c, strata_stats *out)
 			     "(SELECT coalesce(sum(bytes),0) FROM packs), (SELECT count(*) FROM keys WHERE records>0), "
 			     "(SELECT count(*) FROM groups) FROM units", NULL, 0, stats_row, out);
 	return rc ? rc : read_cost_stats(c, out);
+}
+
+/* ------------------------------------------- compressor state (format 1.1) */
+
+static const char STATE_SCHEMA[] =
+	"CREATE TABLE IF NOT EXISTS chunks(hash BLOB PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS sketches(sf INTEGER NOT NULL, n INTEGER NOT NULL,"
+	" PRIMARY KEY(sf, n)) WITHOUT ROWID;";
+
+int catalog_state_open(catalog *c, uint64_t cache_bytes)
+{
+	char sql[64];
+	/* SQLite takes a negative cache_size as KiB. */
+	snprintf(sql, sizeof sql, "PRAGMA cache_size=-%" PRIu64 ";", cache_bytes / 1024);
+	int rc = exec(c, sql);
+	return rc ? rc : exec(c, STATE_SCHEMA);
+}
+
+int catalog_chunk_find(catalog *c, const uint8_t hash[32], uint64_t *n)
+{
+	sqlite3_stmt *s;
+	int r = sqlite3_prepare_v3(c->db, "SELECT n FROM chunks WHERE hash=?1", -1, 0, &s, NULL);
+	if (r != SQLITE_OK)
+		return db_fail(c, r, "reading the chunk index");
+	sqlite3_bind_blob(s, 1, hash, 32, SQLITE_STATIC);
+	int found;
+	int rc = one_u64(c, s, n, &found, "reading the chunk index");
+	sqlite3_finalize(s);
+	return rc ? rc : found ? 0 : STRATA_ENOTFOUND;
+}
+
+int catalog_sketch_find(catalog *c, uint64_t sf, uint64_t *ns, size_t cap, size_t *got)
+{
+	sqlite3_stmt *s;
+	*got = 0;
+	int r = sqlite3_prepare_v3(c->db, "SELECT n FROM sketches WHERE sf=?1 ORDER BY n DESC LIMIT ?2", -1, 0, &s,
+				   NULL);
+	if (r != SQLITE_OK)
+		return db_fail(c, r, "reading the sketch index");
+	sqlite3_bind_int64(s, 1, (int64_t)sf);
+	sqlite3_bind_int64(s, 2, (int64_t)cap);
+	while ((r = sqlite3_step(s)) == SQLITE_ROW)
+		ns[(*got)++] = (uint64_t)sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return r == SQLITE_DONE ? 0 : db_fail(c, r, "reading the sketch index");
+}
+
+int catalog_state_upto(catalog *c, uint64_t *upto)
+{
+	sqlite3_stmt *s;
+	int r = sqlite3_prepare_v2(c->db, "SELECT value FROM meta WHERE name='state-upto'", -1, &s, NULL);
+	if (r != SQLITE_OK)
+		return db_fail(c, r, "reading the state mark");
+	int rc = one_u64(c, s, upto, NULL, "reading the state mark");
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int catalog_state_add(catalog *c, const catalog_chunk *v, size_t n, uint64_t upto)
+{
+	sqlite3_stmt *ch = NULL, *sk = NULL, *mk = NULL;
+	int rc = exec(c, "BEGIN IMMEDIATE");
+	if (rc)
+		return rc;
+	int r = sqlite3_prepare_v2(c->db, "INSERT OR IGNORE INTO chunks(hash, n) VALUES(?1, ?2)", -1, &ch, NULL);
+	if (r == SQLITE_OK)
+		r = sqlite3_prepare_v2(c->db, "INSERT OR IGNORE INTO sketches(sf, n) VALUES(?1, ?2)", -1, &sk, NULL);
+	if (r == SQLITE_OK)
+		r = sqlite3_prepare_v2(c->db, "INSERT OR REPLACE INTO meta VALUES('state-upto', max(?1, "
+				       "coalesce((SELECT value FROM meta WHERE name='state-upto'), 0)))", -1, &mk, NULL);
+	for (size_t i = 0; r == SQLITE_OK && i < n; i++) {
+		sqlite3_reset(ch);
+		sqlite3_bind_blob(ch, 1, v[i].hash, 32, SQLITE_STATIC);
+		sqlite3_bind_int64(ch, 2, (int64_t)v[i].n);
+		r = sqlite3_step(ch) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(c->db);
+		for (int j = 0; r == SQLITE_OK && v[i].has_sf && j < CATALOG_SF; j++) {
+			sqlite3_reset(sk);
+			sqlite3_bind_int64(sk, 1, (int64_t)v[i].sf[j]);
+			sqlite3_bind_int64(sk, 2, (int64_t)v[i].n);
+			r = sqlite3_step(sk) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(c->db);
+		}
+	}
+	if (r == SQLITE_OK && upto) {
+		sqlite3_bind_int64(mk, 1, (int64_t)upto);
+		r = sqlite3_step(mk) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(c->db);
+	}
+	sqlite3_finalize(ch);
+	sqlite3_finalize(sk);
+	sqlite3_finalize(mk);
+	rc = r == SQLITE_OK ? exec(c, "COMMIT") : db_fail(c, r, "writing the chunk index");
+	if (rc)
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+typedef struct n_ctx {
+	catalog_n_cb *cb;
+	void *ctx;
+} n_ctx;
+
+static int n_row(sqlite3_stmt *s, void *p)
+{
+	n_ctx *k = p;
+	return k->cb(k->ctx, (uint64_t)sqlite3_column_int64(s, 0), (uint64_t)sqlite3_column_int64(s, 1));
+}
+
+int catalog_foreach_since(catalog *c, const void *key, size_t len, uint64_t unit, catalog_n_cb *cb, void *ctx)
+{
+	n_ctx k = { cb, ctx };
+	return each_row_b(c, "SELECT r.n, r.unit FROM records r JOIN keys k ON r.key=k.id "
+			     "WHERE k.name=?1 AND r.unit>?2 ORDER BY r.n", key, len, 1, (int64_t)unit, 0, n_row, &k);
 }

@@ -77,4 +77,34 @@ int catalog_foreach_record(catalog *c, const void *key, size_t len, strata_recor
 int catalog_foreach_unit(catalog *c, strata_unit_cb *cb, void *ctx);
 int catalog_stats(catalog *c, strata_stats *out);
 
+/* ------------------------------------------ compressor state (format 1.1)
+ * The chunk index (SHA-256 -> chunk record number) and the sketch index
+ * (super-feature -> chunk record numbers), derived from the chunk key's
+ * records (docs/FORMAT.md, "Catalog"). */
+
+#define CATALOG_SF 3
+
+typedef struct catalog_chunk {
+	uint8_t hash[32];   /* SHA-256 of the chunk */
+	uint64_t n;         /* its record number in the chunk key */
+	uint64_t sf[CATALOG_SF];
+	int has_sf;         /* 0: too short for a sketch */
+} catalog_chunk;
+
+/* A writer: create the state tables if missing and let SQLite's page cache
+ * hold up to cache_bytes. */
+int catalog_state_open(catalog *c, uint64_t cache_bytes);
+/* The chunk of this SHA-256: 0 and *n, or STRATA_ENOTFOUND. */
+int catalog_chunk_find(catalog *c, const uint8_t hash[32], uint64_t *n);
+/* Up to cap chunks sharing super-feature sf, newest first. */
+int catalog_sketch_find(catalog *c, uint64_t sf, uint64_t *ns, size_t cap, size_t *got);
+/* Units up to which every chunk is in the indexes (0: none). */
+int catalog_state_upto(catalog *c, uint64_t *upto);
+/* Add chunks in one transaction and raise the mark to upto (0: leave it). */
+int catalog_state_add(catalog *c, const catalog_chunk *v, size_t n, uint64_t upto);
+
+/* Records of a key committed after `unit`, by number: cb(ctx, n, unit). */
+typedef int catalog_n_cb(void *ctx, uint64_t n, uint64_t unit);
+int catalog_foreach_since(catalog *c, const void *key, size_t len, uint64_t unit, catalog_n_cb *cb, void *ctx);
+
 #endif

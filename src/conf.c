@@ -30,6 +30,14 @@ static int check_numbers(const strata_options *o)
 		return err_set(STRATA_EINVAL, "read cost max %d is outside 1..64", o->read_cost_max);
 	if (o->repack_after != 0 && (o->repack_after < 2 || o->repack_after > 1000))
 		return err_set(STRATA_EINVAL, "repack-after %d is neither 0 nor within 2..1000", o->repack_after);
+	if (o->chunk_above != 0 && (o->chunk_above < (64u << 10) || o->chunk_above > (1ull << 40)))
+		return err_set(STRATA_EINVAL, "chunk-above %" PRIu64 " is neither 0 nor within 65536..2^40",
+			       o->chunk_above);
+	if (o->chunk_avg < (4u << 10) || o->chunk_avg > (4u << 20) || (o->chunk_avg & (o->chunk_avg - 1)))
+		return err_set(STRATA_EINVAL, "chunk-avg %" PRIu32 " is not a power of two within 4096..4194304",
+			       o->chunk_avg);
+	if (o->state_mem < (16u << 20))
+		return err_set(STRATA_EINVAL, "state-mem %" PRIu64 " is under 16 MiB", o->state_mem);
 	return 0;
 }
 
@@ -181,8 +189,10 @@ static int format_conf(const strata_options *o, const conf_codecs *cc, char *tex
 	size_t cap = CONF_MAX + 1, n;
 	n = (size_t)snprintf(text, cap,
 			     "strata-store = %d\ngroup-cap = %" PRIu64 "\nzstd-level = %d\nchain-max = %d\n"
-			     "read-cost-max = %d\nrepack-after = %d\n",
-			     STORE_FORMAT, o->group_cap, o->zstd_level, o->chain_max, o->read_cost_max, o->repack_after);
+			     "read-cost-max = %d\nrepack-after = %d\nchunk-above = %" PRIu64 "\nchunk-avg = %" PRIu32
+			     "\nstate-mem = %" PRIu64 "\n",
+			     STORE_FORMAT, o->group_cap, o->zstd_level, o->chain_max, o->read_cost_max, o->repack_after,
+			     o->chunk_above, o->chunk_avg, o->state_mem);
 	/* zstd at zstd-level needs no codec line: the file stays as it was
 	 * before codecs. */
 	if (n < cap && (cc->codec != CODEC_ZSTD || cc->level != o->zstd_level)) {
@@ -208,6 +218,8 @@ int conf_from_options(const strata_options *in, strata_options *o, conf_codecs *
 	*o = (strata_options)STRATA_OPTIONS_INIT;
 	if (in && in->version == 1) /* the fields before `codec` */
 		memcpy(o, in, offsetof(strata_options, codec));
+	else if (in && in->version == 2) /* the fields before `chunk_above` */
+		memcpy(o, in, offsetof(strata_options, chunk_above));
 	else if (in && in->version == STRATA_OPTIONS_VERSION)
 		*o = *in;
 	else if (in)
@@ -287,6 +299,12 @@ static int parse_line(char *line, strata_options *o, conf_lines *cl, const char 
 		o->read_cost_max = (int)v;
 	} else if (!strcmp(name, "repack-after")) {
 		o->repack_after = (int)v;
+	} else if (!strcmp(name, "chunk-above")) {
+		o->chunk_above = (uint64_t)v;
+	} else if (!strcmp(name, "chunk-avg")) {
+		o->chunk_avg = (uint32_t)v;
+	} else if (!strcmp(name, "state-mem")) {
+		o->state_mem = (uint64_t)v;
 	} else if (!strcmp(name, "codec")) {
 		cl->codec = val;
 	} else if (!strcmp(name, "codec-rule")) {
@@ -319,6 +337,7 @@ int conf_read(const char *root, strata_options *o, conf_codecs *cc)
 	text[got] = '\0';
 	*cc = (conf_codecs){ 0 };
 	*o = (strata_options)STRATA_OPTIONS_INIT;
+	o->chunk_above = 0; /* a store made before chunking never chunks */
 	conf_lines cl = { 0 };
 	for (char *save = NULL, *line = strtok_r(text, "\n", &save); line && !rc;
 	     line = strtok_r(NULL, "\n", &save))
@@ -385,6 +404,7 @@ int strata_options_profile(strata_options *o, const char *profile)
 		d.chain_max = 1;
 		d.read_cost_max = 64;
 		d.repack_after = 0;
+		d.chunk_above = 0;
 	} else if (!strcmp(profile, "archive")) {
 		/* zstd:12 is the last level before zstd's optimal parsers: on
 		 * that capture 1.5 times zstd:3's ratio at 54 MB/s, where 19
@@ -394,6 +414,10 @@ int strata_options_profile(strata_options *o, const char *profile)
 		d.zstd_level = 12;
 		d.group_cap = 16u << 20;
 		d.read_cost_max = 8;
+		/* Files from 512 KiB up are chunked: what an archive's next
+		 * unit shares with earlier ones is found by chunk, whatever
+		 * the file's name. */
+		d.chunk_above = 512u << 10;
 	} else {
 		return err_set(STRATA_EINVAL, "unknown store profile '%s' (known: trace, versions, archive)", profile);
 	}

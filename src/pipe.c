@@ -33,7 +33,9 @@ typedef struct prec {
 	struct prec *next;
 	const pkey *key;      /* its key (the table outlives every item) */
 	uint64_t n;
-	int base_ok;          /* may be a base delta against n - 1's chain */
+	int base_ok;          /* may be a base delta against n - 1's chain (or
+			       * the hint's base) */
+	unitw_hint hint;
 	void *data;
 	size_t len;
 	strata_release_fn *release;
@@ -327,8 +329,8 @@ static void code_batch(worker *wk, work *w)
 	w->recs = NULL;
 	while (!rc && r) {
 		prec *next = r->next;
-		rc = unitw_put_numbered(wk->u, r->key->key, r->key->len, r->n, r->base_ok && wk->u_bases, r->data, r->len,
-					r->release, r->ctx);
+		rc = unitw_put_numbered(wk->u, r->key->key, r->key->len, r->n, r->base_ok && wk->u_bases, &r->hint,
+					r->data, r->len, r->release, r->ctx);
 		free(r);
 		r = next;
 	}
@@ -561,8 +563,8 @@ static int wait_room(pipe_t *p, size_t len)
 	return p->sticky_rc ? sticky(p) : 0;
 }
 
-int pipe_put(pipe_t *p, const void *key, size_t keylen, void *data, size_t len, strata_release_fn *release,
-	     void *ctx, uint64_t *n_out)
+int pipe_put(pipe_t *p, const void *key, size_t keylen, const unitw_hint *hint, void *data, size_t len,
+	     strata_release_fn *release, void *ctx, uint64_t *n_out)
 {
 	prec *r = malloc(sizeof *r);
 	pthread_mutex_lock(&p->mu);
@@ -579,8 +581,12 @@ int pipe_put(pipe_t *p, const void *key, size_t keylen, void *data, size_t len, 
 			release(ctx, data, len);
 		return rc;
 	}
-	*r = (prec){ NULL, k, k->next_n++, 0, data, len, release, ctx };
-	r->base_ok = p->base_deltas && !k->in_unit && r->n > 1 && k->filed_seq <= p->durable_seq;
+	*r = (prec){ NULL, k, k->next_n++, 0, { 0 }, data, len, release, ctx };
+	if (hint)
+		r->hint = *hint;
+	/* A hint's base is committed already; n - 1 must be durable. */
+	r->base_ok = p->base_deltas &&
+		     (r->hint.base ? 1 : !k->in_unit && r->n > 1 && k->filed_seq <= p->durable_seq);
 	if (!k->in_unit) {
 		k->in_unit = 1;
 		k->tnext = NULL;

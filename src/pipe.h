@@ -18,6 +18,7 @@
 #define STRATA_PIPE_H
 
 #include "strata.h"
+#include "unitw.h"
 
 typedef struct pipe pipe_t;
 
@@ -29,9 +30,10 @@ int pipe_start(pipe_t **out, strata_store *s, const strata_pipeline_options *o);
  * ok. */
 void pipe_stop(pipe_t *p);
 
-/* strata_put through the pipeline. Ownership as strata_put. */
-int pipe_put(pipe_t *p, const void *key, size_t keylen, void *data, size_t len, strata_release_fn *release,
-	     void *ctx, uint64_t *n_out);
+/* strata_put through the pipeline, with what unitw_hint says (NULL:
+ * nothing). Ownership as strata_put. */
+int pipe_put(pipe_t *p, const void *key, size_t keylen, const unitw_hint *hint, void *data, size_t len,
+	     strata_release_fn *release, void *ctx, uint64_t *n_out);
 
 /* Queue a commit marker for what was put so far; with `wait`, return once
  * it is durable (its unit in *unit_out) or failed. */

@@ -1,5 +1,6 @@
 /* read.c - reconstruct records (read.h). */
 #include "read.h"
+#include "chunk.h"
 #include "delta.h"
 #include "err.h"
 #include "os.h"
@@ -53,6 +54,18 @@ int read_decode(strata_store *s, const read_rec *r, const uint8_t *prefix, const
 			rc = delta_apply(base, base_len, delta, (size_t)r->len, dst, (size_t)r->size);
 		free(base);
 		free(delta);
+		break;
+	}
+	case ENC_CHUNKS: {
+		/* As for a base delta: the chunks' reads may evict `enc`. */
+		uint8_t *list = malloc(r->len ? (size_t)r->len : 1);
+		if (!list) {
+			rc = ERR_NOMEM();
+			break;
+		}
+		memcpy(list, enc, (size_t)r->len);
+		rc = chunk_decode_list(s, list, (size_t)r->len, dst, r->size, depth);
+		free(list);
 		break;
 	}
 	default:

@@ -1,6 +1,7 @@
 /* recover.c - crash recovery and catalog rebuild: both file packs' footers
  * into the catalog (docs/FORMAT.md, "Recovery"). */
 #include "conf.h"
+#include "chunk.h"
 #include "err.h"
 #include "os.h"
 #include "store.h"
@@ -230,6 +231,10 @@ int strata_rebuild(const char *path, strata_problem_cb *on_problem, strata_progr
 	strata_stats st;
 	if (!rc)
 		rc = recover_packs(s, on_problem, progress, ctx);
+	if (!rc)
+		rc = catalog_state_open(s->cat, s->opts.state_mem);
+	if (!rc)
+		rc = chunk_catch_up(s, NULL, NULL);
 	if (!rc && units_out && !(rc = catalog_stats(s->cat, &st)))
 		*units_out = st.units;
 	strata_close(s);

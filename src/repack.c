@@ -119,7 +119,7 @@ static int move_records(rp *r, rows *rs)
 		size_t len;
 		rc = read_record(r->s, key, w->keylen, w->n, 0, &data, &len);
 		if (!rc)
-			rc = unitw_put_at(r->u, key, w->keylen, w->n, w->unit, data, len, strata_release_free, NULL);
+			rc = unitw_put_at(r->u, key, w->keylen, w->n, w->unit, NULL, data, len, strata_release_free, NULL);
 		if (!rc && r->progress)
 			r->progress(r->ctx, ++r->done, r->total);
 	}

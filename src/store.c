@@ -1,5 +1,6 @@
 /* store.c - the public API: open, close, put, commit, get, iterate, stats. */
 #include "store.h"
+#include "chunk.h"
 #include "conf.h"
 #include "read.h"
 #include "err.h"
@@ -147,6 +148,7 @@ int strata_open(strata_store **out, const char *path, int flags, const strata_op
 		return ERR_NOMEM();
 	s->lock_fd = -1;
 	pthread_mutex_init(&s->pipe_mu, NULL);
+	pthread_mutex_init(&s->chunk_mu, NULL);
 	for (int i = 0; i < STORE_FD_CACHE; i++)
 		s->fds[i].fd = -1;
 	s->writable = (flags & (STRATA_OPEN_WRITE | STRATA_OPEN_CREATE)) != 0;
@@ -160,6 +162,12 @@ int strata_open(strata_store **out, const char *path, int flags, const strata_op
 		rc = s->writable ? open_writer(s, flags) : open_reader(s);
 	if (!rc)
 		rc = group_coder_new(&s->coder);
+	/* A writer keeps the chunk indexes up to date with the packs (a
+	 * crash, an older build or a rebuild may have left them behind). */
+	if (!rc && s->writable && !(flags & STORE_OPEN_BARE))
+		rc = catalog_state_open(s->cat, s->opts.state_mem);
+	if (!rc && s->writable && !(flags & STORE_OPEN_BARE))
+		rc = chunk_catch_up(s, NULL, NULL);
 	if (rc) {
 		strata_close(s);
 		return rc;
@@ -184,6 +192,8 @@ void strata_close(strata_store *s)
 		os_close(s->lock_fd);
 	}
 	conf_codecs_free(&s->codecs);
+	chunk_state_free(s->chunks);
+	pthread_mutex_destroy(&s->chunk_mu);
 	free(s->root);
 	free(s->packs);
 	free(s->catalog_path);
@@ -234,16 +244,11 @@ static int use_pipe(strata_store *s, int *yes)
 	return rc;
 }
 
-int strata_put(strata_store *s, const void *key, size_t keylen, void *data, size_t len,
-	       strata_release_fn *release, void *ctx, uint64_t *n_out)
+int store_put_hinted(strata_store *s, const void *key, size_t keylen, const unitw_hint *hint, void *data,
+		     size_t len, strata_release_fn *release, void *ctx, uint64_t *n_out)
 {
-	err_clear();
-	int rc = 0, piped = 0;
-	if (!s || !key || (!data && len))
-		rc = err_set(STRATA_EINVAL, "strata_put needs a store, a key and data");
-	else if (keylen == 0 || keylen > PACK_KEY_MAX)
-		rc = err_set(STRATA_EINVAL, "key length %zu is outside 1..%d", keylen, PACK_KEY_MAX);
-	else if (!(rc = writable_check(s)) && !(rc = use_pipe(s, &piped)) && !piped)
+	int piped = 0, rc = writable_check(s);
+	if (!rc && !(rc = use_pipe(s, &piped)) && !piped)
 		rc = begin_unit(s);
 	if (rc) {
 		if (release)
@@ -251,8 +256,29 @@ int strata_put(strata_store *s, const void *key, size_t keylen, void *data, size
 		return rc;
 	}
 	if (piped)
-		return pipe_put(s->pipe, key, keylen, data, len, release, ctx, n_out);
-	return unitw_put(s->unit, key, keylen, data, len, release, ctx, n_out);
+		return pipe_put(s->pipe, key, keylen, hint, data, len, release, ctx, n_out);
+	return unitw_put(s->unit, key, keylen, hint, data, len, release, ctx, n_out);
+}
+
+int strata_put(strata_store *s, const void *key, size_t keylen, void *data, size_t len,
+	       strata_release_fn *release, void *ctx, uint64_t *n_out)
+{
+	err_clear();
+	int rc = 0;
+	if (!s || !key || (!data && len))
+		rc = err_set(STRATA_EINVAL, "strata_put needs a store, a key and data");
+	else if (keylen == 0 || keylen > PACK_KEY_MAX)
+		rc = err_set(STRATA_EINVAL, "key length %zu is outside 1..%d", keylen, PACK_KEY_MAX);
+	else if (((const uint8_t *)key)[0] == 0)
+		rc = err_set(STRATA_EINVAL, "keys that start with a NUL byte are reserved for strata");
+	else if (!(rc = writable_check(s)) && s->opts.chunk_above && len >= s->opts.chunk_above)
+		return chunk_put(s, key, keylen, data, len, release, ctx, n_out);
+	if (rc) {
+		if (release)
+			release(ctx, data, len);
+		return rc;
+	}
+	return store_put_hinted(s, key, keylen, NULL, data, len, release, ctx, n_out);
 }
 
 static int commit_direct(strata_store *s, const char *label, uint64_t *unit_out)
@@ -282,10 +308,15 @@ int strata_commit(strata_store *s, const char *label, uint64_t *unit_out)
 	if (!s)
 		return err_set(STRATA_EINVAL, "strata_commit needs a store");
 	int piped = 0, rc = writable_check(s);
+	uint64_t unit = 0;
 	if (!rc)
 		rc = use_pipe(s, &piped);
 	if (!rc)
-		rc = piped ? pipe_commit(s->pipe, label, 1, unit_out) : commit_direct(s, label, unit_out);
+		rc = piped ? pipe_commit(s->pipe, label, 1, &unit) : commit_direct(s, label, &unit);
+	if (!rc && unit_out)
+		*unit_out = unit;
+	if (!rc)
+		chunk_committed(s, unit);
 	/* The unit is durable and filed whatever happens next; a failed
 	 * automatic repack leaves the old packs live and is not reported. */
 	if (!rc && store_auto_repack(s))
@@ -299,10 +330,13 @@ int strata_commit_async(strata_store *s, const char *label)
 	if (!s)
 		return err_set(STRATA_EINVAL, "strata_commit_async needs a store");
 	int piped = 0, rc = writable_check(s);
+	uint64_t unit = 0;
 	if (!rc)
 		rc = use_pipe(s, &piped);
 	if (!rc)
-		rc = piped ? pipe_commit(s->pipe, label, 0, NULL) : commit_direct(s, label, NULL);
+		rc = piped ? pipe_commit(s->pipe, label, 0, NULL) : commit_direct(s, label, &unit);
+	if (!rc && !piped) /* that commit was synchronous */
+		chunk_committed(s, unit);
 	return rc;
 }
 
@@ -353,6 +387,7 @@ int strata_rollback(strata_store *s)
 		return err_set(STRATA_EINVAL, "strata_rollback needs a store");
 	unitw_free(s->unit);
 	s->unit = NULL;
+	chunk_rolled_back(s);
 	return s->pipe ? pipe_rollback(s->pipe) : 0;
 }
 

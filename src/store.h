@@ -34,6 +34,8 @@ struct strata_store {
 	struct pipe *pipe;       /* the write pipeline, started by the first put */
 	pthread_mutex_t pipe_mu; /* guards starting it (puts may race) */
 	strata_pipeline_options pipe_opts; /* for the next start */
+	pthread_mutex_t chunk_mu; /* serializes chunked puts (chunk.c) */
+	struct chunk_state *chunks; /* chunks not yet in the indexes, or NULL */
 	struct { int64_t pack; int fd; } fds[STORE_FD_CACHE]; /* open packs by catalog id */
 	unsigned fd_next;        /* next cache slot to reuse */
 	strata_read_cost last_cost; /* of the last successful get */
@@ -57,6 +59,11 @@ int recover_needed(strata_store *s, int *needed);
 /* Whether another process holds the writer lock now (never for a handle
  * that holds it itself). */
 int store_writer_active(strata_store *s, int *active);
+
+/* strata_put without its checks on the key, with what unitw_hint says
+ * (NULL: nothing); never chunks. Ownership of data as strata_put. */
+int store_put_hinted(strata_store *s, const void *key, size_t keylen, const unitw_hint *hint, void *data,
+		     size_t len, strata_release_fn *release, void *ctx, uint64_t *n_out);
 
 /* The codec and level of a key's groups (a unitw_codec_fn; ctx is the
  * store). */

@@ -155,12 +155,12 @@ static int chain_info(unitw *u, uint32_t key_idx, const void *key, size_t keylen
 	return 0;
 }
 
-/* The base for a new record n: record n - 1 if its chain has room, else the
- * nearest of its bases that has (so full texts stay rare while chains stay
- * within chain_max, as sparse snapshots do). */
-static int pick_base(unitw *u, uint32_t key_idx, const void *key, size_t keylen, uint64_t n, chain_rec *b)
+/* The base for a new record: `from` (record n - 1, or the caller's hint) if
+ * its chain has room, else the nearest of its bases that has (so full texts
+ * stay rare while chains stay within chain_max, as sparse snapshots do). */
+static int pick_base(unitw *u, uint32_t key_idx, const void *key, size_t keylen, uint64_t from, chain_rec *b)
 {
-	int rc = chain_info(u, key_idx, key, keylen, n - 1, b);
+	int rc = chain_info(u, key_idx, key, keylen, from, b);
 	while (!rc && b->depth >= u->cfg.chain_max && b->base)
 		rc = chain_info(u, key_idx, key, keylen, b->base, b);
 	if (!rc && b->depth >= u->cfg.chain_max)
@@ -168,12 +168,12 @@ static int pick_base(unitw *u, uint32_t key_idx, const void *key, size_t keylen,
 	return rc;
 }
 
-/* Try a delta against an earlier record of the key. */
-static int try_base(unitw *u, uint32_t key_idx, const void *key, size_t keylen, uint64_t n,
+/* Try a delta against an earlier record of the key, from `from`'s chain. */
+static int try_base(unitw *u, uint32_t key_idx, const void *key, size_t keylen, uint64_t from,
 		    const uint8_t *data, size_t len, choice *c)
 {
 	chain_rec b;
-	int rc = pick_base(u, key_idx, key, keylen, n, &b);
+	int rc = pick_base(u, key_idx, key, keylen, from, &b);
 	if (rc || b.n == 0 || b.cost + GROUP_FLUSH_MIN > cost_cap(u, len))
 		return rc;
 	uint8_t *base;
@@ -192,8 +192,8 @@ static int try_base(unitw *u, uint32_t key_idx, const void *key, size_t keylen, 
 	return rc == DELTA_TOO_BIG ? 0 : rc;
 }
 
-static int choose(unitw *u, const void *key, size_t keylen, const keymap_val *kv, const uint8_t *data,
-		  size_t len, choice *c)
+static int choose(unitw *u, const void *key, size_t keylen, const keymap_val *kv, const unitw_hint *h,
+		  const uint8_t *data, size_t len, choice *c)
 {
 	*c = (choice){ ENC_LITERAL, data, len, 0, 0, 0 };
 	int rc;
@@ -208,9 +208,11 @@ static int choose(unitw *u, const void *key, size_t keylen, const keymap_val *kv
 			return rc;
 	}
 	/* A base must be filed already (committed, or repacked before it). */
+	if (h && h->base && h->base < kv->next_n && u->base_ok != 0 && len >= 16)
+		return try_base(u, kv->idx, key, keylen, h->base, data, len, c);
 	int base_ok = u->base_ok >= 0 ? u->base_ok : u->cfg.repack ? u->cfg.repack_bases : kv->group == 0;
 	if (base_ok && kv->next_n > 1 && len >= 16)
-		return try_base(u, kv->idx, key, keylen, kv->next_n, data, len, c);
+		return try_base(u, kv->idx, key, keylen, kv->next_n - 1, data, len, c);
 	return 0;
 }
 
@@ -269,7 +271,7 @@ static int append(unitw *u, const choice *c, pack_record *r)
 		rc = buf_append(&u->body, c->p, c->len);
 	if (!rc && c->enc == ENC_LITERAL)
 		rc = delta_index_add(u->ix, u->body.p, off, off + c->len);
-	for (size_t i = 0; !rc && c->enc != ENC_LITERAL && i < u->lits.n; i++)
+	for (size_t i = 0; !rc && (c->enc == ENC_DELTA || c->enc == ENC_BASE) && i < u->lits.n; i++)
 		rc = delta_index_add(u->ix, u->body.p, off + u->lits.v[i].off,
 				     off + u->lits.v[i].off + u->lits.v[i].len);
 	int flushed = 0;
@@ -292,8 +294,9 @@ static int append(unitw *u, const choice *c, pack_record *r)
 	return rc;
 }
 
-/* A record too large to share a group: a group of its own, no copy. */
-static int put_large(unitw *u, pack_record *r, const uint8_t *data, size_t len)
+/* A record too large to share a group: a group of its own, no copy, its
+ * encoding `enc` (a literal, or a chunk list given). */
+static int put_large(unitw *u, pack_record *r, int enc, const uint8_t *data, size_t len)
 {
 	int rc = close_group(u);
 	uint32_t g = 0;
@@ -305,7 +308,7 @@ static int put_large(unitw *u, pack_record *r, const uint8_t *data, size_t len)
 	r->off = 0;
 	r->len = len;
 	r->cend = cend;
-	r->enc = ENC_LITERAL;
+	r->enc = (uint8_t)enc;
 	r->base = 0;
 	u->group_seq++;
 	return rc ? rc : pack_writer_add_record(u->pw, r);
@@ -342,19 +345,22 @@ static int use_codec(unitw *u, const key_codec *kc)
 }
 
 static int put_record(unitw *u, const void *key, size_t keylen, keymap_val *kv, uint64_t unit,
-		      const uint8_t *data, size_t len)
+		      const unitw_hint *h, const uint8_t *data, size_t len)
 {
-	pack_record r = { .key = kv->idx, .n = kv->next_n, .size = len, .sum = XXH3_64bits(data, len),
-			  .unit = unit };
+	int given = h && h->chunk_list;
+	pack_record r = { .key = kv->idx, .n = kv->next_n, .size = given ? h->size : len,
+			  .sum = given ? h->sum : XXH3_64bits(data, len), .unit = unit };
 	int rc = use_codec(u, &u->kcodec[kv->idx]);
 	if (rc || len >= u->cfg.group_cap)
-		return rc ? rc : put_large(u, &r, data, len);
-	choice c;
-	rc = choose(u, key, keylen, kv, data, len, &c);
+		return rc ? rc : put_large(u, &r, given ? ENC_CHUNKS : ENC_LITERAL, data, len);
+	choice c = { ENC_CHUNKS, data, len, 0, 0, 0 };
+	if (!given)
+		rc = choose(u, key, keylen, kv, h, data, len, &c);
+	/* A chunk list's own read is what the cap bounds, not its content's. */
 	if (!rc && group_full_for(u, &c, len)) {
 		rc = close_group(u);
 		if (!rc && c.enc == ENC_DELTA) /* it referred to the closed group */
-			rc = choose(u, key, keylen, kv, data, len, &c);
+			rc = choose(u, key, keylen, kv, h, data, len, &c);
 	}
 	/* What a get of it will read, bounded before its block ends. */
 	uint64_t own = prefix_bound(u, c.len);
@@ -408,8 +414,8 @@ static int key_slot(unitw *u, const void *key, size_t keylen, int numbered, keym
 }
 
 /* Put with the record number given (n > 0) or the key's next (n == 0). */
-static int put_common(unitw *u, const void *key, size_t keylen, uint64_t n, uint64_t unit, void *data,
-		      size_t len, strata_release_fn *release, void *ctx, uint64_t *n_out)
+static int put_common(unitw *u, const void *key, size_t keylen, uint64_t n, uint64_t unit, const unitw_hint *h,
+		      void *data, size_t len, strata_release_fn *release, void *ctx, uint64_t *n_out)
 {
 	keymap_val *kv = NULL;
 	int rc = u->failed ? err_set(STRATA_EIO, "an earlier write of this unit failed; roll back") : 0;
@@ -420,7 +426,7 @@ static int put_common(unitw *u, const void *key, size_t keylen, uint64_t n, uint
 	if (!rc && n)
 		kv->next_n = n;
 	if (!rc)
-		rc = put_record(u, key, keylen, kv, unit, data, len);
+		rc = put_record(u, key, keylen, kv, unit, h, data, len);
 	if (release)
 		release(ctx, data, len);
 	if (rc) {
@@ -435,28 +441,28 @@ static int put_common(unitw *u, const void *key, size_t keylen, uint64_t n, uint
 	return 0;
 }
 
-int unitw_put(unitw *u, const void *key, size_t keylen, void *data, size_t len,
+int unitw_put(unitw *u, const void *key, size_t keylen, const unitw_hint *hint, void *data, size_t len,
 	      strata_release_fn *release, void *ctx, uint64_t *n_out)
 {
-	return put_common(u, key, keylen, 0, u->cfg.last, data, len, release, ctx, n_out);
+	return put_common(u, key, keylen, 0, u->cfg.last, hint, data, len, release, ctx, n_out);
 }
 
-int unitw_put_at(unitw *u, const void *key, size_t keylen, uint64_t n, uint64_t unit, void *data,
-		 size_t len, strata_release_fn *release, void *ctx)
+int unitw_put_at(unitw *u, const void *key, size_t keylen, uint64_t n, uint64_t unit, const unitw_hint *hint,
+		 void *data, size_t len, strata_release_fn *release, void *ctx)
 {
 	if (n == 0 || unit < u->cfg.first || unit > u->cfg.last) {
 		if (release)
 			release(ctx, data, len);
 		return err_set(STRATA_EINVAL, "record %" PRIu64 " of unit %" PRIu64 " does not fit this pack", n, unit);
 	}
-	return put_common(u, key, keylen, n, unit, data, len, release, ctx, NULL);
+	return put_common(u, key, keylen, n, unit, hint, data, len, release, ctx, NULL);
 }
 
-int unitw_put_numbered(unitw *u, const void *key, size_t keylen, uint64_t n, int base_ok, void *data, size_t len,
-		       strata_release_fn *release, void *ctx)
+int unitw_put_numbered(unitw *u, const void *key, size_t keylen, uint64_t n, int base_ok, const unitw_hint *hint,
+		       void *data, size_t len, strata_release_fn *release, void *ctx)
 {
 	u->base_ok = base_ok;
-	int rc = put_common(u, key, keylen, n, 0, data, len, release, ctx, NULL);
+	int rc = put_common(u, key, keylen, n, 0, hint, data, len, release, ctx, NULL);
 	u->base_ok = -1;
 	return rc;
 }

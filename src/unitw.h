@@ -51,21 +51,33 @@ typedef struct unitw_config {
 
 int unitw_new(unitw **out, const unitw_config *cfg);
 
+/* What a caller knows of a record beyond its bytes (the puts take NULL for
+ * none). */
+typedef struct unitw_hint {
+	uint64_t base;     /* > 0: a committed record of the key to try a base
+			    * delta against (a similar chunk), instead of
+			    * the key's latest */
+	int chunk_list;    /* the data is a chunk list (ENC_CHUNKS) standing
+			    * for `size` content bytes of XXH3-64 `sum`; it
+			    * is stored as given */
+	uint64_t size, sum;
+} unitw_hint;
+
 /* Add a record; takes ownership of data as strata_put() documents. */
-int unitw_put(unitw *u, const void *key, size_t keylen, void *data, size_t len,
+int unitw_put(unitw *u, const void *key, size_t keylen, const unitw_hint *hint, void *data, size_t len,
 	      strata_release_fn *release, void *ctx, uint64_t *n_out);
 
 /* Repack: add a record with its number and unit. Ownership as unitw_put. */
-int unitw_put_at(unitw *u, const void *key, size_t keylen, uint64_t n, uint64_t unit, void *data,
-		 size_t len, strata_release_fn *release, void *ctx);
+int unitw_put_at(unitw *u, const void *key, size_t keylen, uint64_t n, uint64_t unit, const unitw_hint *hint,
+		 void *data, size_t len, strata_release_fn *release, void *ctx);
 
 /* A piece (packs_dir NULL: the unitw writes into memory, see
  * pack_writer_new_mem): add record n of a key, saying whether it may be a
  * base delta against record n - 1's chain (it must be filed already). The
  * record's unit is left 0 for the pack it is appended to. Ownership of data
  * as unitw_put. */
-int unitw_put_numbered(unitw *u, const void *key, size_t keylen, uint64_t n, int base_ok, void *data, size_t len,
-		       strata_release_fn *release, void *ctx);
+int unitw_put_numbered(unitw *u, const void *key, size_t keylen, uint64_t n, int base_ok, const unitw_hint *hint,
+		       void *data, size_t len, strata_release_fn *release, void *ctx);
 
 /* A piece: close the open group and hand the piece over (*out, the
  * caller's to free); the unitw goes on with an empty piece and no keys. */

@@ -36,6 +36,7 @@ COMMANDS="init put get cat load ls log stats verify repack rebuild"
 declare -A USAGE=(
 	[init]="usage: strata init STORE [--group-cap BYTES] [--level N] [--chain-max N]
                    [--read-cost-max N] [--repack-after N]
+                   [--chunk-above BYTES] [--chunk-avg BYTES] [--state-mem BYTES]
                    [--profile trace|versions|archive] [--codec CODEC[:LEVEL]]
                    [--codec-rule PATTERN=CODEC[:LEVEL]]..."
 	[put]="usage: strata put STORE KEY [FILE|-] [--label LABEL]"
@@ -268,6 +269,10 @@ declare -A BADOPT=(
 	["--read-cost-max 65"]="read cost max 65 is outside 1..64"
 	["--repack-after 1"]="repack-after 1 is neither 0 nor within 2..1000"
 	["--repack-after 1001"]="repack-after 1001 is neither 0 nor within 2..1000"
+	["--chunk-above 65535"]="chunk-above 65535 is neither 0 nor within 65536..2^40"
+	["--chunk-avg 65537"]="chunk-avg 65537 is not a power of two within 4096..4194304"
+	["--chunk-avg 2048"]="chunk-avg 2048 is not a power of two within 4096..4194304"
+	["--state-mem 1000"]="state-mem 1000 is under 16 MiB"
 	["--group-cap abc"]="'abc' is not a number"
 	["--group-cap -5"]="'-5' is not a number"
 	["--level 3x"]="'3x' is not a number"
@@ -315,8 +320,12 @@ group-cap = 4194304
 zstd-level = 3
 chain-max = 4
 read-cost-max = 4
-repack-after = 16" -- "default strata.conf: $(cat "$T/s0/strata.conf")"
-expect 0 "$STRATA" init "$T/s1" --group-cap 4096 --level 19 --chain-max 1 --read-cost-max 64 --repack-after 0
+repack-after = 16
+chunk-above = 4194304
+chunk-avg = 65536
+state-mem = 1073741824" -- "default strata.conf: $(cat "$T/s0/strata.conf")"
+expect 0 "$STRATA" init "$T/s1" --group-cap 4096 --level 19 --chain-max 1 --read-cost-max 64 --repack-after 0 \
+	--chunk-above 0 --chunk-avg 4096 --state-mem 16777216
 out_is "initialized empty store $T/s1
 "
 err_empty
@@ -325,21 +334,31 @@ group-cap = 4096
 zstd-level = 19
 chain-max = 1
 read-cost-max = 64
-repack-after = 0" -- "strata.conf of init with every option at one end of its range: $(cat "$T/s1/strata.conf")"
-expect 0 "$STRATA" init "$T/s2" --group-cap=268435456 --level=22 --chain-max=16 --read-cost-max=1 --repack-after=1000
+repack-after = 0
+chunk-above = 0
+chunk-avg = 4096
+state-mem = 16777216" -- "strata.conf of init with every option at one end of its range: $(cat "$T/s1/strata.conf")"
+expect 0 "$STRATA" init "$T/s2" --group-cap=268435456 --level=22 --chain-max=16 --read-cost-max=1 --repack-after=1000 \
+	--chunk-above=1099511627776 --chunk-avg=4194304
 check test "$(cat "$T/s2/strata.conf")" == "strata-store = 1
 group-cap = 268435456
 zstd-level = 22
 chain-max = 16
 read-cost-max = 1
-repack-after = 1000" -- "strata.conf of init with every option at the other end of its range: $(cat "$T/s2/strata.conf")"
+repack-after = 1000
+chunk-above = 1099511627776
+chunk-avg = 4194304
+state-mem = 1073741824" -- "strata.conf of init with every option at the other end of its range: $(cat "$T/s2/strata.conf")"
 expect 0 "$STRATA" init "$T/s3" --repack-after 2 --level 1
 check test "$(cat "$T/s3/strata.conf")" == "strata-store = 1
 group-cap = 4194304
 zstd-level = 1
 chain-max = 4
 read-cost-max = 4
-repack-after = 2" -- "strata.conf of init --repack-after 2 --level 1: $(cat "$T/s3/strata.conf")"
+repack-after = 2
+chunk-above = 4194304
+chunk-avg = 65536
+state-mem = 1073741824" -- "strata.conf of init --repack-after 2 --level 1: $(cat "$T/s3/strata.conf")"
 # an empty store
 expect 0 "$STRATA" ls "$T/s0"
 out_empty

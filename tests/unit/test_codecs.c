@@ -635,6 +635,7 @@ static void test_store_rules(void **state)
 	o.codec = "zlib:2";   /* the default */
 	o.codec_rules = RULES;
 	o.repack_after = 0;
+	o.chunk_above = 0; /* the big record stays whole (test_chunks chunks) */
 	strata_store *s = open_store(f->store, STRATA_OPEN_CREATE, &o);
 	put_unit(s, 1, 6);
 	/* A key with a NUL byte matches no rule; a record of group_cap bytes
@@ -806,7 +807,7 @@ static void test_options_versions(void **state)
 	assert_int_equal(check_packs(f->store, NULL, 0, CODEC_ZSTD, 7, NULL), 1);
 	strata_close(s);
 	tu_rmrf(f->store);
-	o.version = 3;
+	o.version = STRATA_OPTIONS_VERSION + 1;
 	o.codec = NULL;
 	o.codec_rules = NULL;
 	assert_int_equal(strata_open(&s, f->store, STRATA_OPEN_CREATE, &o), STRATA_EINVAL);
@@ -837,7 +838,8 @@ static void test_conf_compat(void **state)
 	size_t clen;
 	uint8_t *made = tu_read_file(conf, &clen);
 	static const char plain[] = "strata-store = 1\ngroup-cap = 4194304\nzstd-level = 3\nchain-max = 4\n"
-				    "read-cost-max = 4\nrepack-after = 16\n";
+				    "read-cost-max = 4\nrepack-after = 16\nchunk-above = 4194304\n"
+				    "chunk-avg = 65536\nstate-mem = 1073741824\n";
 	assert_int_equal(clen, sizeof plain - 1);
 	assert_memory_equal(made, plain, clen);
 	free(made);

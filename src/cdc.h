@@ -1,0 +1,33 @@
+/*
+ * cdc.h - content-defined chunking and chunk sketches (docs/FORMAT.md,
+ * "Chunks" and "Catalog"): where a large record is cut, and the
+ * super-features that find a similar earlier chunk. Pure functions of the
+ * bytes; the gear table and constants are fixed by the format version.
+ */
+#ifndef STRATA_CDC_H
+#define STRATA_CDC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CDC_SF 3 /* super-features per sketch */
+
+typedef struct cdc_params {
+	size_t min, avg, max;
+	uint64_t mask_s;  /* before avg: more bits must be zero */
+	uint64_t mask_l;  /* after avg: fewer */
+} cdc_params;
+
+/* Parameters for an average chunk size `avg` (a power of two,
+ * 256..16 MiB; others are rounded down to one). */
+void cdc_params_init(cdc_params *p, size_t avg);
+
+/* Length of the chunk that starts at data[0], of len bytes left: at most
+ * len, at least min unless fewer bytes are left. */
+size_t cdc_next(const cdc_params *p, const uint8_t *data, size_t len);
+
+/* The chunk's super-features; returns 0 when it has no sampled position
+ * (too short to say), else 1. */
+int cdc_sketch(const uint8_t *data, size_t len, uint64_t sf[CDC_SF]);
+
+#endif

@@ -1,0 +1,372 @@
+/* chunk.c - chunk lists and the compressor state (chunk.h). */
+#include "chunk.h"
+#include "bytes.h"
+#include "cdc.h"
+#include "delta.h"
+#include "err.h"
+#include "read.h"
+
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#define SKETCH_CANDIDATES 4 /* earlier chunks looked at per super-feature */
+#define CATCH_UP_BATCH 1024 /* chunks per catalog transaction when catching up */
+
+/* Chunks put through this handle whose units are not yet in the indexes:
+ * a vector, and an open-addressed table over it by hash. */
+struct chunk_state {
+	catalog_chunk *v;
+	size_t n, cap;
+	uint32_t *slot;     /* index + 1 into v, 0 = empty */
+	size_t nslots;      /* a power of two, at least twice n */
+	int lagging;        /* the indexes may miss committed chunks */
+};
+
+void chunk_state_free(struct chunk_state *cs)
+{
+	if (!cs)
+		return;
+	free(cs->v);
+	free(cs->slot);
+	free(cs);
+}
+
+static int sha256(const void *p, size_t len, uint8_t out[32])
+{
+	unsigned int n = 0;
+	if (!EVP_Digest(p, len, out, &n, EVP_sha256(), NULL) || n != 32)
+		return err_set(STRATA_ENOMEM, "SHA-256 failed (OpenSSL)");
+	return 0;
+}
+
+static size_t slot_of(const struct chunk_state *cs, const uint8_t hash[32])
+{
+	return (size_t)le_get64(hash) & (cs->nslots - 1);
+}
+
+static catalog_chunk *pending_find(struct chunk_state *cs, const uint8_t hash[32])
+{
+	if (!cs->nslots)
+		return NULL;
+	for (size_t i = slot_of(cs, hash);; i = (i + 1) & (cs->nslots - 1)) {
+		if (!cs->slot[i])
+			return NULL;
+		catalog_chunk *c = &cs->v[cs->slot[i] - 1];
+		if (!memcmp(c->hash, hash, 32))
+			return c;
+	}
+}
+
+static int pending_add(struct chunk_state *cs, const catalog_chunk *c)
+{
+	if (cs->n == cs->cap) {
+		size_t nc = cs->cap ? cs->cap * 2 : 256;
+		catalog_chunk *nv = realloc(cs->v, nc * sizeof *nv);
+		if (!nv)
+			return ERR_NOMEM();
+		cs->v = nv;
+		cs->cap = nc;
+	}
+	if ((cs->n + 1) * 2 > cs->nslots) {
+		size_t ns = cs->nslots ? cs->nslots * 2 : 512;
+		uint32_t *sl = calloc(ns, sizeof *sl);
+		if (!sl)
+			return ERR_NOMEM();
+		free(cs->slot);
+		cs->slot = sl;
+		cs->nslots = ns;
+		for (size_t k = 0; k < cs->n; k++) {
+			size_t i = slot_of(cs, cs->v[k].hash);
+			while (cs->slot[i])
+				i = (i + 1) & (ns - 1);
+			cs->slot[i] = (uint32_t)(k + 1);
+		}
+	}
+	size_t i = slot_of(cs, c->hash);
+	while (cs->slot[i])
+		i = (i + 1) & (cs->nslots - 1);
+	cs->v[cs->n++] = *c;
+	cs->slot[i] = (uint32_t)cs->n;
+	return 0;
+}
+
+static void pending_clear(struct chunk_state *cs)
+{
+	cs->n = 0;
+	if (cs->slot)
+		memset(cs->slot, 0, cs->nslots * sizeof *cs->slot);
+}
+
+/* The caller's buffer, shared by its chunks: released by the last. */
+typedef struct shared_buf {
+	atomic_int refs;
+	void *data;
+	size_t len;
+	strata_release_fn *release;
+	void *ctx;
+} shared_buf;
+
+static void shared_release(void *ctx, void *ptr, size_t len)
+{
+	(void)ptr;
+	(void)len;
+	shared_buf *b = ctx;
+	if (atomic_fetch_sub(&b->refs, 1) == 1) {
+		if (b->release)
+			b->release(b->ctx, b->data, b->len);
+		free(b);
+	}
+}
+
+/* The committed chunk most like this one: the one sharing the most
+ * super-features (ties: the newest), or 0. */
+static int similar_chunk(strata_store *s, const catalog_chunk *c, uint64_t *base)
+{
+	uint64_t cand[CATALOG_SF * SKETCH_CANDIDATES];
+	size_t nc = 0;
+	*base = 0;
+	for (int j = 0; c->has_sf && j < CATALOG_SF; j++) {
+		size_t got;
+		int rc = catalog_sketch_find(s->cat, c->sf[j], cand + nc, SKETCH_CANDIDATES, &got);
+		if (rc)
+			return rc;
+		nc += got;
+	}
+	int best = 0;
+	for (size_t i = 0; i < nc; i++) {
+		int score = 0;
+		for (size_t k = 0; k < nc; k++)
+			score += cand[k] == cand[i];
+		if (score > best || (score == best && cand[i] > *base)) {
+			best = score;
+			*base = cand[i];
+		}
+	}
+	return 0;
+}
+
+/* Whether the index's chunk n is a live record (the index is derived, so
+ * check before relying on it). */
+static int chunk_live(strata_store *s, uint64_t n)
+{
+	catalog_loc loc;
+	int rc = catalog_lookup(s->cat, CHUNK_KEY, CHUNK_KEYLEN, n, &loc);
+	if (rc == STRATA_ENOTFOUND)
+		err_clear();
+	return rc == 0;
+}
+
+/* Store one chunk (or find it stored) and append its list entry. */
+static int put_chunk(strata_store *s, struct chunk_state *cs, shared_buf *sb, uint8_t *p, size_t len,
+		     bytebuf *list)
+{
+	catalog_chunk c = { .n = 0 };
+	int rc = sha256(p, len, c.hash);
+	if (rc)
+		return rc;
+	const catalog_chunk *known = pending_find(cs, c.hash);
+	if (known) {
+		c.n = known->n;
+	} else if ((rc = catalog_chunk_find(s->cat, c.hash, &c.n)) == STRATA_ENOTFOUND || (!rc && !chunk_live(s, c.n))) {
+		err_clear();
+		c.has_sf = cdc_sketch(p, len, c.sf);
+		unitw_hint h = { 0 };
+		rc = similar_chunk(s, &c, &h.base);
+		if (!rc) {
+			atomic_fetch_add(&sb->refs, 1);
+			rc = store_put_hinted(s, CHUNK_KEY, CHUNK_KEYLEN, &h, p, len, shared_release, sb, &c.n);
+		}
+		if (!rc)
+			rc = pending_add(cs, &c);
+	}
+	if (rc)
+		return rc;
+	uint8_t *e = buf_extend(list, 20 + 32);
+	if (!e)
+		return STRATA_ENOMEM;
+	size_t k = varint_put(e, c.n);
+	k += varint_put(e + k, len);
+	memcpy(e + k, c.hash, 32);
+	list->len -= 20 + 32 - (k + 32);
+	return 0;
+}
+
+int chunk_put(strata_store *s, const void *key, size_t keylen, void *data, size_t len, strata_release_fn *release,
+	      void *ctx, uint64_t *n_out)
+{
+	shared_buf *sb = malloc(sizeof *sb);
+	if (!sb) {
+		if (release)
+			release(ctx, data, len);
+		return ERR_NOMEM();
+	}
+	*sb = (shared_buf){ .data = data, .len = len, .release = release, .ctx = ctx };
+	atomic_init(&sb->refs, 1);
+	pthread_mutex_lock(&s->chunk_mu);
+	int rc = 0;
+	if (!s->chunks && !(s->chunks = calloc(1, sizeof *s->chunks)))
+		rc = ERR_NOMEM();
+	if (!rc && s->chunks->lagging && !(rc = chunk_catch_up(s, NULL, NULL)))
+		s->chunks->lagging = 0;
+	cdc_params cp;
+	cdc_params_init(&cp, s->opts.chunk_avg);
+	bytebuf list = { 0 };
+	uint8_t hdr[10];
+	size_t count = 0;
+	for (size_t off = 0; !rc && off < len; count++) {
+		size_t cl = cdc_next(&cp, (uint8_t *)data + off, len - off);
+		rc = put_chunk(s, s->chunks, sb, (uint8_t *)data + off, cl, &list);
+		off += cl;
+	}
+	unitw_hint h = { .chunk_list = 1, .size = len, .sum = XXH3_64bits(data, len) };
+	size_t hl = varint_put(hdr, count);
+	uint8_t *enc = rc ? NULL : malloc(hl + list.len);
+	if (!rc && !enc)
+		rc = ERR_NOMEM();
+	if (!rc) {
+		memcpy(enc, hdr, hl);
+		memcpy(enc + hl, list.p, list.len);
+		rc = store_put_hinted(s, key, keylen, &h, enc, hl + list.len, strata_release_free, NULL, n_out);
+	}
+	pthread_mutex_unlock(&s->chunk_mu);
+	buf_free(&list);
+	shared_release(sb, NULL, 0);
+	return rc;
+}
+
+void chunk_committed(strata_store *s, uint64_t unit)
+{
+	pthread_mutex_lock(&s->chunk_mu);
+	struct chunk_state *cs = s->chunks;
+	if (cs && !cs->lagging && catalog_state_add(s->cat, cs->v, cs->n, unit))
+		cs->lagging = 1;
+	if (cs)
+		pending_clear(cs);
+	err_clear();
+	pthread_mutex_unlock(&s->chunk_mu);
+}
+
+void chunk_rolled_back(strata_store *s)
+{
+	pthread_mutex_lock(&s->chunk_mu);
+	if (s->chunks) {
+		/* Chunks of async commits since the last mark went too. */
+		pending_clear(s->chunks);
+		s->chunks->lagging = 1;
+	}
+	pthread_mutex_unlock(&s->chunk_mu);
+}
+
+typedef struct nvec {
+	uint64_t *v;
+	size_t n, cap;
+} nvec;
+
+static int collect_n(void *ctx, uint64_t n, uint64_t unit)
+{
+	(void)unit;
+	nvec *nv = ctx;
+	if (nv->n == nv->cap) {
+		size_t nc = nv->cap ? nv->cap * 2 : 1024;
+		uint64_t *p = realloc(nv->v, nc * sizeof *p);
+		if (!p)
+			return ERR_NOMEM();
+		nv->v = p;
+		nv->cap = nc;
+	}
+	nv->v[nv->n++] = n;
+	return 0;
+}
+
+int chunk_catch_up(strata_store *s, strata_progress_cb *progress, void *ctx)
+{
+	uint64_t upto, max;
+	int rc = catalog_state_upto(s->cat, &upto);
+	if (!rc)
+		rc = catalog_max_unit(s->cat, &max);
+	if (rc || upto >= max)
+		return rc;
+	nvec nv = { 0 };
+	rc = catalog_foreach_since(s->cat, CHUNK_KEY, CHUNK_KEYLEN, upto, collect_n, &nv);
+	catalog_chunk batch[64];
+	size_t nb = 0;
+	for (size_t i = 0; !rc && i < nv.n; i++) {
+		uint8_t *p;
+		size_t len;
+		catalog_chunk *c = &batch[nb++];
+		*c = (catalog_chunk){ .n = nv.v[i] };
+		/* A chunk that cannot be read is left out (verify reports
+		 * it): the index only finds what can be reused. */
+		if (read_record(s, CHUNK_KEY, CHUNK_KEYLEN, c->n, 0, &p, &len)) {
+			err_clear();
+			nb--;
+			p = NULL;
+		} else {
+			rc = sha256(p, len, c->hash);
+			c->has_sf = cdc_sketch(p, len, c->sf);
+		}
+		free(p);
+		if (!rc && nb > 0 && (nb == sizeof batch / sizeof *batch || i + 1 == nv.n)) {
+			rc = catalog_state_add(s->cat, batch, nb, 0);
+			nb = 0;
+		}
+		if (progress && (i % CATCH_UP_BATCH == 0 || i + 1 == nv.n))
+			progress(ctx, i + 1, nv.n);
+	}
+	free(nv.v);
+	if (!rc)
+		rc = catalog_state_add(s->cat, NULL, 0, max);
+	return rc ? err_prefix(rc, "bringing the chunk index up to date: ") : 0;
+}
+
+static int decode_list(strata_store *s, const uint8_t *list, size_t len, uint8_t *dst, uint64_t size, int depth)
+{
+	uint64_t count, done = 0;
+	size_t at = varint_get(list, len, &count);
+	if (!at || count == 0)
+		return err_set(STRATA_ECORRUPT, "malformed chunk list");
+	for (uint64_t i = 0; i < count; i++) {
+		uint64_t n, clen;
+		size_t k = varint_get(list + at, len - at, &n);
+		size_t m = k ? varint_get(list + at + k, len - at - k, &clen) : 0;
+		if (!m || len - at - k - m < 32 || clen == 0 || clen > size - done)
+			return err_set(STRATA_ECORRUPT, "malformed chunk list (entry %" PRIu64 ")", i);
+		const uint8_t *want = list + at + k + m;
+		at += k + m + 32;
+		uint8_t *p, got[32];
+		size_t plen;
+		int rc = read_record(s, CHUNK_KEY, CHUNK_KEYLEN, n, depth + 1, &p, &plen);
+		if (rc)
+			return err_prefix(rc, "chunk %" PRIu64 " of the list: ", n);
+		rc = plen != clen ? err_set(STRATA_ECORRUPT, "chunk %" PRIu64 " has %zu bytes, the list says %" PRIu64,
+					    n, plen, clen)
+				  : sha256(p, plen, got);
+		if (!rc && memcmp(got, want, 32))
+			rc = err_set(STRATA_ECORRUPT, "chunk %" PRIu64 " does not match its SHA-256", n);
+		if (!rc)
+			memcpy(dst + done, p, plen);
+		free(p);
+		if (rc)
+			return rc;
+		done += clen;
+	}
+	if (done != size || at != len)
+		return err_set(STRATA_ECORRUPT, "chunk list covers %" PRIu64 " of %" PRIu64 " bytes", done, size);
+	return 0;
+}
+
+int chunk_decode_list(strata_store *s, const uint8_t *list, size_t len, uint8_t *dst, uint64_t size, int depth)
+{
+	/* Consecutive chunks mostly share groups: decode each group once
+	 * (whole) rather than its prefix once per chunk. */
+	int cached = s->body_cache_on;
+	s->body_cache_on = 1;
+	int rc = decode_list(s, list, len, dst, size, depth);
+	if (!cached)
+		read_cache_clear(s);
+	return rc;
+}

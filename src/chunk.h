@@ -1,0 +1,46 @@
+/*
+ * chunk.h - large records as chunk lists (docs/FORMAT.md, "Chunks"): cut a
+ * record into content-defined chunks, store each distinct chunk once as a
+ * record of the chunk key (deduplicated by SHA-256, delta-coded against a
+ * similar earlier chunk found by its sketch), and store the record as the
+ * list. Also the compressor state those need: the chunk and sketch indexes
+ * in the catalog, the chunks of the unit in progress, and the catch-up that
+ * rebuilds the indexes from the packs.
+ */
+#ifndef STRATA_CHUNK_H
+#define STRATA_CHUNK_H
+
+#include "store.h"
+
+/* The reserved keys (docs/FORMAT.md, "Reserved keys"). */
+#define CHUNK_KEY "\0chunk"
+#define CHUNK_KEYLEN 6
+#define TREE_KEY "\0tree"
+#define TREE_KEYLEN 5
+
+/* strata_put() of a record of chunk_above bytes or more. Ownership of data
+ * as strata_put: released once every chunk of it is coded. */
+int chunk_put(strata_store *s, const void *key, size_t keylen, void *data, size_t len, strata_release_fn *release,
+	      void *ctx, uint64_t *n_out);
+
+/* After a commit of `unit` through s returned: add the chunks put since the
+ * last such call to the indexes. A failure is not the commit's: the next
+ * writer to open the store catches up, so it is only cleared. */
+void chunk_committed(strata_store *s, uint64_t unit);
+
+/* After a rollback: forget the chunks of the unit in progress. */
+void chunk_rolled_back(strata_store *s);
+
+/* Bring the indexes up to date with the committed units (a writer's open,
+ * strata_rebuild): read every chunk committed after the mark. Progress in
+ * chunks. */
+int chunk_catch_up(strata_store *s, strata_progress_cb *progress, void *ctx);
+
+/* Decode a chunk list of `len` bytes into dst, `size` bytes. Each chunk is
+ * read at depth + 1 and checked against its length and SHA-256. */
+int chunk_decode_list(strata_store *s, const uint8_t *list, size_t len, uint8_t *dst, uint64_t size, int depth);
+
+/* Free the state of handle s (its pending chunks). */
+void chunk_state_free(struct chunk_state *cs);
+
+#endif
