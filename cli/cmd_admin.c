@@ -4,6 +4,7 @@
 
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct check_ctx {
@@ -37,9 +38,21 @@ static int no_opt(int opt, const char *arg, void *ctx)
 	return 0;
 }
 
+static int since_opt(int opt, const char *arg, void *ctx)
+{
+	char *end;
+	unsigned long long v = strtoull(arg, &end, 10);
+	if (*arg == '-' || *arg == '\0' || *end || v == 0)
+		return usage_error("verify", "--since takes a unit number (1 or more), not '%s'", arg);
+	*(uint64_t *)ctx = v;
+	return 0;
+}
+
 int cmd_verify(int argc, char **argv)
 {
-	int done, rc = command_getopt(argc, argv, "", NULL, no_opt, NULL, &done);
+	static const struct option lo[] = { { "since", required_argument, NULL, 's' }, { 0, 0, 0, 0 } };
+	uint64_t since = 1;
+	int done, rc = command_getopt(argc, argv, "", lo, since_opt, &since, &done);
 	if (rc || done)
 		return rc;
 	if (argc - optind != 1)
@@ -50,7 +63,7 @@ int cmd_verify(int argc, char **argv)
 	check_ctx c = { "verify", { 0 } };
 	progress_init(&c.prog);
 	strata_verify_result res;
-	rc = strata_verify(s, report_problem, show_progress, &c, &res);
+	rc = strata_verify_since(s, since, report_problem, show_progress, &c, &res);
 	progress_done(&c.prog);
 	strata_close(s);
 	if (rc && rc != STRATA_ECORRUPT)

@@ -21,6 +21,10 @@ int cmd_stats(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_rebuild(int argc, char **argv);
 int cmd_repack(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_packs(int argc, char **argv);
+int cmd_fork(int argc, char **argv);
 
 /* Find a command by name; NULL if unknown. */
 const command *command_find(const char *name);

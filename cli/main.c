@@ -141,12 +141,16 @@ static const command COMMANDS[] = {
 	  "\n"
 	  "  --json  print one JSON object instead of text\n" },
 	{ "verify", cmd_verify, "check every checksum of every record",
-	  "usage: strata verify STORE\n"
+	  "usage: strata verify STORE [--since N]\n"
 	  "\n"
 	  "Decode every record and check every checksum: pack headers, footers and\n"
 	  "trailers, compressed groups, record contents, and the catalog against\n"
 	  "the packs. Each problem is reported on standard error with its pack,\n"
-	  "key and record. Exit status 1 if any problem is found.\n" },
+	  "key and record. Exit status 1 if any problem is found.\n"
+	  "\n"
+	  "  --since N  only the packs holding units N and later (a record of those\n"
+	  "             units whose chunks or base lie in older packs is still\n"
+	  "             decoded in full, so each of those units is proven restorable)\n" },
 	{ "repack", cmd_repack, "regroup all packs into one, for tight storage and one-group reads",
 	  "usage: strata repack STORE [--oldest-first]\n"
 	  "\n"
@@ -161,9 +165,53 @@ static const command COMMANDS[] = {
 	{ "rebuild", cmd_rebuild, "recreate the catalog from the packs",
 	  "usage: strata rebuild STORE\n"
 	  "\n"
-	  "Delete the catalog and recreate it from the pack files alone. Damaged\n"
-	  "packs are reported, set aside as *.damaged and left out. Needs the\n"
-	  "writer lock.\n" },
+	  "Delete the catalog and recreate it from the pack files alone, with the\n"
+	  "chunk indexes. Damaged packs are reported, set aside as *.damaged and\n"
+	  "left out. Needs the writer lock. STORE may be a directory holding only\n"
+	  "packs/ (copies of another store's packs, see 'strata packs'): it gets a\n"
+	  "strata.conf of the default options, which only steer later writes.\n" },
+	{ "import", cmd_import, "store a snapshot of a directory tree as one unit",
+	  "usage: strata import STORE DIR [--label LABEL] [--reread]\n"
+	  "\n"
+	  "Store the tree under DIR as one unit: each regular file is a record of\n"
+	  "the key equal to its path under DIR, stored anew only when it changed\n"
+	  "since the previous import (large files are cut into chunks, and chunks\n"
+	  "stored before are not stored again); a manifest of the tree (paths,\n"
+	  "permission bits, modification times, symbolic links) goes with it. A\n"
+	  "file whose size and modification time match the previous import's is\n"
+	  "taken as unchanged without being read. Sockets, fifos and devices are\n"
+	  "skipped and counted. On failure nothing is committed.\n"
+	  "\n"
+	  "  --label LABEL  label of the unit (shown by 'strata log')\n"
+	  "  --reread       read every file, whatever its size and time\n" },
+	{ "export", cmd_export, "restore a directory tree as of a unit",
+	  "usage: strata export STORE DIR [--unit N]\n"
+	  "\n"
+	  "Restore the tree imported in unit N (default: the latest import) into\n"
+	  "DIR, which must not exist or be empty: directories, files, symbolic\n"
+	  "links, permission bits and modification times. Reads only the records\n"
+	  "that tree needs; each is checked against its checksums.\n"
+	  "\n"
+	  "  --unit N  the unit to restore (see 'strata log')\n" },
+	{ "packs", cmd_packs, "list the pack files to copy offsite",
+	  "usage: strata packs STORE [--since N] [-v]\n"
+	  "\n"
+	  "Print the path of every live pack holding units N and later (default:\n"
+	  "all), oldest first: after copying the packs of units before N, these\n"
+	  "are what a copy lacks. Packs are immutable; a directory holding copies\n"
+	  "of all of them becomes the whole store again with 'strata rebuild'.\n"
+	  "\n"
+	  "  --since N      only packs holding units N and later\n"
+	  "  -v, --verbose  also print each pack's first and last unit and size,\n"
+	  "                 tab-separated\n" },
+	{ "fork", cmd_fork, "start a new store from another's history, sharing its packs",
+	  "usage: strata fork STORE NEW\n"
+	  "\n"
+	  "Make a new store NEW (which must not exist or be empty) that starts\n"
+	  "with the history and chunk indexes of STORE: its packs are hard links\n"
+	  "to STORE's (copies where the file system refuses), its catalog a copy.\n"
+	  "Units added to NEW compress against that history; STORE is left as it\n"
+	  "was (its lock is taken meanwhile).\n" },
 };
 
 #define NCOMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])

@@ -455,6 +455,77 @@ int strata_rebuild(const char *path, strata_problem_cb *on_problem,
 		   strata_progress_cb *progress, void *ctx,
 		   uint64_t *units_out);
 
+/* --------------------------------------------------- archives: trees, packs */
+
+typedef struct strata_tree_result {
+	uint64_t unit;      /* the unit imported or exported */
+	uint64_t files, dirs, links;
+	uint64_t skipped;   /* import: entries that are none of those
+			     * (sockets, fifos, devices), not stored */
+	uint64_t changed;   /* import: files stored anew; the others cost only
+			     * their manifest entry */
+	uint64_t bytes;     /* content bytes of all the files */
+	uint64_t new_bytes; /* import: content bytes of the files stored anew */
+} strata_tree_result;
+
+#define STRATA_IMPORT_REREAD 0x1 /* read every file, even one whose size and
+				  * modification time match the previous
+				  * import's (taken as unchanged otherwise) */
+
+/*
+ * Store a snapshot of the directory tree at `dir` as one committed unit
+ * labelled `label` (may be NULL): each regular file a record of the key
+ * equal to its path relative to `dir` when it changed since the previous
+ * import (large files are chunked, see strata_options.chunk_above), and a
+ * manifest of the whole tree (paths, types, permission bits, modification
+ * times, symbolic link targets, which record holds each file) as a record
+ * of a reserved key. Needs a writable handle with no unit in progress; on
+ * failure nothing is committed. `progress` counts files.
+ */
+int strata_import(strata_store *s, const char *dir, const char *label, int flags,
+		  strata_progress_cb *progress, void *ctx, strata_tree_result *res);
+
+/*
+ * Restore the tree imported in unit `unit` (0: the latest import) into
+ * directory `dir`, which must not exist or be empty: directories, files,
+ * symbolic links, permission bits and modification times. Reads only the
+ * records that tree needs. STRATA_ENOTFOUND when that unit holds no tree.
+ */
+int strata_export(strata_store *s, uint64_t unit, const char *dir,
+		  strata_progress_cb *progress, void *ctx, strata_tree_result *res);
+
+/* A live pack: its path relative to the store ("packs/NAME"), its range of
+ * units and its size. Borrowed, valid during the callback. */
+typedef int strata_pack_cb(void *ctx, const char *path, uint64_t first,
+			   uint64_t last, uint64_t bytes);
+
+/*
+ * Call cb for each live pack holding units `since` and later (1: all), by
+ * first unit: the files to copy offsite after unit since - 1 was copied.
+ * A store rebuilt (strata_rebuild) from copies of all its packs restores
+ * every unit. Stops at a callback's non-zero return and returns it.
+ */
+int strata_foreach_pack(strata_store *s, uint64_t since, strata_pack_cb *cb, void *ctx);
+
+/*
+ * Verify as strata_verify does, only the packs holding units `since` and
+ * later (and everything their records need: a record of those units
+ * whose chunks or base lie in older packs is decoded in full).
+ */
+int strata_verify_since(strata_store *s, uint64_t since, strata_problem_cb *on_problem,
+			strata_progress_cb *progress, void *ctx, strata_verify_result *res);
+
+/*
+ * Make a new store at `to` (must not exist or be empty) that starts with
+ * the history and compressor state of the store at `from`: its packs are
+ * hard links (copies where the file system refuses links), its catalog a
+ * copy. Units committed to either store afterwards are the other's
+ * business: packs are immutable, so neither sees the other's. Takes the
+ * writer lock of `from` meanwhile. *copied_out (may be NULL) receives the
+ * number of packs copied rather than linked.
+ */
+int strata_fork(const char *from, const char *to, uint64_t *copied_out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -569,8 +569,9 @@ static int key_row(sqlite3_stmt *s, void *p)
 int catalog_foreach_key(catalog *c, strata_key_cb *cb, void *ctx)
 {
 	cb_ctx k = { (void *)cb, ctx };
-	return each_row(c, "SELECT name, records FROM keys WHERE records>0 ORDER BY name", NULL, 0,
-			key_row, &k);
+	/* Reserved keys (a NUL first byte) are strata's own. */
+	return each_row(c, "SELECT name, records FROM keys WHERE records>0 AND substr(name,1,1)!=x'00' "
+			   "ORDER BY name", NULL, 0, key_row, &k);
 }
 
 static int record_row(sqlite3_stmt *s, void *p)
@@ -710,7 +711,7 @@ int catalog_stats(catalog *c, strata_stats *out)
 {
 	memset(out, 0, sizeof *out);
 	int rc = each_row(c, "SELECT count(*), coalesce(sum(records),0), coalesce(sum(raw_bytes),0), "
-			     "(SELECT coalesce(sum(bytes),0) FROM packs), (SELECT count(*) FROM keys WHERE records>0), "
+			     "(SELECT coalesce(sum(bytes),0) FROM packs), (SELECT count(*) FROM keys WHERE records>0 AND substr(name,1,1)!=x'00'), "
 			     "(SELECT count(*) FROM groups) FROM units", NULL, 0, stats_row, out);
 	return rc ? rc : read_cost_stats(c, out);
 }
@@ -824,4 +825,16 @@ int catalog_foreach_since(catalog *c, const void *key, size_t len, uint64_t unit
 	n_ctx k = { cb, ctx };
 	return each_row_b(c, "SELECT r.n, r.unit FROM records r JOIN keys k ON r.key=k.id "
 			     "WHERE k.name=?1 AND r.unit>?2 ORDER BY r.n", key, len, 1, (int64_t)unit, 0, n_row, &k);
+}
+
+int catalog_copy_to(catalog *c, const char *path)
+{
+	sqlite3_stmt *s;
+	int r = sqlite3_prepare_v2(c->db, "VACUUM INTO ?1", -1, &s, NULL);
+	if (r != SQLITE_OK)
+		return db_fail(c, r, "copying");
+	sqlite3_bind_text(s, 1, path, -1, SQLITE_STATIC);
+	r = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return r == SQLITE_DONE ? 0 : db_fail(c, r, "copying");
 }

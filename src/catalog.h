@@ -103,6 +103,9 @@ int catalog_state_upto(catalog *c, uint64_t *upto);
 /* Add chunks in one transaction and raise the mark to upto (0: leave it). */
 int catalog_state_add(catalog *c, const catalog_chunk *v, size_t n, uint64_t upto);
 
+/* Write a consistent copy of the whole catalog to a new file (fork). */
+int catalog_copy_to(catalog *c, const char *path);
+
 /* Records of a key committed after `unit`, by number: cb(ctx, n, unit). */
 typedef int catalog_n_cb(void *ctx, uint64_t n, uint64_t unit);
 int catalog_foreach_since(catalog *c, const void *key, size_t len, uint64_t unit, catalog_n_cb *cb, void *ctx);

@@ -238,3 +238,98 @@ void os_names_free(char **names, size_t count)
 		free(names[i]);
 	free(names);
 }
+
+/* ------------------------------------------------------ trees (import, export) */
+
+int os_lstat(const char *path, os_stat *out)
+{
+	struct stat st;
+	if (lstat(path, &st) != 0)
+		return err_errno(errno, "cannot stat %s", path);
+	out->type = S_ISREG(st.st_mode) ? OS_FILE : S_ISDIR(st.st_mode) ? OS_DIR : S_ISLNK(st.st_mode) ? OS_LINK : OS_OTHER;
+	out->mode = (uint32_t)(st.st_mode & 07777);
+	out->size = (uint64_t)st.st_size;
+	out->mtime = (int64_t)st.st_mtim.tv_sec;
+	out->mtime_ns = (uint32_t)st.st_mtim.tv_nsec;
+	return 0;
+}
+
+int os_readlink(const char *path, char **target, size_t *len)
+{
+	for (size_t cap = 256;; cap *= 2) {
+		char *b = malloc(cap);
+		if (!b)
+			return ERR_NOMEM();
+		ssize_t n = readlink(path, b, cap);
+		if (n < 0) {
+			int e = errno;
+			free(b);
+			return err_errno(e, "cannot read link %s", path);
+		}
+		if ((size_t)n < cap) {
+			*target = b;
+			*len = (size_t)n;
+			return 0;
+		}
+		free(b);
+		if (cap > (1u << 20))
+			return err_set(STRATA_EIO, "link %s: target too long", path);
+	}
+}
+
+int os_symlink(const char *target, const char *path)
+{
+	if (symlink(target, path) != 0)
+		return err_errno(errno, "cannot create symbolic link %s", path);
+	return 0;
+}
+
+int os_mkdir_new(const char *path, int mode)
+{
+	if (mkdir(path, (mode_t)mode) != 0)
+		return err_errno(errno, "cannot create directory %s", path);
+	return 0;
+}
+
+int os_set_meta(const char *path, int is_link, uint32_t mode, int64_t mtime, uint32_t mtime_ns)
+{
+	if (!is_link && chmod(path, (mode_t)mode) != 0)
+		return err_errno(errno, "cannot set the mode of %s", path);
+	struct timespec ts[2] = { { .tv_sec = 0, .tv_nsec = UTIME_OMIT }, { .tv_sec = mtime, .tv_nsec = mtime_ns } };
+	if (utimensat(AT_FDCWD, path, ts, is_link ? AT_SYMLINK_NOFOLLOW : 0) != 0)
+		return err_errno(errno, "cannot set the time of %s", path);
+	return 0;
+}
+
+int os_link_or_copy(const char *from, const char *to, int *copied)
+{
+	*copied = 0;
+	if (link(from, to) == 0)
+		return 0;
+	if (errno != EXDEV && errno != EPERM && errno != EMLINK)
+		return err_errno(errno, "cannot link %s to %s", from, to);
+	/* Another file system (or links refused): copy, durably. */
+	enum { BUF = 1 << 20 };
+	char *buf = malloc(BUF);
+	int in = -1, out = -1, rc = buf ? os_open(&in, from, O_RDONLY, 0) : ERR_NOMEM();
+	if (!rc)
+		rc = os_open(&out, to, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	uint64_t off = 0;
+	for (size_t got = 1; !rc && got > 0; off += got) {
+		rc = os_pread_some(in, buf, BUF, off, &got, from);
+		if (!rc && got)
+			rc = os_write(out, buf, got, to);
+	}
+	if (!rc)
+		rc = os_fsync(out, to);
+	os_close(in);
+	if (out >= 0 && !rc)
+		rc = os_close_checked(out, to);
+	else
+		os_close(out);
+	free(buf);
+	if (rc)
+		unlink(to);
+	*copied = 1;
+	return rc;
+}

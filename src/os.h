@@ -49,6 +49,29 @@ void os_unlock(int fd);
 int os_list(const char *dir, char ***names, size_t *count);
 void os_names_free(char **names, size_t count);
 
+/* What import needs of a directory entry (lstat: links not followed). */
+enum { OS_FILE = 1, OS_DIR = 2, OS_LINK = 3, OS_OTHER = 4 };
+typedef struct os_stat {
+	int type;           /* OS_* */
+	uint32_t mode;      /* permission bits (& 07777) */
+	uint64_t size;
+	int64_t mtime;      /* seconds since the epoch */
+	uint32_t mtime_ns;
+} os_stat;
+int os_lstat(const char *path, os_stat *out);
+/* A symbolic link's target: *target malloc'd (not NUL-terminated), *len. */
+int os_readlink(const char *path, char **target, size_t *len);
+int os_symlink(const char *target, const char *path);
+/* mkdir that fails (STRATA_EEXIST) if path exists. */
+int os_mkdir_new(const char *path, int mode);
+/* Set permission bits (not of a link) and the modification time (of the
+ * link itself for a link). */
+int os_set_meta(const char *path, int is_link, uint32_t mode, int64_t mtime, uint32_t mtime_ns);
+
+/* Hard-link `from` as `to`; where the file system refuses (another file
+ * system), copy it and fsync the copy, and set *copied. */
+int os_link_or_copy(const char *from, const char *to, int *copied);
+
 /* Test hook: make the `after`-th next write-side call (write, fsync,
  * rename; 1 = the very next) fail with `errnum`. after = 0 disarms. */
 void os_fault_set(uint64_t after, int errnum);

@@ -218,12 +218,33 @@ static void remove_catalog_files(const char *catalog_path)
 	}
 }
 
+/* A directory holding only copies of a store's packs becomes a store: it
+ * gets the default options (they steer later writes only). */
+static int conf_for_packs(const char *path)
+{
+	char conf[4096], packs[4096];
+	snprintf(conf, sizeof conf, "%s/strata.conf", path);
+	snprintf(packs, sizeof packs, "%s/packs", path);
+	if (os_exists(conf) || !os_exists(packs))
+		return 0;
+	strata_options o;
+	conf_codecs cc;
+	int rc = conf_from_options(NULL, &o, &cc);
+	if (!rc) {
+		rc = conf_write(path, &o, &cc);
+		conf_codecs_free(&cc);
+	}
+	return rc;
+}
+
 int strata_rebuild(const char *path, strata_problem_cb *on_problem, strata_progress_cb *progress,
 		   void *ctx, uint64_t *units_out)
 {
 	strata_store *s;
+	int rc = conf_for_packs(path);
 	/* Without the catalog: it may be what is damaged. */
-	int rc = strata_open(&s, path, STRATA_OPEN_WRITE | STORE_OPEN_BARE, NULL);
+	if (!rc)
+		rc = strata_open(&s, path, STRATA_OPEN_WRITE | STORE_OPEN_BARE, NULL);
 	if (rc)
 		return rc;
 	remove_catalog_files(s->catalog_path);

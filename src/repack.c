@@ -1,6 +1,7 @@
 /* repack.c - strata_repack(): merge a run of live packs into one pack of
  * their whole range (docs/FORMAT.md, "Repack protocol"). */
 #include "bytes.h"
+#include "chunk.h"
 #include "err.h"
 #include "read.h"
 #include "store.h"
@@ -104,7 +105,11 @@ static int cmp_rows(const void *a, const void *b, void *ctx)
 	}
 	if (x->n == y->n)
 		return 0;
-	return (x->n < y->n) != rs->newest_first ? -1 : 1;
+	/* Chunks go oldest first, so that each finds the similar chunk it
+	 * was coded against already moved (see move_records). */
+	int newest_first = rs->newest_first && !(x->keylen == CHUNK_KEYLEN &&
+						 !memcmp(rs->keys.p + x->key_off, CHUNK_KEY, CHUNK_KEYLEN));
+	return (x->n < y->n) != newest_first ? -1 : 1;
 }
 
 static int move_records(rp *r, rows *rs)
@@ -117,9 +122,24 @@ static int move_records(rp *r, rows *rs)
 		const uint8_t *key = rs->keys.p + w->key_off;
 		uint8_t *data;
 		size_t len;
-		rc = read_record(r->s, key, w->keylen, w->n, 0, &data, &len);
+		catalog_loc loc;
+		unitw_hint h = { .chunk_list = 1 };
+		rc = catalog_lookup(r->s->cat, key, w->keylen, w->n, &loc);
+		if (!rc && loc.enc == ENC_CHUNKS) {
+			/* A chunk list moves as it is: its chunks move as
+			 * records of the chunk key. */
+			h.size = loc.size;
+			h.sum = loc.sum;
+			len = (size_t)loc.len;
+			rc = read_encoding(r->s, key, w->keylen, w->n, &loc, &data);
+		} else if (!rc) {
+			/* A chunk keeps its similar base, when it had one. */
+			h = (unitw_hint){ .base = loc.enc == ENC_BASE && w->keylen == CHUNK_KEYLEN &&
+							  !memcmp(key, CHUNK_KEY, CHUNK_KEYLEN) ? loc.base : 0 };
+			rc = read_record(r->s, key, w->keylen, w->n, 0, &data, &len);
+		}
 		if (!rc)
-			rc = unitw_put_at(r->u, key, w->keylen, w->n, w->unit, NULL, data, len, strata_release_free, NULL);
+			rc = unitw_put_at(r->u, key, w->keylen, w->n, w->unit, &h, data, len, strata_release_free, NULL);
 		if (!rc && r->progress)
 			r->progress(r->ctx, ++r->done, r->total);
 	}

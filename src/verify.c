@@ -254,11 +254,23 @@ static int verify_pack(vctx *v, const catalog_pack *cp)
 int strata_verify(strata_store *s, strata_problem_cb *on_problem, strata_progress_cb *progress, void *ctx,
 		  strata_verify_result *res)
 {
+	return strata_verify_since(s, 1, on_problem, progress, ctx, res);
+}
+
+int strata_verify_since(strata_store *s, uint64_t since, strata_problem_cb *on_problem,
+			strata_progress_cb *progress, void *ctx, strata_verify_result *res)
+{
 	err_clear();
 	if (!s)
 		return err_set(STRATA_EINVAL, "strata_verify needs a store");
 	vctx v = { .s = s, .cb = on_problem, .ctx = ctx };
 	int rc = catalog_packs_in(s->cat, 1, INT64_MAX, &v.packs, &v.npacks);
+	/* Only the packs that hold units since `since`. */
+	size_t keep = 0;
+	for (size_t i = 0; !rc && i < v.npacks; i++)
+		if (v.packs[i].last >= since)
+			v.packs[keep++] = v.packs[i];
+	v.npacks = rc ? v.npacks : keep;
 	if (!rc)
 		rc = check_directory(&v);
 	for (size_t i = 0; !rc && i < v.npacks; i++) {

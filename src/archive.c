@@ -1,0 +1,394 @@
+/* archive.c - directory trees in and out of a store (strata_import,
+ * strata_export), the packs to ship offsite, and forks. */
+#include "chunk.h"
+#include "err.h"
+#include "os.h"
+#include "read.h"
+#include "store.h"
+#include "tree.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* "a/b" of a directory and a relative path (relative empty: a itself). */
+static char *path_join(const char *a, const char *rel)
+{
+	size_t n = strlen(a) + strlen(rel) + 2;
+	char *p = malloc(n);
+	if (p)
+		snprintf(p, n, *rel ? "%s/%s" : "%s%s", a, rel);
+	return p;
+}
+
+/* ------------------------------------------------------------- import */
+
+/* Add the entries under root/rel (rel "" for root itself) to t. */
+static int walk(const char *root, const char *rel, tree *t, strata_tree_result *res)
+{
+	char *dir = path_join(root, rel);
+	char **names = NULL;
+	size_t nn = 0;
+	int rc = dir ? os_list(dir, &names, &nn) : ERR_NOMEM();
+	for (size_t i = 0; !rc && i < nn; i++) {
+		tree_entry e = { 0 };
+		size_t rl = strlen(rel), nl = strlen(names[i]);
+		e.plen = rl ? rl + 1 + nl : nl;
+		if (e.plen > PACK_KEY_MAX) {
+			rc = err_set(STRATA_EINVAL, "%s/%s: path longer than %d bytes", dir, names[i], PACK_KEY_MAX);
+			break;
+		}
+		if (!(e.path = malloc(e.plen + 1))) {
+			rc = ERR_NOMEM();
+			break;
+		}
+		snprintf(e.path, e.plen + 1, rl ? "%s/%s" : "%s%s", rel, names[i]);
+		char *full = path_join(root, e.path);
+		os_stat st;
+		rc = full ? os_lstat(full, &st) : ERR_NOMEM();
+		if (!rc && st.type == OS_LINK)
+			rc = os_readlink(full, &e.target, &e.tlen);
+		free(full);
+		if (rc || st.type == OS_OTHER) {
+			res->skipped += !rc;
+			free(e.path);
+			continue;
+		}
+		e.type = st.type == OS_FILE ? TREE_FILE : st.type == OS_DIR ? TREE_DIR : TREE_LINK;
+		e.mode = st.mode;
+		e.mtime = st.mtime;
+		e.mtime_ns = st.mtime_ns;
+		e.size = st.type == OS_FILE ? st.size : 0;
+		int is_dir = e.type == TREE_DIR;
+		char *sub = is_dir ? strdup(e.path) : NULL;
+		rc = is_dir && !sub ? ERR_NOMEM() : tree_add(t, &e);
+		if (!rc && is_dir)
+			rc = walk(root, sub, t, res);
+		free(sub);
+	}
+	os_names_free(names, nn);
+	free(dir);
+	return rc;
+}
+
+/* The tree of the latest import, or an empty one. */
+static int latest_tree(strata_store *s, tree *t)
+{
+	*t = (tree){ 0 };
+	uint64_t count;
+	int rc = catalog_key_count(s->cat, TREE_KEY, TREE_KEYLEN, &count);
+	if (rc || count == 0)
+		return rc;
+	uint8_t *m;
+	size_t len;
+	rc = read_record(s, TREE_KEY, TREE_KEYLEN, count, 0, &m, &len);
+	if (!rc)
+		rc = tree_decode(m, len, t);
+	if (!rc)
+		free(m);
+	else
+		free(m), err_prefix(rc, "the previous import's manifest: ");
+	return rc;
+}
+
+/* Read a whole file into a malloc'd buffer; it must still have `size`
+ * bytes (a file that changes while it is read is reported). */
+static int read_file(const char *path, uint64_t size, uint8_t **out)
+{
+	if (size > SIZE_MAX - 1)
+		return err_set(STRATA_ENOMEM, "%s is too large for this machine", path);
+	int fd;
+	int rc = os_open(&fd, path, O_RDONLY | O_NOFOLLOW, 0);
+	if (rc)
+		return rc;
+	uint8_t *b = malloc(size ? (size_t)size : 1);
+	size_t got = 0;
+	uint8_t extra;
+	rc = b ? os_pread(fd, b, (size_t)size, 0, path) : ERR_NOMEM();
+	if (!rc)
+		rc = os_pread_some(fd, &extra, 1, size, &got, path);
+	os_close(fd);
+	if (!rc && got)
+		rc = err_set(STRATA_EIO, "%s grew while it was read", path);
+	if (rc == STRATA_ECORRUPT) /* os_pread's "truncated" */
+		rc = err_set(STRATA_EIO, "%s shrank while it was read", path);
+	if (rc) {
+		free(b);
+		return rc;
+	}
+	*out = b;
+	return 0;
+}
+
+static int import_files(strata_store *s, const char *dir, tree *cur, const tree *prev, int flags,
+			strata_progress_cb *progress, void *ctx, strata_tree_result *res)
+{
+	int rc = 0;
+	for (size_t i = 0; !rc && i < cur->n; i++) {
+		tree_entry *e = &cur->v[i];
+		res->files += e->type == TREE_FILE;
+		res->dirs += e->type == TREE_DIR;
+		res->links += e->type == TREE_LINK;
+		if (e->type != TREE_FILE)
+			continue;
+		res->bytes += e->size;
+		const tree_entry *p = tree_find(prev, e->path, e->plen);
+		if (p && p->type == TREE_FILE && p->size == e->size && p->mtime == e->mtime &&
+		    p->mtime_ns == e->mtime_ns && !(flags & STRATA_IMPORT_REREAD)) {
+			e->n = p->n;
+		} else {
+			char *full = path_join(dir, e->path);
+			uint8_t *data = NULL;
+			rc = full ? read_file(full, e->size, &data) : ERR_NOMEM();
+			free(full);
+			if (!rc)
+				rc = strata_put(s, e->path, e->plen, data, (size_t)e->size, strata_release_free, NULL,
+						&e->n);
+			res->changed++;
+			res->new_bytes += e->size;
+		}
+		if (progress)
+			progress(ctx, res->files, 0);
+	}
+	return rc;
+}
+
+int strata_import(strata_store *s, const char *dir, const char *label, int flags, strata_progress_cb *progress,
+		  void *ctx, strata_tree_result *res)
+{
+	err_clear();
+	strata_tree_result r = { 0 };
+	if (!s || !dir)
+		return err_set(STRATA_EINVAL, "strata_import needs a store and a directory");
+	if (!s->writable)
+		return err_set(STRATA_EREADONLY, "store %s is open read-only", s->root);
+	if (s->unit || (s->pipe && pipe_pending(s->pipe)))
+		return err_set(STRATA_EINVAL, "commit or roll back the unit in progress first");
+	os_stat st;
+	int rc = os_lstat(dir, &st);
+	if (!rc && st.type != OS_DIR)
+		rc = err_set(STRATA_EINVAL, "%s is not a directory", dir);
+	tree cur = { 0 }, prev = { 0 };
+	if (!rc)
+		rc = walk(dir, "", &cur, &r);
+	tree_sort(&cur);
+	if (!rc)
+		rc = latest_tree(s, &prev);
+	if (!rc)
+		rc = import_files(s, dir, &cur, &prev, flags, progress, ctx, &r);
+	bytebuf m = { 0 };
+	if (!rc)
+		rc = tree_encode(&cur, &m);
+	if (!rc) {
+		rc = store_put_hinted(s, TREE_KEY, TREE_KEYLEN, NULL, m.p, m.len, strata_release_free, NULL, NULL);
+		m = (bytebuf){ 0 };
+	}
+	if (!rc)
+		rc = strata_commit(s, label, &r.unit);
+	buf_free(&m);
+	tree_free(&cur);
+	tree_free(&prev);
+	if (rc) {
+		/* Keep the first error: the rollback's own is secondary. */
+		char msg[512];
+		snprintf(msg, sizeof msg, "%s", strata_errmsg());
+		strata_rollback(s);
+		err_set(rc, "%s", msg);
+		return rc;
+	}
+	if (res)
+		*res = r;
+	return 0;
+}
+
+/* ------------------------------------------------------------- export */
+
+typedef struct find_unit {
+	uint64_t unit;   /* wanted (0: the latest) */
+	uint64_t n;      /* the manifest record found, or 0 */
+	uint64_t found_unit;
+} find_unit;
+
+static int find_manifest(void *ctx, const strata_record_info *ri)
+{
+	find_unit *f = ctx;
+	if (f->unit == 0 || ri->unit == f->unit) {
+		f->n = ri->n;
+		f->found_unit = ri->unit;
+	}
+	return 0;
+}
+
+static int write_file(strata_store *s, const char *path, const tree_entry *e)
+{
+	void *data;
+	size_t len;
+	int rc = strata_get(s, e->path, e->plen, e->n, &data, &len);
+	if (rc)
+		return err_prefix(rc, "%s: ", e->path);
+	if (len != e->size) {
+		free(data);
+		return err_set(STRATA_ECORRUPT, "%s: record %" PRIu64 " has %zu bytes, the manifest says %" PRIu64,
+			       e->path, e->n, len, e->size);
+	}
+	int fd;
+	rc = os_open(&fd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+	if (!rc) {
+		rc = os_write(fd, data, len, path);
+		int rc2 = os_close_checked(fd, path);
+		rc = rc ? rc : rc2;
+	}
+	free(data);
+	return rc;
+}
+
+static int empty_dir(const char *dir)
+{
+	os_stat st;
+	if (os_lstat(dir, &st)) {
+		err_clear();
+		return os_mkdir_new(dir, 0700);
+	}
+	char **names = NULL;
+	size_t n = 0;
+	int rc = st.type == OS_DIR ? os_list(dir, &names, &n) : err_set(STRATA_EEXIST, "%s exists and is not a directory", dir);
+	os_names_free(names, n);
+	if (!rc && n)
+		rc = err_set(STRATA_EEXIST, "%s is not empty", dir);
+	return rc;
+}
+
+int strata_export(strata_store *s, uint64_t unit, const char *dir, strata_progress_cb *progress, void *ctx,
+		  strata_tree_result *res)
+{
+	err_clear();
+	strata_tree_result r = { 0 };
+	if (!s || !dir)
+		return err_set(STRATA_EINVAL, "strata_export needs a store and a directory");
+	find_unit f = { unit, 0, 0 };
+	int rc = catalog_foreach_record(s->cat, TREE_KEY, TREE_KEYLEN, find_manifest, &f);
+	if (!rc && !f.n)
+		rc = unit ? err_set(STRATA_ENOTFOUND, "unit %" PRIu64 " holds no imported tree", unit)
+			  : err_set(STRATA_ENOTFOUND, "the store holds no imported tree");
+	tree t = { 0 };
+	uint8_t *m = NULL;
+	size_t len;
+	if (!rc)
+		rc = read_record(s, TREE_KEY, TREE_KEYLEN, f.n, 0, &m, &len);
+	if (!rc)
+		rc = tree_decode(m, len, &t);
+	free(m);
+	if (!rc)
+		rc = empty_dir(dir);
+	/* Directories first, then files and links (links last, so that no
+	 * file is written through one), then modes and times, deepest first. */
+	for (int pass = 0; !rc && pass < 2; pass++)
+		for (size_t i = 0; !rc && i < t.n; i++) {
+			const tree_entry *e = &t.v[i];
+			if ((pass == 0) != (e->type == TREE_DIR))
+				continue;
+			char *full = path_join(dir, e->path);
+			if (!full) {
+				rc = ERR_NOMEM();
+				break;
+			}
+			if (e->type == TREE_DIR) {
+				rc = os_mkdir_new(full, 0700);
+				r.dirs++;
+			} else if (e->type == TREE_FILE) {
+				rc = write_file(s, full, e);
+				r.files++;
+				r.bytes += e->size;
+				if (progress)
+					progress(ctx, r.files, 0);
+			} else {
+				char *target = malloc(e->tlen + 1);
+				rc = target ? 0 : ERR_NOMEM();
+				if (!rc) {
+					memcpy(target, e->target, e->tlen);
+					target[e->tlen] = '\0';
+					rc = os_symlink(target, full);
+				}
+				free(target);
+				r.links++;
+			}
+			free(full);
+		}
+	for (size_t i = t.n; !rc && i-- > 0;) {
+		const tree_entry *e = &t.v[i];
+		char *full = path_join(dir, e->path);
+		rc = full ? os_set_meta(full, e->type == TREE_LINK, e->mode, e->mtime, e->mtime_ns) : ERR_NOMEM();
+		free(full);
+	}
+	tree_free(&t);
+	r.unit = f.found_unit;
+	if (!rc && res)
+		*res = r;
+	return rc;
+}
+
+/* -------------------------------------------------------- packs, forks */
+
+int strata_foreach_pack(strata_store *s, uint64_t since, strata_pack_cb *cb, void *ctx)
+{
+	err_clear();
+	if (!s || !cb)
+		return err_set(STRATA_EINVAL, "missing argument");
+	catalog_pack *v = NULL;
+	size_t n = 0;
+	int rc = catalog_packs_in(s->cat, 1, INT64_MAX, &v, &n);
+	for (size_t i = 0; !rc && i < n; i++) {
+		char path[64];
+		snprintf(path, sizeof path, "packs/%s", v[i].name);
+		if (v[i].last >= since)
+			rc = cb(ctx, path, v[i].first, v[i].last, v[i].bytes);
+	}
+	free(v);
+	return rc;
+}
+
+int strata_fork(const char *from, const char *to, uint64_t *copied_out)
+{
+	err_clear();
+	if (!from || !to)
+		return err_set(STRATA_EINVAL, "strata_fork needs two paths");
+	strata_store *s;
+	int rc = strata_open(&s, from, STRATA_OPEN_WRITE, NULL);
+	if (rc)
+		return rc;
+	rc = empty_dir(to);
+	char *packs = path_join(to, "packs"), *cat = path_join(to, "catalog.db");
+	if (!rc && (!packs || !cat))
+		rc = ERR_NOMEM();
+	if (!rc)
+		rc = os_mkdir_new(packs, 0755);
+	if (!rc)
+		rc = catalog_copy_to(s->cat, cat);
+	catalog_pack *v = NULL;
+	size_t n = 0;
+	uint64_t copied = 0;
+	if (!rc)
+		rc = catalog_packs_in(s->cat, 1, INT64_MAX, &v, &n);
+	for (size_t i = 0; !rc && i < n; i++) {
+		int c = 0;
+		char *a = path_join(s->packs, v[i].name), *b = path_join(packs, v[i].name);
+		rc = a && b ? os_link_or_copy(a, b, &c) : ERR_NOMEM();
+		free(a);
+		free(b);
+		copied += (uint64_t)c;
+	}
+	free(v);
+	if (!rc)
+		rc = os_fsync_dir(packs);
+	/* strata.conf last: until it is there, `to` is not a store. */
+	if (!rc)
+		rc = conf_write(to, &s->opts, &s->codecs);
+	strata_close(s);
+	free(packs);
+	free(cat);
+	if (!rc && copied_out)
+		*copied_out = copied;
+	return rc;
+}
