@@ -1,0 +1,492 @@
+/* test_chunks.c - large records as chunk lists (docs/FORMAT.md, "Chunks"):
+ * the chunker's boundaries survive insertions and deletions; sketches of
+ * similar chunks meet and of unrelated ones do not; through the public API,
+ * chunks already stored are not stored again (same key, other key, same
+ * unit), changed chunks are coded against similar earlier ones, with and
+ * without the write pipeline; the chunk indexes lost and rebuilt from the
+ * packs give the same bytes for the next unit; repack keeps chunk lists;
+ * a damaged chunk is reported, never returned; reserved keys are refused;
+ * verify --since; fork isolation. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "cdc.h"
+#include "strata.h"
+#include "testutil.h"
+
+#include <dirent.h>
+
+#define MIB (1u << 20)
+
+/* --------------------------------------------------------------- chunker */
+
+/* Boundaries (end offsets) of data cut with avg. */
+static size_t cut(const uint8_t *p, size_t len, size_t avg, size_t *ends, size_t cap)
+{
+	cdc_params cp;
+	cdc_params_init(&cp, avg);
+	size_t n = 0;
+	for (size_t off = 0; off < len;) {
+		size_t c = cdc_next(&cp, p + off, len - off);
+		assert_true(c >= 1);
+		if (off + c < len) { /* only the last chunk may be short or cut by the end */
+			assert_true(c >= cp.min);
+			assert_true(c <= cp.max);
+		}
+		off += c;
+		assert_true(n < cap);
+		ends[n++] = off;
+	}
+	return n;
+}
+
+static int has(const size_t *v, size_t n, size_t x)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == x)
+			return 1;
+	return 0;
+}
+
+/* An insertion and a deletion move only the boundaries near them: every
+ * boundary before the first edit stays, and nearly all after it stay at
+ * the same distance from the end. */
+static void test_shift_resistance(void **state)
+{
+	(void)state;
+	const size_t len = 8 * MIB, avg = 64 << 10;
+	uint8_t *a = tu_alloc(len), *b = tu_alloc(len + 100);
+	tu_fill_random(a, len, 1);
+	/* b: 100 bytes inserted at 2 MiB, 50 deleted at 6 MiB */
+	memcpy(b, a, 2 * MIB);
+	tu_fill_random(b + 2 * MIB, 100, 2);
+	memcpy(b + 2 * MIB + 100, a + 2 * MIB, 4 * MIB);
+	memcpy(b + 6 * MIB + 100, a + 6 * MIB + 50, len - 6 * MIB - 50);
+	size_t blen = len + 50;
+	size_t ea[1024], eb[1024];
+	size_t na = cut(a, len, avg, ea, 1024), nb = cut(b, blen, avg, eb, 1024);
+	/* about len / avg chunks */
+	assert_true(na > len / avg / 2 && na < len / avg * 2);
+	size_t before = 0, kept_mid = 0, mid = 0, kept_end = 0, end = 0;
+	for (size_t i = 0; i < na; i++) {
+		if (ea[i] < 2 * MIB - 256 * 1024) {
+			before++;
+			assert_true(has(eb, nb, ea[i]));
+		} else if (ea[i] > 2 * MIB + 256 * 1024 && ea[i] < 6 * MIB - 256 * 1024) {
+			mid++;
+			kept_mid += has(eb, nb, ea[i] + 100);
+		} else if (ea[i] > 6 * MIB + 256 * 1024) {
+			end++;
+			kept_end += has(eb, nb, ea[i] + 100 - 50);
+		}
+	}
+	assert_true(before > 10 && mid > 20 && end > 10);
+	assert_int_equal(kept_mid, mid);
+	assert_int_equal(kept_end, end);
+	/* and the same content always cuts the same way */
+	size_t ec[1024];
+	assert_int_equal(cut(a, len, avg, ec, 1024), na);
+	assert_memory_equal(ec, ea, na * sizeof *ea);
+	free(a);
+	free(b);
+}
+
+static int shared_sf(const uint64_t *x, const uint64_t *y)
+{
+	int n = 0;
+	for (int i = 0; i < CDC_SF; i++)
+		n += x[i] == y[i];
+	return n;
+}
+
+/* Chunks with a few bytes changed share super-features; unrelated ones
+ * share none. */
+static void test_sketches(void **state)
+{
+	(void)state;
+	const size_t len = 64 << 10;
+	uint8_t *a = tu_alloc(len), *b = tu_alloc(len), *c = tu_alloc(len);
+	int similar = 0, unrelated = 0;
+	for (int round = 0; round < 20; round++) {
+		tu_fill_text(a, len, 100 + (uint64_t)round);
+		memcpy(b, a, len);
+		for (size_t k = 0; k < 4; k++)
+			b[(k * 7919 * (size_t)(round + 1)) % len] ^= 0x5a;
+		tu_fill_text(c, len, 1000 + (uint64_t)round);
+		uint64_t sa[CDC_SF], sb[CDC_SF], sc[CDC_SF];
+		assert_int_equal(cdc_sketch(a, len, sa), 1);
+		assert_int_equal(cdc_sketch(b, len, sb), 1);
+		assert_int_equal(cdc_sketch(c, len, sc), 1);
+		similar += shared_sf(sa, sb) > 0;
+		unrelated += shared_sf(sa, sc) > 0;
+	}
+	assert_true(similar >= 18);
+	assert_int_equal(unrelated, 0);
+	/* too short to sample: no sketch */
+	uint64_t s[CDC_SF];
+	assert_int_equal(cdc_sketch(a, 3, s), 0);
+	free(a);
+	free(b);
+	free(c);
+}
+
+/* ------------------------------------------------------------- the store */
+
+static strata_store *open_chunked(const char *path, int workers)
+{
+	strata_options o = STRATA_OPTIONS_INIT;
+	o.chunk_above = 256 << 10;
+	o.chunk_avg = 16 << 10;
+	o.repack_after = 0;
+	strata_store *s = NULL;
+	int rc = strata_open(&s, path, STRATA_OPEN_CREATE, &o);
+	if (rc)
+		fail_msg("strata_open: %s", strata_errmsg());
+	strata_pipeline_options po = { .workers = workers };
+	assert_int_equal(strata_pipeline_set(s, &po), 0);
+	return s;
+}
+
+static void put_copy(strata_store *s, const char *key, const void *data, size_t len)
+{
+	uint8_t *p = tu_alloc(len);
+	memcpy(p, data, len);
+	int rc = strata_put(s, key, strlen(key), p, len, strata_release_free, NULL, NULL);
+	if (rc)
+		fail_msg("strata_put(%s): %s", key, strata_errmsg());
+}
+
+static uint64_t commit(strata_store *s)
+{
+	uint64_t unit = 0;
+	int rc = strata_commit(s, NULL, &unit);
+	if (rc)
+		fail_msg("strata_commit: %s", strata_errmsg());
+	return unit;
+}
+
+static void check_get(strata_store *s, const char *key, uint64_t n, const void *want, size_t len)
+{
+	void *got;
+	size_t glen;
+	int rc = strata_get(s, key, strlen(key), n, &got, &glen);
+	if (rc)
+		fail_msg("strata_get(%s@%llu): %s", key, (unsigned long long)n, strata_errmsg());
+	assert_int_equal(glen, len);
+	assert_memory_equal(got, want, len);
+	strata_buf_free(got);
+}
+
+static uint64_t pack_size(const char *store, uint64_t unit)
+{
+	char name[64];
+	snprintf(name, sizeof name, "packs/%010llu.pack", (unsigned long long)unit);
+	char *p = tu_join(store, name);
+	uint64_t n = tu_file_size(p);
+	free(p);
+	return n;
+}
+
+/* A record like `a` with a byte changed every `every` bytes. */
+static uint8_t *speckled(const uint8_t *a, size_t len, size_t every)
+{
+	uint8_t *b = tu_alloc(len);
+	memcpy(b, a, len);
+	for (size_t i = every / 2; i < len; i += every)
+		b[i] ^= 0xa5;
+	return b;
+}
+
+static void dedup_and_deltas(const char *dir, int workers)
+{
+	const size_t len = 2 * MIB;
+	uint8_t *a = tu_alloc(len);
+	tu_fill_random(a, len, 7);
+	strata_store *s = open_chunked(dir, workers);
+	put_copy(s, "a", a, len);
+	assert_int_equal(commit(s), 1);
+	uint64_t first = pack_size(dir, 1);
+	assert_true(first > len); /* random bytes: stored once, not compressed */
+	assert_true(first < len + len / 20);
+	/* the same bytes under another key, and again under "a" */
+	put_copy(s, "copy", a, len);
+	put_copy(s, "a", a, len);
+	assert_int_equal(commit(s), 2);
+	assert_true(pack_size(dir, 2) < len / 50);
+	/* 100 bytes inserted in the middle: a chunk or two are new */
+	uint8_t *b = tu_alloc(len + 100);
+	memcpy(b, a, len / 2);
+	tu_fill_random(b + len / 2, 100, 8);
+	memcpy(b + len / 2 + 100, a + len / 2, len / 2);
+	put_copy(s, "a", b, len + 100);
+	assert_int_equal(commit(s), 3);
+	assert_true(pack_size(dir, 3) < len / 10);
+	/* a byte changed in every chunk: nothing dedups, all delta-codes */
+	uint8_t *c = speckled(a, len, 8 << 10);
+	put_copy(s, "a", c, len);
+	assert_int_equal(commit(s), 4);
+	assert_true(pack_size(dir, 4) < len / 8);
+	/* the same chunk twice in one unit, unseen before */
+	uint8_t *d = tu_alloc(len);
+	tu_fill_random(d, len / 2, 9);
+	memcpy(d + len / 2, d, len / 2);
+	put_copy(s, "d", d, len);
+	assert_int_equal(commit(s), 5);
+	assert_true(pack_size(dir, 5) < len / 2 + len / 10);
+	check_get(s, "a", 1, a, len);
+	check_get(s, "copy", 1, a, len);
+	check_get(s, "a", 2, a, len);
+	check_get(s, "a", 3, b, len + 100);
+	check_get(s, "a", 4, c, len);
+	check_get(s, "d", 1, d, len);
+	/* reserved keys are hidden and refused */
+	strata_stats st;
+	assert_int_equal(strata_stats_get(s, &st), 0);
+	assert_int_equal(st.keys, 3);
+	assert_int_equal(st.records, 6);
+	assert_int_equal(st.raw_bytes, 5 * len + 100 + len);
+	uint8_t *z = tu_alloc(4);
+	assert_int_equal(strata_put(s, "\0chunk", 6, z, 4, strata_release_free, NULL, NULL), STRATA_EINVAL);
+	strata_verify_result vr;
+	assert_int_equal(strata_verify(s, NULL, NULL, NULL, &vr), 0);
+	strata_close(s);
+	free(a);
+	free(b);
+	free(c);
+	free(d);
+}
+
+static void test_dedup_direct(void **state)
+{
+	dedup_and_deltas(*state, -1);
+}
+
+static void test_dedup_pipeline(void **state)
+{
+	dedup_and_deltas(*state, 2);
+}
+
+/* The bytes of a pack's groups (from the header to the footer). */
+static uint8_t *pack_groups(const char *store, uint64_t unit, size_t *len)
+{
+	char name[64];
+	snprintf(name, sizeof name, "packs/%010llu.pack", (unsigned long long)unit);
+	char *p = tu_join(store, name);
+	size_t n;
+	uint8_t *b = tu_read_file(p, &n);
+	free(p);
+	assert_true(n > 64 + 48);
+	uint64_t foot = 0;
+	for (int i = 7; i >= 0; i--)
+		foot = foot << 8 | b[n - 48 + i];
+	assert_true(foot >= 64 && foot < n);
+	memmove(b, b + 64, foot - 64);
+	*len = foot - 64;
+	return b;
+}
+
+static void remove_catalog(const char *store)
+{
+	const char *names[] = { "catalog.db", "catalog.db-wal", "catalog.db-shm" };
+	for (int i = 0; i < 3; i++) {
+		char *p = tu_join(store, names[i]);
+		unlink(p);
+		free(p);
+	}
+}
+
+/* Two stores with the same first units; one loses its catalog (and so its
+ * chunk indexes) and rebuilds them from the packs on open, the other by
+ * strata_rebuild. Both then write the same next unit as the one that kept
+ * its state, byte for byte. */
+static void test_state_rebuilt(void **state)
+{
+	const char *dir = *state;
+	char *s1 = tu_join(dir, "kept"), *s2 = tu_join(dir, "lost"), *s3 = tu_join(dir, "rebuilt");
+	const size_t len = MIB;
+	uint8_t *a = tu_alloc(len);
+	tu_fill_text(a, len, 3);
+	uint8_t *b = speckled(a, len, 6000), *c = speckled(b, len, 7001);
+	char *st[3] = { s1, s2, s3 };
+	for (int i = 0; i < 3; i++) {
+		strata_store *s = open_chunked(st[i], -1);
+		put_copy(s, "f", a, len);
+		commit(s);
+		put_copy(s, "f", b, len);
+		put_copy(s, "g", a, len);
+		commit(s);
+		strata_close(s);
+	}
+	remove_catalog(s2);
+	remove_catalog(s3);
+	uint64_t units = 0;
+	assert_int_equal(strata_rebuild(s3, NULL, NULL, NULL, &units), 0);
+	assert_int_equal(units, 2);
+	for (int i = 0; i < 3; i++) {
+		strata_store *s = open_chunked(st[i], -1);
+		put_copy(s, "f", c, len);
+		put_copy(s, "h", b, len);
+		assert_int_equal(commit(s), 3);
+		check_get(s, "f", 3, c, len);
+		check_get(s, "h", 1, b, len);
+		strata_close(s);
+	}
+	size_t l1, l2, l3;
+	uint8_t *g1 = pack_groups(s1, 3, &l1), *g2 = pack_groups(s2, 3, &l2), *g3 = pack_groups(s3, 3, &l3);
+	assert_true(l1 < len / 4); /* deduplicated and delta-coded */
+	assert_int_equal(l2, l1);
+	assert_memory_equal(g2, g1, l1);
+	assert_int_equal(l3, l1);
+	assert_memory_equal(g3, g1, l1);
+	free(g1);
+	free(g2);
+	free(g3);
+	free(a);
+	free(b);
+	free(c);
+	free(s1);
+	free(s2);
+	free(s3);
+}
+
+static size_t count_packs(const char *store)
+{
+	char *p = tu_join(store, "packs");
+	DIR *d = opendir(p);
+	assert_non_null(d);
+	size_t n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		n += strstr(e->d_name, ".pack") != NULL;
+	closedir(d);
+	free(p);
+	return n;
+}
+
+/* Repack keeps chunk lists (the store stays about as small), every record
+ * reads back, and a damaged chunk is reported rather than returned. */
+static void test_repack_and_damage(void **state)
+{
+	const char *dir = *state;
+	const size_t len = MIB;
+	uint8_t *v[4];
+	v[0] = tu_alloc(len);
+	tu_fill_text(v[0], len, 11);
+	strata_store *s = open_chunked(dir, -1);
+	uint64_t before = 0;
+	for (int i = 0; i < 4; i++) {
+		if (i)
+			v[i] = speckled(v[i - 1], len, 9000 + 1000 * (size_t)i);
+		put_copy(s, "f", v[i], len);
+		before += pack_size(dir, commit(s));
+	}
+	strata_repack_result rr;
+	assert_int_equal(strata_repack(s, 0, NULL, NULL, &rr), 0);
+	assert_int_equal(rr.packs_after, 1);
+	assert_true(rr.bytes_after < before + before / 4);
+	for (int i = 0; i < 4; i++)
+		check_get(s, "f", (uint64_t)i + 1, v[i], len);
+	strata_close(s);
+	assert_int_equal(count_packs(dir), 1);
+	/* flip a byte in the middle of the groups */
+	char *pp = tu_join(dir, "packs/0000000001-0000000004.pack");
+	size_t plen;
+	uint8_t *pk = tu_read_file(pp, &plen);
+	pk[64 + (plen - 64) / 3] ^= 0x01;
+	chmod(pp, 0644);
+	tu_write_file(pp, pk, plen, 0444);
+	free(pk);
+	free(pp);
+	assert_int_equal(strata_open(&s, dir, STRATA_OPEN_READ, NULL), 0);
+	int bad = 0;
+	for (int i = 0; i < 4; i++) {
+		void *got = NULL;
+		size_t glen;
+		int rc = strata_get(s, "f", 1, (uint64_t)i + 1, &got, &glen);
+		if (rc) {
+			assert_int_equal(rc, STRATA_ECORRUPT);
+			bad++;
+		} else {
+			assert_int_equal(glen, len);
+			assert_memory_equal(got, v[i], len);
+			strata_buf_free(got);
+		}
+	}
+	assert_true(bad > 0);
+	strata_close(s);
+	for (int i = 0; i < 4; i++)
+		free(v[i]);
+}
+
+/* verify --since checks fewer packs; a fork shares the packs (hard links),
+ * dedups against its parent's chunks, and leaves the parent as it was. */
+static void test_verify_since_and_fork(void **state)
+{
+	const char *dir = *state;
+	char *src = tu_join(dir, "src"), *fk = tu_join(dir, "fork");
+	const size_t len = MIB;
+	uint8_t *a = tu_alloc(len);
+	tu_fill_random(a, len, 21);
+	uint8_t *b = speckled(a, len, 50000);
+	strata_store *s = open_chunked(src, -1);
+	put_copy(s, "x", a, len);
+	commit(s);
+	put_copy(s, "x", b, len);
+	commit(s);
+	strata_verify_result all, since;
+	assert_int_equal(strata_verify_since(s, 1, NULL, NULL, NULL, &all), 0);
+	assert_int_equal(strata_verify_since(s, 2, NULL, NULL, NULL, &since), 0);
+	assert_int_equal(all.packs, 2);
+	assert_int_equal(since.packs, 1);
+	assert_true(since.records < all.records);
+	strata_close(s);
+	uint64_t copied = 9;
+	assert_int_equal(strata_fork(src, fk, &copied), 0);
+	assert_int_equal(copied, 0);
+	char *p1 = tu_join(src, "packs/0000000001.pack"), *p2 = tu_join(fk, "packs/0000000001.pack");
+	struct stat st1, st2;
+	assert_int_equal(stat(p1, &st1), 0);
+	assert_int_equal(stat(p2, &st2), 0);
+	assert_true(st1.st_ino == st2.st_ino);
+	free(p1);
+	free(p2);
+	s = open_chunked(fk, -1);
+	check_get(s, "x", 1, a, len);
+	put_copy(s, "y", b, len);
+	assert_int_equal(commit(s), 3);
+	assert_true(pack_size(fk, 3) < len / 20);
+	check_get(s, "y", 1, b, len);
+	strata_close(s);
+	assert_int_equal(count_packs(src), 2);
+	assert_int_equal(strata_open(&s, src, STRATA_OPEN_READ, NULL), 0);
+	uint64_t n = 9;
+	assert_int_equal(strata_record_count(s, "y", 1, &n), 0);
+	assert_int_equal(n, 0);
+	strata_stats ss;
+	assert_int_equal(strata_stats_get(s, &ss), 0);
+	assert_int_equal(ss.units, 2);
+	strata_close(s);
+	/* a fork into a non-empty directory is refused */
+	assert_int_equal(strata_fork(src, fk, NULL), STRATA_EEXIST);
+	free(a);
+	free(b);
+	free(src);
+	free(fk);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_shift_resistance),
+		cmocka_unit_test(test_sketches),
+		cmocka_unit_test_setup_teardown(test_dedup_direct, tu_setup_dir, tu_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_dedup_pipeline, tu_setup_dir, tu_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_state_rebuilt, tu_setup_dir, tu_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_repack_and_damage, tu_setup_dir, tu_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_verify_since_and_fork, tu_setup_dir, tu_teardown_dir),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
