@@ -6,7 +6,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -123,74 +122,23 @@ void put_json_escaped(FILE *f, const void *p, size_t len)
 	}
 }
 
-static void release_munmap(void *ctx, void *ptr, size_t len)
+int open_input(const char *path, int *fd)
 {
-	munmap(ptr, len);
-}
-
-/* Read a stream to its end into a malloc'd buffer. */
-static int slurp(int fd, const char *name, void **data, size_t *len)
-{
-	size_t cap = 1 << 16, n = 0;
-	char *b = malloc(cap);
-	if (!b)
-		return fail("out of memory reading %s", name);
-	for (;;) {
-		if (n == cap) {
-			char *nb = realloc(b, cap *= 2);
-			if (!nb) {
-				free(b);
-				return fail("out of memory reading %s", name);
-			}
-			b = nb;
-		}
-		ssize_t r = read(fd, b + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			free(b);
-			return fail("cannot read %s: %s", name, strerror(errno));
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	*data = b;
-	*len = n;
-	return 0;
-}
-
-int read_input(const char *path, void **data, size_t *len, strata_release_fn **release)
-{
-	if (!strcmp(path, "-")) {
-		*release = strata_release_free;
-		return slurp(0, "standard input", data, len);
-	}
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	*fd = 0;
+	if (!strcmp(path, "-"))
+		return 0;
+	int f = open(path, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
 		return fail("cannot open %s: %s", path, strerror(errno));
 	struct stat st;
-	int rc = 0;
-	if (fstat(fd, &st) != 0) {
-		rc = fail("cannot stat %s: %s", path, strerror(errno));
-	} else if (S_ISREG(st.st_mode) && st.st_size > 0) {
-		/* A regular file is mapped and handed over without a copy. */
-		void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-		if (p == MAP_FAILED) {
-			rc = fail("cannot map %s: %s", path, strerror(errno));
-		} else {
-			*data = p;
-			*len = (size_t)st.st_size;
-			*release = release_munmap;
-		}
-	} else if (S_ISDIR(st.st_mode)) {
-		rc = fail("%s is a directory", path);
-	} else {
-		*release = strata_release_free;
-		rc = slurp(fd, path, data, len);
+	if (fstat(f, &st) != 0 || S_ISDIR(st.st_mode)) {
+		int rc = S_ISDIR(st.st_mode) ? fail("%s is a directory", path)
+					     : fail("cannot stat %s: %s", path, strerror(errno));
+		close(f);
+		return rc;
 	}
-	close(fd);
-	return rc;
+	*fd = f;
+	return 0;
 }
 
 double now_seconds(void)

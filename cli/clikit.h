@@ -42,8 +42,10 @@ void put_escaped(FILE *f, const void *p, size_t len);
 /* Same, as JSON string content (without the quotes). */
 void put_json_escaped(FILE *f, const void *p, size_t len);
 
-/* Read a whole file ("-" = stdin). *release receives how to free *data. */
-int read_input(const char *path, void **data, size_t *len, strata_release_fn **release);
+/* Open a file to read ("-": *fd = 0, standard input), or say why not and
+ * return 1 (a directory is refused). */
+int open_input(const char *path, int *fd);
+
 
 /* Seconds since an arbitrary start, monotonic. */
 double now_seconds(void);

@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---------------------------------------------------------------- init */
 
@@ -193,16 +194,18 @@ int cmd_put(int argc, char **argv)
 	strata_store *s;
 	if (open_store(&s, "put", store, STRATA_OPEN_WRITE))
 		return 1;
-	void *data;
-	size_t len;
-	strata_release_fn *release;
 	uint64_t n, unit;
-	rc = read_input(file, &data, &len, &release);
+	int fd;
+	rc = open_input(file, &fd);
 	if (!rc) {
-		rc = strata_put(s, key, strlen(key), data, len, release, NULL, &n);
+		/* Read as it is stored: a large record is chunked on the way,
+		 * in bounded memory. */
+		rc = strata_put_fd(s, key, strlen(key), fd, strcmp(file, "-") ? file : "standard input", &n, NULL);
 		if (!rc)
 			rc = strata_commit(s, label, &unit);
 		rc = rc ? fail_lib("put", rc) : 0;
+		if (fd > 0)
+			close(fd);
 	}
 	if (!rc) {
 		fputs("stored ", stdout);

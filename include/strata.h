@@ -457,6 +457,17 @@ int strata_rebuild(const char *path, strata_problem_cb *on_problem,
 
 /* --------------------------------------------------- archives: trees, packs */
 
+/*
+ * Put the bytes read from descriptor fd (a file, a pipe) up to its end as
+ * one record of key, as strata_put does. A record of chunk_above bytes or
+ * more is chunked as it is read, so memory stays at a few chunks however
+ * large it is (strata_put needs the whole record in memory). `what` names
+ * the source in errors (may be NULL). *size_out (may be NULL) receives the
+ * record's size. fd is read, never closed.
+ */
+int strata_put_fd(strata_store *s, const void *key, size_t keylen, int fd, const char *what,
+		  uint64_t *n_out, uint64_t *size_out);
+
 typedef struct strata_tree_result {
 	uint64_t unit;      /* the unit imported or exported */
 	uint64_t files, dirs, links;

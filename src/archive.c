@@ -23,6 +23,68 @@ static char *path_join(const char *a, const char *rel)
 	return p;
 }
 
+/* ------------------------------------------------------- put from a file */
+
+typedef struct fd_src {
+	int fd;
+	const char *what;
+} fd_src;
+
+static int fd_read(void *ctx, uint8_t *dst, size_t cap, size_t *got)
+{
+	const fd_src *f = ctx;
+	return os_read_some(f->fd, dst, cap, got, f->what);
+}
+
+int strata_put_fd(strata_store *s, const void *key, size_t keylen, int fd, const char *what, uint64_t *n_out,
+		  uint64_t *size_out)
+{
+	err_clear();
+	if (!s || !key || keylen == 0 || fd < 0)
+		return err_set(STRATA_EINVAL, "strata_put_fd needs a store, a key and a descriptor");
+	fd_src src = { fd, what ? what : "the input" };
+	/* Read up to the chunking threshold: a record smaller than that is
+	 * put whole; a larger one is chunked from there on as it is read. */
+	uint64_t above = s->opts.chunk_above;
+	size_t cap = 1 << 16, have = 0;
+	uint8_t *buf = malloc(cap);
+	int rc = buf ? 0 : ERR_NOMEM();
+	for (size_t got = 1; !rc && got > 0 && (!above || have < above);) {
+		if (have == cap) {
+			size_t nc = cap * 2;
+			uint8_t *nb = realloc(buf, nc);
+			if (!nb) {
+				rc = ERR_NOMEM();
+				break;
+			}
+			buf = nb;
+			cap = nc;
+		}
+		size_t want = cap - have;
+		if (above && want > above - have)
+			want = (size_t)(above - have);
+		rc = fd_read(&src, buf + have, want, &got);
+		have += got;
+	}
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	if (!above || have < above) {
+		if (size_out)
+			*size_out = have;
+		return strata_put(s, key, keylen, buf, have, strata_release_free, NULL, n_out);
+	}
+	if (((const uint8_t *)key)[0] == 0)
+		rc = err_set(STRATA_EINVAL, "keys that start with a NUL byte are reserved for strata");
+	else if (keylen > PACK_KEY_MAX)
+		rc = err_set(STRATA_EINVAL, "key length %zu is outside 1..%d", keylen, PACK_KEY_MAX);
+	if (!rc)
+		rc = chunk_put_stream(s, key, keylen, buf, have, fd_read, &src, n_out, size_out);
+	free(buf);
+	return rc;
+}
+
 /* ------------------------------------------------------------- import */
 
 /* Add the entries under root/rel (rel "" for root itself) to t. */
@@ -93,33 +155,17 @@ static int latest_tree(strata_store *s, tree *t)
 	return rc;
 }
 
-/* Read a whole file into a malloc'd buffer; it must still have `size`
- * bytes (a file that changes while it is read is reported). */
-static int read_file(const char *path, uint64_t size, uint8_t **out)
+/* Put a file's content as the next record of its path; its size is what
+ * was read (a file that changes while it is read is stored as read). */
+static int put_file(strata_store *s, const char *full, tree_entry *e)
 {
-	if (size > SIZE_MAX - 1)
-		return err_set(STRATA_ENOMEM, "%s is too large for this machine", path);
 	int fd;
-	int rc = os_open(&fd, path, O_RDONLY | O_NOFOLLOW, 0);
+	int rc = os_open(&fd, full, O_RDONLY | O_NOFOLLOW, 0);
 	if (rc)
 		return rc;
-	uint8_t *b = malloc(size ? (size_t)size : 1);
-	size_t got = 0;
-	uint8_t extra;
-	rc = b ? os_pread(fd, b, (size_t)size, 0, path) : ERR_NOMEM();
-	if (!rc)
-		rc = os_pread_some(fd, &extra, 1, size, &got, path);
+	rc = strata_put_fd(s, e->path, e->plen, fd, full, &e->n, &e->size);
 	os_close(fd);
-	if (!rc && got)
-		rc = err_set(STRATA_EIO, "%s grew while it was read", path);
-	if (rc == STRATA_ECORRUPT) /* os_pread's "truncated" */
-		rc = err_set(STRATA_EIO, "%s shrank while it was read", path);
-	if (rc) {
-		free(b);
-		return rc;
-	}
-	*out = b;
-	return 0;
+	return rc;
 }
 
 static int import_files(strata_store *s, const char *dir, tree *cur, const tree *prev, int flags,
@@ -140,12 +186,10 @@ static int import_files(strata_store *s, const char *dir, tree *cur, const tree 
 			e->n = p->n;
 		} else {
 			char *full = path_join(dir, e->path);
-			uint8_t *data = NULL;
-			rc = full ? read_file(full, e->size, &data) : ERR_NOMEM();
+			res->bytes -= e->size;
+			rc = full ? put_file(s, full, e) : ERR_NOMEM();
 			free(full);
-			if (!rc)
-				rc = strata_put(s, e->path, e->plen, data, (size_t)e->size, strata_release_free, NULL,
-						&e->n);
+			res->bytes += e->size;
 			res->changed++;
 			res->new_bytes += e->size;
 		}

@@ -160,7 +160,9 @@ static int chunk_live(strata_store *s, uint64_t n)
 	return rc == 0;
 }
 
-/* Store one chunk (or find it stored) and append its list entry. */
+/* Store one chunk (or find it stored) and append its list entry. The
+ * chunk's bytes are shared with the caller's buffer through sb, or copied
+ * when sb is NULL. */
 static int put_chunk(strata_store *s, struct chunk_state *cs, shared_buf *sb, uint8_t *p, size_t len,
 		     bytebuf *list)
 {
@@ -176,9 +178,17 @@ static int put_chunk(strata_store *s, struct chunk_state *cs, shared_buf *sb, ui
 		c.has_sf = cdc_sketch(p, len, c.sf);
 		unitw_hint h = { 0 };
 		rc = similar_chunk(s, &c, &h.base);
-		if (!rc) {
+		if (!rc && sb) {
 			atomic_fetch_add(&sb->refs, 1);
 			rc = store_put_hinted(s, CHUNK_KEY, CHUNK_KEYLEN, &h, p, len, shared_release, sb, &c.n);
+		} else if (!rc) {
+			uint8_t *q = malloc(len);
+			rc = q ? 0 : ERR_NOMEM();
+			if (q) {
+				memcpy(q, p, len);
+				rc = store_put_hinted(s, CHUNK_KEY, CHUNK_KEYLEN, &h, q, len, strata_release_free, NULL,
+						      &c.n);
+			}
 		}
 		if (!rc)
 			rc = pending_add(cs, &c);
@@ -195,6 +205,71 @@ static int put_chunk(strata_store *s, struct chunk_state *cs, shared_buf *sb, ui
 	return 0;
 }
 
+/* A chunked put in progress: the handle's chunk lock is held. */
+typedef struct chunker {
+	strata_store *s;
+	cdc_params cp;
+	bytebuf list;         /* entries so far */
+	uint64_t count, size;
+	XXH3_state_t *xx;     /* over the whole content */
+} chunker;
+
+static int chunker_begin(strata_store *s, chunker *ck)
+{
+	*ck = (chunker){ .s = s };
+	cdc_params_init(&ck->cp, s->opts.chunk_avg);
+	pthread_mutex_lock(&s->chunk_mu);
+	int rc = 0;
+	if (!s->chunks && !(s->chunks = calloc(1, sizeof *s->chunks)))
+		rc = ERR_NOMEM();
+	if (!rc && s->chunks->lagging && !(rc = chunk_catch_up(s, NULL, NULL)))
+		s->chunks->lagging = 0;
+	if (!rc && !(ck->xx = XXH3_createState()))
+		rc = ERR_NOMEM();
+	if (!rc)
+		XXH3_64bits_reset(ck->xx);
+	return rc;
+}
+
+/* Cut and store the chunks of p[0, len); at `end` the last may be short,
+ * else only whole chunks are taken: *used says how many bytes were. */
+static int chunker_feed(chunker *ck, shared_buf *sb, uint8_t *p, size_t len, int end, size_t *used)
+{
+	size_t off = 0;
+	int rc = 0;
+	while (!rc && off < len && (end || len - off >= ck->cp.max)) {
+		size_t cl = cdc_next(&ck->cp, p + off, len - off);
+		rc = put_chunk(ck->s, ck->s->chunks, sb, p + off, cl, &ck->list);
+		XXH3_64bits_update(ck->xx, p + off, cl);
+		ck->count++;
+		ck->size += cl;
+		off += cl;
+	}
+	*used = off;
+	return rc;
+}
+
+/* Put the chunk list (unless an earlier step failed) and let go. */
+static int chunker_end(chunker *ck, int rc, const void *key, size_t keylen, uint64_t *n_out)
+{
+	strata_store *s = ck->s;
+	uint8_t hdr[10];
+	size_t hl = varint_put(hdr, ck->count);
+	uint8_t *enc = rc ? NULL : malloc(hl + ck->list.len);
+	if (!rc && !enc)
+		rc = ERR_NOMEM();
+	if (!rc) {
+		unitw_hint h = { .chunk_list = 1, .size = ck->size, .sum = XXH3_64bits_digest(ck->xx) };
+		memcpy(enc, hdr, hl);
+		memcpy(enc + hl, ck->list.p, ck->list.len);
+		rc = store_put_hinted(s, key, keylen, &h, enc, hl + ck->list.len, strata_release_free, NULL, n_out);
+	}
+	pthread_mutex_unlock(&s->chunk_mu);
+	XXH3_freeState(ck->xx);
+	buf_free(&ck->list);
+	return rc;
+}
+
 int chunk_put(strata_store *s, const void *key, size_t keylen, void *data, size_t len, strata_release_fn *release,
 	      void *ctx, uint64_t *n_out)
 {
@@ -206,36 +281,51 @@ int chunk_put(strata_store *s, const void *key, size_t keylen, void *data, size_
 	}
 	*sb = (shared_buf){ .data = data, .len = len, .release = release, .ctx = ctx };
 	atomic_init(&sb->refs, 1);
-	pthread_mutex_lock(&s->chunk_mu);
-	int rc = 0;
-	if (!s->chunks && !(s->chunks = calloc(1, sizeof *s->chunks)))
-		rc = ERR_NOMEM();
-	if (!rc && s->chunks->lagging && !(rc = chunk_catch_up(s, NULL, NULL)))
-		s->chunks->lagging = 0;
-	cdc_params cp;
-	cdc_params_init(&cp, s->opts.chunk_avg);
-	bytebuf list = { 0 };
-	uint8_t hdr[10];
-	size_t count = 0;
-	for (size_t off = 0; !rc && off < len; count++) {
-		size_t cl = cdc_next(&cp, (uint8_t *)data + off, len - off);
-		rc = put_chunk(s, s->chunks, sb, (uint8_t *)data + off, cl, &list);
-		off += cl;
-	}
-	unitw_hint h = { .chunk_list = 1, .size = len, .sum = XXH3_64bits(data, len) };
-	size_t hl = varint_put(hdr, count);
-	uint8_t *enc = rc ? NULL : malloc(hl + list.len);
-	if (!rc && !enc)
-		rc = ERR_NOMEM();
-	if (!rc) {
-		memcpy(enc, hdr, hl);
-		memcpy(enc + hl, list.p, list.len);
-		rc = store_put_hinted(s, key, keylen, &h, enc, hl + list.len, strata_release_free, NULL, n_out);
-	}
-	pthread_mutex_unlock(&s->chunk_mu);
-	buf_free(&list);
+	chunker ck;
+	size_t used;
+	int rc = chunker_begin(s, &ck);
+	if (!rc)
+		rc = chunker_feed(&ck, sb, data, len, 1, &used);
+	rc = chunker_end(&ck, rc, key, keylen, n_out);
 	shared_release(sb, NULL, 0);
 	return rc;
+}
+
+int chunk_put_stream(strata_store *s, const void *key, size_t keylen, uint8_t *head, size_t head_len,
+		     chunk_read_fn *rd, void *rctx, uint64_t *n_out, uint64_t *size_out)
+{
+	chunker ck;
+	int rc = chunker_begin(s, &ck);
+	/* A window of several chunks: each chunk is cut with its maximum
+	 * length in view (or the end of the stream). */
+	size_t cap = ck.cp.max * 8 > head_len ? ck.cp.max * 8 : head_len;
+	uint8_t *w = rc ? NULL : malloc(cap);
+	if (!rc && !w)
+		rc = ERR_NOMEM();
+	size_t have = 0;
+	if (w && head_len) {
+		memcpy(w, head, head_len);
+		have = head_len;
+	}
+	for (int eof = 0; !rc;) {
+		while (!rc && !eof && have < cap) {
+			size_t got = 0;
+			rc = rd(rctx, w + have, cap - have, &got);
+			eof = got == 0;
+			have += got;
+		}
+		size_t used = 0;
+		if (!rc)
+			rc = chunker_feed(&ck, NULL, w, have, eof, &used);
+		memmove(w, w + used, have - used);
+		have -= used;
+		if (eof && have == 0)
+			break;
+	}
+	free(w);
+	if (size_out)
+		*size_out = ck.size;
+	return chunker_end(&ck, rc, key, keylen, n_out);
 }
 
 void chunk_committed(strata_store *s, uint64_t unit)

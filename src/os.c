@@ -333,3 +333,15 @@ int os_link_or_copy(const char *from, const char *to, int *copied)
 	*copied = 1;
 	return rc;
 }
+
+int os_read_some(int fd, void *dst, size_t n, size_t *got, const char *path)
+{
+	ssize_t r;
+	do
+		r = read(fd, dst, n);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return err_errno(errno, "cannot read %s", path);
+	*got = (size_t)r;
+	return 0;
+}

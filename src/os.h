@@ -23,6 +23,9 @@ int os_close_checked(int fd, const char *path);
 int os_pread(int fd, void *dst, size_t n, uint64_t off, const char *path);
 /* Read up to n bytes at off; *got receives the count (0 at end of file). */
 int os_pread_some(int fd, void *dst, size_t n, uint64_t off, size_t *got, const char *path);
+/* Read up to n bytes at the current position (pipes too); *got = 0 at the
+ * end. */
+int os_read_some(int fd, void *dst, size_t n, size_t *got, const char *path);
 /* Write all n bytes at the current position. */
 int os_write(int fd, const void *src, size_t n, const char *path);
 int os_fsync(int fd, const char *path);

@@ -31,7 +31,7 @@ HEADER=${2:?usage: $0 STRATA include/strata.h}
 VERSION=$(sed -n 's/^#define STRATA_VERSION_STRING "\(.*\)"$/\1/p' "$HEADER")
 [[ -n $VERSION ]] || die "no STRATA_VERSION_STRING in $HEADER"
 
-COMMANDS="init put get cat load ls log stats verify repack rebuild"
+COMMANDS="init put get cat load ls log stats verify repack rebuild import export packs fork"
 # the synopsis of each command: its help up to the first empty line
 declare -A USAGE=(
 	[init]="usage: strata init STORE [--group-cap BYTES] [--level N] [--chain-max N]
@@ -46,23 +46,29 @@ declare -A USAGE=(
 	[ls]="usage: strata ls STORE"
 	[log]="usage: strata log STORE [KEY]"
 	[stats]="usage: strata stats STORE [--json]"
-	[verify]="usage: strata verify STORE"
+	[verify]="usage: strata verify STORE [--since N]"
 	[repack]="usage: strata repack STORE [--oldest-first]"
 	[rebuild]="usage: strata rebuild STORE"
+	[import]="usage: strata import STORE DIR [--label LABEL] [--reread]"
+	[export]="usage: strata export STORE DIR [--unit N]"
+	[packs]="usage: strata packs STORE [--since N] [-v]"
+	[fork]="usage: strata fork STORE NEW"
 )
 # options each command's help must document
 declare -A OPTS=(
-	[init]="--group-cap --level --chain-max --read-cost-max --repack-after --profile --codec --codec-rule"
+	[init]="--group-cap --level --chain-max --read-cost-max --repack-after --chunk-above --chunk-avg --state-mem --profile --codec --codec-rule"
 	[put]="--label"
 	[get]="-o --output --stats" [cat]="--from --count --prefetch" [load]="-v --verbose --threads --queue-mb --durable-mb --durable-sec"
-	[ls]="" [log]="" [stats]="--json" [verify]="" [repack]="--oldest-first" [rebuild]=""
+	[ls]="" [log]="" [stats]="--json" [verify]="--since" [repack]="--oldest-first" [rebuild]=""
+	[import]="--label --reread" [export]="--unit" [packs]="--since -v --verbose" [fork]=""
 )
 # the exact "wrong number of arguments" message of each command
 declare -A NARGS=(
 	[init]="expected one STORE directory" [put]="expected STORE KEY [FILE|-]"
 	[get]="expected STORE KEY[@N]" [cat]="expected STORE KEY" [load]="expected STORE [FILE|-]"
 	[ls]="expected STORE" [log]="expected STORE [KEY]" [stats]="expected STORE" [verify]="expected STORE"
-	[repack]="expected STORE" [rebuild]="expected STORE"
+	[repack]="expected STORE" [rebuild]="expected STORE" [import]="expected STORE DIR"
+	[export]="expected STORE DIR" [packs]="expected STORE" [fork]="expected STORE NEW"
 )
 
 COMMAND_LIST='Commands:
@@ -77,6 +83,10 @@ COMMAND_LIST='Commands:
   verify   check every checksum of every record
   repack   regroup all packs into one, for tight storage and one-group reads
   rebuild  recreate the catalog from the packs
+  import   store a snapshot of a directory tree as one unit
+  export   restore a directory tree as of a unit
+  packs    list the pack files to copy offsite
+  fork     start a new store from another'\''s history, sharing its packs
 '
 
 # ---------------------------------------------------------------- help
