@@ -18,6 +18,7 @@
 #include "testutil.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 
 #define MIB (1u << 20)
 
@@ -477,6 +478,46 @@ static void test_verify_since_and_fork(void **state)
 	free(fk);
 }
 
+/* A record read from a descriptor is chunked as it is read: the same
+ * chunks as strata_put of the same bytes makes (so the second costs
+ * nothing), and a small one is put whole. */
+static void test_put_fd(void **state)
+{
+	const char *dir = *state;
+	char *st = tu_join(dir, "s"), *f = tu_join(dir, "big"), *g = tu_join(dir, "small");
+	const size_t len = 3 * MIB + 12345;
+	uint8_t *a = tu_alloc(len);
+	tu_fill_random(a, len, 31);
+	tu_write_file(f, a, len, 0644);
+	tu_write_file(g, a, 1000, 0644);
+	strata_store *s = open_chunked(st, 2);
+	int fd = open(f, O_RDONLY);
+	assert_true(fd >= 0);
+	uint64_t n = 0, size = 0;
+	assert_int_equal(strata_put_fd(s, "big", 3, fd, f, &n, &size), 0);
+	close(fd);
+	assert_int_equal(n, 1);
+	assert_int_equal(size, len);
+	assert_int_equal(commit(s), 1);
+	put_copy(s, "again", a, len);
+	assert_int_equal(commit(s), 2);
+	assert_true(pack_size(st, 2) < len / 50);
+	fd = open(g, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(strata_put_fd(s, "small", 5, fd, g, &n, &size), 0);
+	close(fd);
+	assert_int_equal(size, 1000);
+	assert_int_equal(commit(s), 3);
+	check_get(s, "big", 1, a, len);
+	check_get(s, "again", 1, a, len);
+	check_get(s, "small", 1, a, 1000);
+	strata_close(s);
+	free(a);
+	free(st);
+	free(f);
+	free(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -485,6 +526,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dedup_direct, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_dedup_pipeline, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_state_rebuilt, tu_setup_dir, tu_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_put_fd, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_repack_and_damage, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_verify_since_and_fork, tu_setup_dir, tu_teardown_dir),
 	};
