@@ -265,27 +265,48 @@ static int find_manifest(void *ctx, const strata_record_info *ri)
 	return 0;
 }
 
+typedef struct fd_dst {
+	int fd;
+	const char *path;
+	uint64_t written;
+} fd_dst;
+
+static int to_fd(void *ctx, const uint8_t *p, size_t len)
+{
+	fd_dst *d = ctx;
+	d->written += len;
+	return os_write(d->fd, p, len, d->path);
+}
+
+/* Restore one file: a chunked one chunk by chunk, in bounded memory. */
 static int write_file(strata_store *s, const char *path, const tree_entry *e)
 {
-	void *data;
-	size_t len;
-	int rc = strata_get(s, e->path, e->plen, e->n, &data, &len);
-	if (rc)
-		return err_prefix(rc, "%s: ", e->path);
-	if (len != e->size) {
-		free(data);
-		return err_set(STRATA_ECORRUPT, "%s: record %" PRIu64 " has %zu bytes, the manifest says %" PRIu64,
-			       e->path, e->n, len, e->size);
-	}
 	int fd;
-	rc = os_open(&fd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
-	if (!rc) {
-		rc = os_write(fd, data, len, path);
-		int rc2 = os_close_checked(fd, path);
-		rc = rc ? rc : rc2;
+	int rc = os_open(&fd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+	if (rc)
+		return rc;
+	fd_dst d = { fd, path, 0 };
+	int chunked = 0;
+	rc = chunk_write_record(s, e->path, e->plen, e->n, to_fd, &d, &chunked);
+	if (!rc && !chunked) {
+		void *data;
+		size_t len;
+		rc = strata_get(s, e->path, e->plen, e->n, &data, &len);
+		if (!rc) {
+			rc = to_fd(&d, data, len);
+			strata_buf_free(data);
+		}
 	}
-	free(data);
-	return rc;
+	if (!rc && d.written != e->size)
+		rc = err_set(STRATA_ECORRUPT, "record %" PRIu64 " has %" PRIu64 " bytes, the manifest says %" PRIu64,
+			     e->n, d.written, e->size);
+	int rc2 = os_close_checked(fd, path);
+	rc = rc ? rc : rc2;
+	if (rc) {
+		os_unlink(path); /* never leave a partial file behind */
+		return err_prefix(rc, "%s: ", e->path);
+	}
+	return 0;
 }
 
 static int empty_dir(const char *dir)

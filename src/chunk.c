@@ -413,7 +413,11 @@ int chunk_catch_up(strata_store *s, strata_progress_cb *progress, void *ctx)
 	return rc ? err_prefix(rc, "bringing the chunk index up to date: ") : 0;
 }
 
-static int decode_list(strata_store *s, const uint8_t *list, size_t len, uint8_t *dst, uint64_t size, int depth)
+/* Where decoded chunks go, in order. */
+typedef int chunk_out_fn(void *ctx, const uint8_t *p, size_t len);
+
+static int decode_list(strata_store *s, const uint8_t *list, size_t len, uint64_t size, int depth,
+		       chunk_out_fn *out, void *octx)
 {
 	uint64_t count, done = 0;
 	size_t at = varint_get(list, len, &count);
@@ -438,7 +442,7 @@ static int decode_list(strata_store *s, const uint8_t *list, size_t len, uint8_t
 		if (!rc && memcmp(got, want, 32))
 			rc = err_set(STRATA_ECORRUPT, "chunk %" PRIu64 " does not match its SHA-256", n);
 		if (!rc)
-			memcpy(dst + done, p, plen);
+			rc = out(octx, p, plen);
 		free(p);
 		if (rc)
 			return rc;
@@ -449,14 +453,67 @@ static int decode_list(strata_store *s, const uint8_t *list, size_t len, uint8_t
 	return 0;
 }
 
-int chunk_decode_list(strata_store *s, const uint8_t *list, size_t len, uint8_t *dst, uint64_t size, int depth)
+/* Consecutive chunks mostly share groups: decode each group once (whole)
+ * rather than its prefix once per chunk. */
+static int decode_cached(strata_store *s, const uint8_t *list, size_t len, uint64_t size, int depth,
+			 chunk_out_fn *out, void *octx)
 {
-	/* Consecutive chunks mostly share groups: decode each group once
-	 * (whole) rather than its prefix once per chunk. */
 	int cached = s->body_cache_on;
 	s->body_cache_on = 1;
-	int rc = decode_list(s, list, len, dst, size, depth);
+	int rc = decode_list(s, list, len, size, depth, out, octx);
 	if (!cached)
 		read_cache_clear(s);
+	return rc;
+}
+
+static int to_memory(void *ctx, const uint8_t *p, size_t len)
+{
+	uint8_t **dst = ctx;
+	memcpy(*dst, p, len);
+	*dst += len;
+	return 0;
+}
+
+int chunk_decode_list(strata_store *s, const uint8_t *list, size_t len, uint8_t *dst, uint64_t size, int depth)
+{
+	return decode_cached(s, list, len, size, depth, to_memory, &dst);
+}
+
+/* Streaming a list out: the content's checksum, checked at the end. */
+typedef struct stream_out {
+	chunk_write_fn *write;
+	void *ctx;
+	XXH3_state_t *xx;
+} stream_out;
+
+static int to_stream(void *ctx, const uint8_t *p, size_t len)
+{
+	stream_out *so = ctx;
+	XXH3_64bits_update(so->xx, p, len);
+	return so->write(so->ctx, p, len);
+}
+
+int chunk_write_record(strata_store *s, const void *key, size_t keylen, uint64_t n, chunk_write_fn *write,
+		       void *ctx, int *chunked)
+{
+	catalog_loc loc;
+	uint8_t *list;
+	*chunked = 0;
+	int rc = catalog_lookup(s->cat, key, keylen, n, &loc);
+	if (rc || loc.enc != ENC_CHUNKS)
+		return rc;
+	*chunked = 1;
+	if ((rc = read_encoding(s, key, keylen, n, &loc, &list)) != 0)
+		return rc;
+	stream_out so = { write, ctx, XXH3_createState() };
+	rc = so.xx ? 0 : ERR_NOMEM();
+	if (!rc) {
+		XXH3_64bits_reset(so.xx);
+		rc = decode_cached(s, list, (size_t)loc.len, loc.size, 0, to_stream, &so);
+	}
+	if (!rc && XXH3_64bits_digest(so.xx) != loc.sum)
+		rc = err_set(STRATA_ECORRUPT, "content checksum mismatch");
+	XXH3_freeState(so.xx);
+	free(list);
 	return rc;
 }

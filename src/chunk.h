@@ -48,6 +48,15 @@ int chunk_catch_up(strata_store *s, strata_progress_cb *progress, void *ctx);
  * read at depth + 1 and checked against its length and SHA-256. */
 int chunk_decode_list(strata_store *s, const uint8_t *list, size_t len, uint8_t *dst, uint64_t size, int depth);
 
+/* Write record n of key to `write` chunk by chunk, if it is a chunk list
+ * (*chunked set; memory stays at a chunk and a group), checking every
+ * chunk and, at the end, the content's checksum: a failure after some
+ * bytes went out means those bytes must be discarded. Not a chunk list:
+ * *chunked is 0 and nothing is written. */
+typedef int chunk_write_fn(void *ctx, const uint8_t *p, size_t len);
+int chunk_write_record(strata_store *s, const void *key, size_t keylen, uint64_t n, chunk_write_fn *write,
+		       void *ctx, int *chunked);
+
 /* Free the state of handle s (its pending chunks). */
 void chunk_state_free(struct chunk_state *cs);
 
