@@ -211,7 +211,7 @@ int strata_import(strata_store *s, const char *dir, const char *label, int flags
 	if (s->unit || (s->pipe && pipe_pending(s->pipe)))
 		return err_set(STRATA_EINVAL, "commit or roll back the unit in progress first");
 	os_stat st;
-	int rc = os_lstat(dir, &st);
+	int rc = os_stat_of(dir, 1, &st);
 	if (!rc && st.type != OS_DIR)
 		rc = err_set(STRATA_EINVAL, "%s is not a directory", dir);
 	tree cur = { 0 }, prev = { 0 };
@@ -312,7 +312,7 @@ static int write_file(strata_store *s, const char *path, const tree_entry *e)
 static int empty_dir(const char *dir)
 {
 	os_stat st;
-	if (os_lstat(dir, &st)) {
+	if (os_stat_of(dir, 1, &st)) {
 		err_clear();
 		return os_mkdir_new(dir, 0700);
 	}

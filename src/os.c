@@ -243,8 +243,13 @@ void os_names_free(char **names, size_t count)
 
 int os_lstat(const char *path, os_stat *out)
 {
+	return os_stat_of(path, 0, out);
+}
+
+int os_stat_of(const char *path, int follow, os_stat *out)
+{
 	struct stat st;
-	if (lstat(path, &st) != 0)
+	if ((follow ? stat(path, &st) : lstat(path, &st)) != 0)
 		return err_errno(errno, "cannot stat %s", path);
 	out->type = S_ISREG(st.st_mode) ? OS_FILE : S_ISDIR(st.st_mode) ? OS_DIR : S_ISLNK(st.st_mode) ? OS_LINK : OS_OTHER;
 	out->mode = (uint32_t)(st.st_mode & 07777);

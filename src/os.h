@@ -62,6 +62,8 @@ typedef struct os_stat {
 	uint32_t mtime_ns;
 } os_stat;
 int os_lstat(const char *path, os_stat *out);
+/* The same, following a link when `follow` (a tree's root may be one). */
+int os_stat_of(const char *path, int follow, os_stat *out);
 /* A symbolic link's target: *target malloc'd (not NUL-terminated), *len. */
 int os_readlink(const char *path, char **target, size_t *len);
 int os_symlink(const char *target, const char *path);

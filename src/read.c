@@ -213,9 +213,13 @@ int read_record(strata_store *s, const void *key, size_t keylen, uint64_t n, int
 		rc = read_decode(s, &r, prefix, enc, depth, out);
 	}
 	free(mem);
-	if (rc)
-		return err_prefix(rc, "pack %s, key '%.*s', record %" PRIu64 ": ", path,
-				  (int)(keylen > 200 ? 200 : keylen), (const char *)key, n);
+	if (rc) {
+		/* A reserved key starts with a NUL byte: show it as "\0...". */
+		const char *k = key;
+		int reserved = keylen && k[0] == '\0';
+		return err_prefix(rc, "pack %s, key '%s%.*s', record %" PRIu64 ": ", path, reserved ? "\\0" : "",
+				  (int)(keylen > 200 ? 200 : keylen) - reserved, k + reserved, n);
+	}
 	*len = (size_t)loc.size;
 	return 0;
 }
