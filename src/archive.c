@@ -122,6 +122,9 @@ static int walk(const char *root, const char *rel, tree *t, strata_tree_result *
 		e.mode = st.mode;
 		e.mtime = st.mtime;
 		e.mtime_ns = st.mtime_ns;
+		e.ctime = st.ctime;
+		e.ctime_ns = st.ctime_ns;
+		e.ino = st.ino;
 		e.size = st.type == OS_FILE ? st.size : 0;
 		int is_dir = e.type == TREE_DIR;
 		char *sub = is_dir ? strdup(e.path) : NULL;
@@ -155,17 +158,48 @@ static int latest_tree(strata_store *s, tree *t)
 	return rc;
 }
 
-/* Put a file's content as the next record of its path; its size is what
- * was read (a file that changes while it is read is stored as read). */
-static int put_file(strata_store *s, const char *full, tree_entry *e)
+/* Store a file's content as the next record of its path, unless its
+ * SHA-256 equals that of the previous import's entry `p` (then that record
+ * is reused). Its size is what was read: a file that changes while it is
+ * read is stored as read. A file of chunk_above bytes or more is streamed
+ * into chunks, unhashed (its chunks are). */
+static int put_file(strata_store *s, const char *full, tree_entry *e, const tree_entry *p, int *stored)
 {
 	int fd;
 	int rc = os_open(&fd, full, O_RDONLY | O_NOFOLLOW, 0);
 	if (rc)
 		return rc;
-	rc = strata_put_fd(s, e->path, e->plen, fd, full, &e->n, &e->size);
+	*stored = 1;
+	if (s->opts.chunk_above && e->size >= s->opts.chunk_above) {
+		memset(e->sha, 0, 32);
+		rc = strata_put_fd(s, e->path, e->plen, fd, full, &e->n, &e->size);
+		os_close(fd);
+		return rc;
+	}
+	uint8_t *b = malloc(e->size ? (size_t)e->size : 1);
+	size_t got = 0;
+	uint8_t extra;
+	rc = b ? os_pread(fd, b, (size_t)e->size, 0, full) : ERR_NOMEM();
+	if (!rc)
+		rc = os_pread_some(fd, &extra, 1, e->size, &got, full);
 	os_close(fd);
-	return rc;
+	if (!rc && got)
+		rc = err_set(STRATA_EIO, "%s grew while it was read", full);
+	if (rc == STRATA_ECORRUPT) /* os_pread's "truncated" */
+		rc = err_set(STRATA_EIO, "%s shrank while it was read", full);
+	if (!rc)
+		rc = chunk_sha256(b, (size_t)e->size, e->sha);
+	if (!rc && p && p->type == TREE_FILE && p->size == e->size && !memcmp(p->sha, e->sha, 32)) {
+		e->n = p->n;
+		*stored = 0;
+		free(b);
+		return 0;
+	}
+	if (rc) {
+		free(b);
+		return rc;
+	}
+	return strata_put(s, e->path, e->plen, b, (size_t)e->size, strata_release_free, NULL, &e->n);
 }
 
 static int import_files(strata_store *s, const char *dir, tree *cur, const tree *prev, int flags,
@@ -179,20 +213,21 @@ static int import_files(strata_store *s, const char *dir, tree *cur, const tree 
 		res->links += e->type == TREE_LINK;
 		if (e->type != TREE_FILE)
 			continue;
-		res->bytes += e->size;
 		const tree_entry *p = tree_find(prev, e->path, e->plen);
 		if (p && p->type == TREE_FILE && p->size == e->size && p->mtime == e->mtime &&
-		    p->mtime_ns == e->mtime_ns && !(flags & STRATA_IMPORT_REREAD)) {
+		    p->mtime_ns == e->mtime_ns && p->ctime == e->ctime && p->ctime_ns == e->ctime_ns &&
+		    p->ino == e->ino && !(flags & STRATA_IMPORT_REREAD)) {
 			e->n = p->n;
+			memcpy(e->sha, p->sha, 32);
 		} else {
 			char *full = path_join(dir, e->path);
-			res->bytes -= e->size;
-			rc = full ? put_file(s, full, e) : ERR_NOMEM();
+			int stored = 0;
+			rc = full ? put_file(s, full, e, p, &stored) : ERR_NOMEM();
 			free(full);
-			res->bytes += e->size;
-			res->changed++;
-			res->new_bytes += e->size;
+			res->changed += (uint64_t)stored;
+			res->new_bytes += stored ? e->size : 0;
 		}
+		res->bytes += e->size;
 		if (progress)
 			progress(ctx, res->files, 0);
 	}

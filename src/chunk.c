@@ -35,7 +35,7 @@ void chunk_state_free(struct chunk_state *cs)
 	free(cs);
 }
 
-static int sha256(const void *p, size_t len, uint8_t out[32])
+int chunk_sha256(const void *p, size_t len, uint8_t out[32])
 {
 	unsigned int n = 0;
 	if (!EVP_Digest(p, len, out, &n, EVP_sha256(), NULL) || n != 32)
@@ -167,7 +167,7 @@ static int put_chunk(strata_store *s, struct chunk_state *cs, shared_buf *sb, ui
 		     bytebuf *list)
 {
 	catalog_chunk c = { .n = 0 };
-	int rc = sha256(p, len, c.hash);
+	int rc = chunk_sha256(p, len, c.hash);
 	if (rc)
 		return rc;
 	const catalog_chunk *known = pending_find(cs, c.hash);
@@ -396,7 +396,7 @@ int chunk_catch_up(strata_store *s, strata_progress_cb *progress, void *ctx)
 			nb--;
 			p = NULL;
 		} else {
-			rc = sha256(p, len, c->hash);
+			rc = chunk_sha256(p, len, c->hash);
 			c->has_sf = cdc_sketch(p, len, c->sf);
 		}
 		free(p);
@@ -438,7 +438,7 @@ static int decode_list(strata_store *s, const uint8_t *list, size_t len, uint64_
 			return err_prefix(rc, "chunk %" PRIu64 " of the list: ", n);
 		rc = plen != clen ? err_set(STRATA_ECORRUPT, "chunk %" PRIu64 " has %zu bytes, the list says %" PRIu64,
 					    n, plen, clen)
-				  : sha256(p, plen, got);
+				  : chunk_sha256(p, plen, got);
 		if (!rc && memcmp(got, want, 32))
 			rc = err_set(STRATA_ECORRUPT, "chunk %" PRIu64 " does not match its SHA-256", n);
 		if (!rc)

@@ -57,6 +57,9 @@ typedef int chunk_write_fn(void *ctx, const uint8_t *p, size_t len);
 int chunk_write_record(strata_store *s, const void *key, size_t keylen, uint64_t n, chunk_write_fn *write,
 		       void *ctx, int *chunked);
 
+/* SHA-256 (OpenSSL) of p[0, len). */
+int chunk_sha256(const void *p, size_t len, uint8_t out[32]);
+
 /* Free the state of handle s (its pending chunks). */
 void chunk_state_free(struct chunk_state *cs);
 

@@ -256,6 +256,9 @@ int os_stat_of(const char *path, int follow, os_stat *out)
 	out->size = (uint64_t)st.st_size;
 	out->mtime = (int64_t)st.st_mtim.tv_sec;
 	out->mtime_ns = (uint32_t)st.st_mtim.tv_nsec;
+	out->ctime = (int64_t)st.st_ctim.tv_sec;
+	out->ctime_ns = (uint32_t)st.st_ctim.tv_nsec;
+	out->ino = (uint64_t)st.st_ino;
 	return 0;
 }
 

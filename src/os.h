@@ -60,6 +60,9 @@ typedef struct os_stat {
 	uint64_t size;
 	int64_t mtime;      /* seconds since the epoch */
 	uint32_t mtime_ns;
+	int64_t ctime;      /* change time */
+	uint32_t ctime_ns;
+	uint64_t ino;
 } os_stat;
 int os_lstat(const char *path, os_stat *out);
 /* The same, following a link when `follow` (a tree's root may be one). */

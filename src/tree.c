@@ -112,6 +112,14 @@ int tree_encode(const tree *t, bytebuf *out)
 			rc = put_varint(out, e->size);
 			if (!rc)
 				rc = put_varint(out, e->n);
+			if (!rc)
+				rc = buf_append(out, e->sha, 32);
+			if (!rc)
+				rc = put_varint(out, zigzag(e->ctime));
+			if (!rc)
+				rc = put_varint(out, e->ctime_ns);
+			if (!rc)
+				rc = put_varint(out, e->ino);
 		} else if (!rc && e->type == TREE_LINK) {
 			rc = put_varint(out, e->tlen);
 			if (!rc)
@@ -198,13 +206,22 @@ int tree_decode(const uint8_t *p, size_t len, tree *t)
 		if (e.type == TREE_FILE) {
 			e.size = rd_varint(&r);
 			e.n = rd_varint(&r);
+			if (!r.bad && r.len - r.at >= 32)
+				memcpy(e.sha, r.p + r.at, 32);
+			else
+				r.bad = 1;
+			r.at += r.bad ? 0 : 32;
+			e.ctime = unzigzag(rd_varint(&r));
+			e.ctime_ns = (uint32_t)rd_varint(&r);
+			e.ino = rd_varint(&r);
 		} else if (e.type == TREE_LINK) {
 			e.tlen = (size_t)rd_varint(&r);
 			e.target = rd_bytes(&r, e.tlen);
 		} else if (e.type != TREE_DIR) {
 			r.bad = 1;
 		}
-		if (!r.bad && (e.mode > 07777 || e.mtime_ns >= 1000000000u || !safe_path(e.path, e.plen) ||
+		if (!r.bad && (e.mode > 07777 || e.mtime_ns >= 1000000000u || e.ctime_ns >= 1000000000u ||
+			       !safe_path(e.path, e.plen) ||
 			       (e.type == TREE_FILE && e.n == 0) ||
 			       (e.type == TREE_LINK && (e.tlen == 0 || memchr(e.target, '\0', e.tlen))) ||
 			       (t->n && cmp_path(t->v[t->n - 1].path, t->v[t->n - 1].plen, e.path, e.plen) >= 0)))

@@ -21,6 +21,10 @@ typedef struct tree_entry {
 	char *path;          /* relative, '/'-separated, NUL-terminated (owned) */
 	size_t plen;
 	uint64_t size, n;    /* a file: its size, and its record of key = path */
+	uint8_t sha[32];     /* a file: SHA-256 of its content, or zeros */
+	int64_t ctime;       /* a file: change time and inode, as imported */
+	uint32_t ctime_ns;
+	uint64_t ino;
 	char *target;        /* a link: its target (owned; not NUL-terminated) */
 	size_t tlen;
 } tree_entry;

@@ -21,12 +21,14 @@ every export is compared with the snapshot of its unit.
                 same-size edit inside the big file with a new mtime, other
                 edits, added and deleted files, a file replaced by a
                 directory, modes changed without touching the content, a
-                link retargeted): changed = exactly the files whose size or
-                mtime changed; unit 3 of the unchanged tree: "0 changed
-                (0 B)" and `strata log` shows it with 0 records; each unit's
-                log records = its changed files, its label as given;
-                --reread stores every file again (an edit keeping size and
-                mtime is missed without it, as documented, caught with it);
+                link retargeted): changed = exactly the new files and those
+                whose content changed, plus chunked files read again (size,
+                mtime, ctime or inode moved); unit 3 of the unchanged tree:
+                "0 changed (0 B)" and `strata log` shows it with 0 records;
+                each unit's log records = its changed files, its label as
+                given; an edit keeping size and mtime is caught (ctime);
+                --reread reads every file and stores none whose content is
+                the same;
                 a load of a record of the reserved tree key is refused
   export        every unit into a fresh directory (missing, or existing and
                 empty) equals its snapshot; the line "unit N: F files (SIZE),
@@ -198,17 +200,35 @@ def write(path, data, ns, mode=None):
 SUMMARY_TIME_RE = re.compile(rb"^ in \d+\.\d s\n$")
 
 
+CHUNK_ABOVE = {}                # store -> its chunk-above, when not the archive profile's 512 KiB
+META = {}                       # store -> {path: (size, mtime, ctime, inode)} at its last import
+
+
+def file_meta(tree, p):
+    st = os.lstat(os.path.join(os.fsencode(tree), p))
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
 def expect_import(store, tree, label, prev, counts, nunit, *extra):
     """Import tree into store (unit nunit) and check the summary line
-    exactly (but the time); returns (snapshot, changed paths)."""
+    exactly (but the time); returns (snapshot, changed paths). A file is
+    stored anew ("changed") when it is new or its content differs; a file
+    of the store's chunk-above bytes or more also whenever it is read again (--reread,
+    or size, mtime, ctime or inode not those of the last import): it is
+    not hashed whole, its chunks are."""
     snap = snapshot(tree)
     reread = "--reread" in extra
     files = {p: e for p, e in snap.items() if e[0] == "file"}
+    last = META.get(store, {})
+    meta = {p: file_meta(tree, p) for p in files}
     changed = []
     for p, e in files.items():
         q = prev.get(p) if prev else None
-        if reread or not (q and q[0] == "file" and len(q[3]) == len(e[3]) and q[2] == e[2]):
+        differs = not (q and q[0] == "file" and q[3] == e[3])
+        read_again = reread or last.get(p) != meta[p]
+        if differs or (len(e[3]) >= CHUNK_ABOVE.get(store, 512 * 1024) and read_again):
             changed.append(p)
+    META[store] = meta
     args = ["import", store, tree] + (["--label", label] if label is not None else []) + list(extra)
     r = t.ok(*args)
     head = b"unit %d: %d files (%s), %d changed (%s), %d directories, %d links" % (
@@ -464,6 +484,7 @@ write(j(T, "big.bin"), bytes(big), ns())
 write(j(T, "docs/deep/er/nest.txt"), text.text(rng, 3100), ns())
 fix_dir_times(T, T0 + 3 * 10**12)
 cf = dict(counts)
+META[F] = dict(META[S])          # the fork starts from the source's last import
 snapF, chF = expect_import(F, T, "fork day4", snaps[3], cf, 4, "--reread")
 bf = unit_pack_bytes(F, 4)
 t.check(bf < BIG * 5 // 100, lambda: "the fork's unit 4 (a 1000-byte insert in the big file, every file reread) has "
@@ -554,6 +575,8 @@ verify(O)
 # a new version of the big file (a chunk list so far) must still restore
 write(j(T, "big.bin"), bytes(big[:50000]) + b"edited in the rebuilt copy" + bytes(big[50000:]), ns())
 fix_dir_times(T, T0 + 5 * 10**12)
+CHUNK_ABOVE[O] = 4 << 20         # the default options
+META[O] = dict(META[S])
 snapO, _ = expect_import(O, T, "rebuilt copy day6", snaps[4], {}, 6)
 expect_export(O, 6, snapO, "rebuilt copy, unit 6 (default options): ")
 write(j(T, "big.bin"), bytes(big), snaps[4][b"big.bin"][2])      # back as in unit 4
@@ -610,10 +633,10 @@ rc_ = {}
 rs1, _ = expect_import(R, RT, None, None, rc_, 1)
 write(j(RT, "d/a.txt"), b"version two\n", T0)       # same size, same mtime
 rs2, rch = expect_import(R, RT, None, rs1, rc_, 2)
-t.eq(rch, [], "same size and mtime: taken as unchanged")
-expect_export(R, 2, rs1, "an edit of the same size and time, without --reread: ")
+t.eq(rch, [b"d/a.txt"], "same size and mtime, a new ctime: read again and stored")
+expect_export(R, 2, rs2, "an edit of the same size and time: ")
 rs3, rch = expect_import(R, RT, "again", rs2, rc_, 3, "--reread")
-t.eq(sorted(rch), [b"b.txt", b"d/a.txt"], "--reread: every file stored")
+t.eq(sorted(rch), [], "--reread of unchanged small files: read, hashed, not stored again")
 expect_export(R, 3, rs3, "--reread: ")
 t.eq(t.run("ls", R).out, ls_output(rc_), "ls after --reread")
 

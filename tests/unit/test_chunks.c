@@ -15,6 +15,7 @@
 
 #include "cdc.h"
 #include "strata.h"
+#include "tree.h"
 #include "testutil.h"
 
 #include <dirent.h>
@@ -518,11 +519,79 @@ static void test_put_fd(void **state)
 	free(g);
 }
 
+/* Manifests round-trip, and one naming an unsafe path (or out of order,
+ * or truncated) is refused. */
+static tree one_entry_tree(const char *path)
+{
+	tree t = { 0 };
+	tree_entry e = { .type = TREE_FILE, .mode = 0640, .mtime = -5, .mtime_ns = 7, .path = strdup(path),
+			 .plen = strlen(path), .size = 3, .n = 2, .ctime = 1, .ctime_ns = 2, .ino = 99 };
+	e.sha[0] = 0xab;
+	assert_int_equal(tree_add(&t, &e), 0);
+	return t;
+}
+
+static void test_manifest(void **state)
+{
+	(void)state;
+	tree t = one_entry_tree("dir/file");
+	tree_entry l = { .type = TREE_LINK, .mode = 0777, .path = strdup("dir/link"), .plen = 8,
+			 .target = strdup("../x"), .tlen = 4 };
+	tree_entry d = { .type = TREE_DIR, .mode = 01777, .mtime = 1LL << 40, .path = strdup("dir"), .plen = 3 };
+	assert_int_equal(tree_add(&t, &l), 0);
+	assert_int_equal(tree_add(&t, &d), 0);
+	tree_sort(&t);
+	bytebuf b = { 0 };
+	assert_int_equal(tree_encode(&t, &b), 0);
+	tree u;
+	assert_int_equal(tree_decode(b.p, b.len, &u), 0);
+	assert_int_equal(u.n, 3);
+	assert_string_equal(u.v[0].path, "dir");
+	assert_int_equal(u.v[0].mtime, 1LL << 40);
+	const tree_entry *f = tree_find(&u, "dir/file", 8);
+	assert_non_null(f);
+	assert_int_equal(f->mtime, -5);
+	assert_int_equal(f->ino, 99);
+	assert_int_equal(f->sha[0], 0xab);
+	assert_int_equal(f->n, 2);
+	assert_memory_equal(tree_find(&u, "dir/link", 8)->target, "../x", 4);
+	assert_null(tree_find(&u, "dir/fil", 7));
+	/* every truncation is refused */
+	for (size_t cut = 0; cut < b.len; cut++) {
+		tree v;
+		assert_int_not_equal(tree_decode(b.p, cut, &v), 0);
+	}
+	tree_free(&u);
+	tree_free(&t);
+	buf_free(&b);
+	const char *bad[] = { "../x", "a/../b", "/abs", "a//b", "a/", ".", "a/./b", "" };
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		tree x = one_entry_tree(bad[i]);
+		bytebuf e = { 0 };
+		assert_int_equal(tree_encode(&x, &e), 0);
+		tree y;
+		assert_int_equal(tree_decode(e.p, e.len, &y), STRATA_ECORRUPT);
+		tree_free(&x);
+		buf_free(&e);
+	}
+	/* out of order */
+	tree o = one_entry_tree("b");
+	tree_entry a = { .type = TREE_DIR, .path = strdup("a"), .plen = 1 };
+	assert_int_equal(tree_add(&o, &a), 0);
+	bytebuf e = { 0 };
+	assert_int_equal(tree_encode(&o, &e), 0);
+	tree y;
+	assert_int_equal(tree_decode(e.p, e.len, &y), STRATA_ECORRUPT);
+	tree_free(&o);
+	buf_free(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shift_resistance),
 		cmocka_unit_test(test_sketches),
+		cmocka_unit_test(test_manifest),
 		cmocka_unit_test_setup_teardown(test_dedup_direct, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_dedup_pipeline, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_state_rebuilt, tu_setup_dir, tu_teardown_dir),
