@@ -141,9 +141,10 @@ typedef struct strata_options {
  *               (chain_max 1), read cost 64 (groups fill whatever the
  *               records' sizes), never repack on commit (repack_after 0),
  *               no chunking (a put stays O(1) on the caller's thread)
- *   "archive"   zstd:12, 16 MiB groups, read cost 8, chains of 4, repack
+ *   "archive"   zstd:12, 16 MiB groups, read cost 8, chains of 16, repack
  *               after 16 small packs, records of 512 KiB or more chunked
- *               (64 KiB chunks on average)
+ *               (4 MiB chunks on average, each a zstd patch against a
+ *               similar earlier chunk where one is found)
  */
 int strata_options_profile(strata_options *o, const char *profile);
 

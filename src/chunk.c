@@ -123,7 +123,7 @@ static void shared_release(void *ctx, void *ptr, size_t len)
 }
 
 /* The committed chunk most like this one: the one sharing the most
- * super-features (ties: the newest), or 0. */
+ * super-features (ties: the newest), or 0 when none shares one. */
 static int similar_chunk(strata_store *s, const catalog_chunk *c, uint64_t *base)
 {
 	uint64_t cand[CATALOG_SF * SKETCH_CANDIDATES];
@@ -164,7 +164,7 @@ static int chunk_live(strata_store *s, uint64_t n)
  * chunk's bytes are shared with the caller's buffer through sb, or copied
  * when sb is NULL. */
 static int put_chunk(strata_store *s, struct chunk_state *cs, shared_buf *sb, uint8_t *p, size_t len,
-		     bytebuf *list)
+		     uint64_t near, bytebuf *list)
 {
 	catalog_chunk c = { .n = 0 };
 	int rc = chunk_sha256(p, len, c.hash);
@@ -176,8 +176,12 @@ static int put_chunk(strata_store *s, struct chunk_state *cs, shared_buf *sb, ui
 	} else if ((rc = catalog_chunk_find(s->cat, c.hash, &c.n)) == STRATA_ENOTFOUND || (!rc && !chunk_live(s, c.n))) {
 		err_clear();
 		c.has_sf = cdc_sketch(p, len, c.sf);
-		unitw_hint h = { 0 };
+		unitw_hint h = { .patch = 1 };
 		rc = similar_chunk(s, &c, &h.base);
+		/* No sketch in common: the chunk at the same place in the key's
+		 * previous version is still the likeliest base. */
+		if (!rc && !h.base)
+			h.base = near;
 		if (!rc && sb) {
 			atomic_fetch_add(&sb->refs, 1);
 			rc = store_put_hinted(s, CHUNK_KEY, CHUNK_KEYLEN, &h, p, len, shared_release, sb, &c.n);
@@ -209,12 +213,63 @@ static int put_chunk(strata_store *s, struct chunk_state *cs, shared_buf *sb, ui
 typedef struct chunker {
 	strata_store *s;
 	cdc_params cp;
+	uint64_t *prev_n, *prev_end; /* the key's previous version, when it is a
+				      * chunk list: its chunks and where each ends */
+	size_t nprev;
 	bytebuf list;         /* entries so far */
 	uint64_t count, size;
 	XXH3_state_t *xx;     /* over the whole content */
 } chunker;
 
-static int chunker_begin(strata_store *s, chunker *ck)
+/* The chunks of the key's latest record, if it is a chunk list (else none:
+ * a missing or unreadable one only costs ratio). */
+static void load_previous(chunker *ck, const void *key, size_t keylen)
+{
+	uint64_t count;
+	catalog_loc loc;
+	uint8_t *list = NULL;
+	strata_store *s = ck->s;
+	if (catalog_key_count(s->cat, key, keylen, &count) || count == 0 ||
+	    catalog_lookup(s->cat, key, keylen, count, &loc) || loc.enc != ENC_CHUNKS ||
+	    read_encoding(s, key, keylen, count, &loc, &list)) {
+		err_clear();
+		return;
+	}
+	uint64_t nc, end = 0;
+	size_t at = varint_get(list, (size_t)loc.len, &nc);
+	if (at && nc <= loc.len / 34 + 1) {
+		ck->prev_n = malloc(nc * sizeof *ck->prev_n);
+		ck->prev_end = malloc(nc * sizeof *ck->prev_end);
+	}
+	for (uint64_t i = 0; ck->prev_n && ck->prev_end && i < nc; i++) {
+		uint64_t n, clen;
+		size_t k = varint_get(list + at, (size_t)loc.len - at, &n);
+		size_t m = k ? varint_get(list + at + k, (size_t)loc.len - at - k, &clen) : 0;
+		if (!m || loc.len - at - k - m < 32)
+			break;
+		at += k + m + 32;
+		end += clen;
+		ck->prev_n[ck->nprev] = n;
+		ck->prev_end[ck->nprev++] = end;
+	}
+	free(list);
+}
+
+/* The previous version's chunk covering offset `off`, or 0. */
+static uint64_t chunk_near(const chunker *ck, uint64_t off)
+{
+	size_t lo = 0, hi = ck->nprev;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (ck->prev_end[mid] <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < ck->nprev ? ck->prev_n[lo] : 0;
+}
+
+static int chunker_begin(strata_store *s, chunker *ck, const void *key, size_t keylen)
 {
 	*ck = (chunker){ .s = s };
 	cdc_params_init(&ck->cp, s->opts.chunk_avg);
@@ -228,6 +283,8 @@ static int chunker_begin(strata_store *s, chunker *ck)
 		rc = ERR_NOMEM();
 	if (!rc)
 		XXH3_64bits_reset(ck->xx);
+	if (!rc)
+		load_previous(ck, key, keylen);
 	return rc;
 }
 
@@ -239,7 +296,7 @@ static int chunker_feed(chunker *ck, shared_buf *sb, uint8_t *p, size_t len, int
 	int rc = 0;
 	while (!rc && off < len && (end || len - off >= ck->cp.max)) {
 		size_t cl = cdc_next(&ck->cp, p + off, len - off);
-		rc = put_chunk(ck->s, ck->s->chunks, sb, p + off, cl, &ck->list);
+		rc = put_chunk(ck->s, ck->s->chunks, sb, p + off, cl, chunk_near(ck, ck->size), &ck->list);
 		XXH3_64bits_update(ck->xx, p + off, cl);
 		ck->count++;
 		ck->size += cl;
@@ -266,6 +323,8 @@ static int chunker_end(chunker *ck, int rc, const void *key, size_t keylen, uint
 	}
 	pthread_mutex_unlock(&s->chunk_mu);
 	XXH3_freeState(ck->xx);
+	free(ck->prev_n);
+	free(ck->prev_end);
 	buf_free(&ck->list);
 	return rc;
 }
@@ -283,7 +342,7 @@ int chunk_put(strata_store *s, const void *key, size_t keylen, void *data, size_
 	atomic_init(&sb->refs, 1);
 	chunker ck;
 	size_t used;
-	int rc = chunker_begin(s, &ck);
+	int rc = chunker_begin(s, &ck, key, keylen);
 	if (!rc)
 		rc = chunker_feed(&ck, sb, data, len, 1, &used);
 	rc = chunker_end(&ck, rc, key, keylen, n_out);
@@ -295,7 +354,7 @@ int chunk_put_stream(strata_store *s, const void *key, size_t keylen, uint8_t *h
 		     chunk_read_fn *rd, void *rctx, uint64_t *n_out, uint64_t *size_out)
 {
 	chunker ck;
-	int rc = chunker_begin(s, &ck);
+	int rc = chunker_begin(s, &ck, key, keylen);
 	/* A window of several chunks: each chunk is cut with its maximum
 	 * length in view (or the end of the stream). */
 	size_t cap = ck.cp.max * 8 > head_len ? ck.cp.max * 8 : head_len;

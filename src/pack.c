@@ -480,7 +480,7 @@ static int footer_parse_records(pack_footer *f, const uint8_t *p, const char *pa
 			return err_set(STRATA_EFORMAT, "pack %s: record encoding %u is not supported", path, r->enc);
 		if (r->enc == ENC_LITERAL && r->len != r->size)
 			return corrupt(path, "literal record length differs from its size");
-		if ((r->enc == ENC_BASE) != (r->base != 0) || r->base >= r->n)
+		if ((r->enc == ENC_BASE || r->enc == ENC_PATCH) != (r->base != 0) || r->base >= r->n)
 			return corrupt(path, "record base reference is malformed");
 		if (r->cend > f->groups[r->group].clen)
 			return corrupt(path, "record compressed prefix exceeds its group");

@@ -2,6 +2,7 @@
 #include "read.h"
 #include "chunk.h"
 #include "delta.h"
+#include "patch.h"
 #include "err.h"
 #include "os.h"
 
@@ -38,7 +39,8 @@ int read_decode(strata_store *s, const read_rec *r, const uint8_t *prefix, const
 	case ENC_DELTA:
 		rc = delta_apply(prefix, (size_t)r->off, enc, (size_t)r->len, dst, (size_t)r->size);
 		break;
-	case ENC_BASE: {
+	case ENC_BASE:
+	case ENC_PATCH: {
 		/* Reading the base may reuse the memory `enc` lies in (a cached
 		 * group body is evicted by a long chain): keep a copy. */
 		uint8_t *delta = malloc(r->len ? (size_t)r->len : 1);
@@ -50,8 +52,10 @@ int read_decode(strata_store *s, const read_rec *r, const uint8_t *prefix, const
 		rc = read_record(s, r->key, r->keylen, r->base, depth + 1, &base, &base_len);
 		if (rc)
 			err_prefix(rc, "base record %" PRIu64 ": ", r->base);
-		else
+		else if (r->enc == ENC_BASE)
 			rc = delta_apply(base, base_len, delta, (size_t)r->len, dst, (size_t)r->size);
+		else
+			rc = patch_decode(base, base_len, delta, (size_t)r->len, dst, (size_t)r->size);
 		free(base);
 		free(delta);
 		break;
@@ -194,7 +198,7 @@ int read_record(strata_store *s, const void *key, size_t keylen, uint64_t n, int
 	int rc = catalog_lookup(s->cat, key, keylen, n, &loc);
 	if (rc)
 		return rc;
-	if (loc.enc == ENC_BASE && (loc.base == 0 || loc.base >= n))
+	if ((loc.enc == ENC_BASE || loc.enc == ENC_PATCH) && (loc.base == 0 || loc.base >= n))
 		return err_set(STRATA_ECORRUPT, "record %" PRIu64 " has a malformed base reference", n);
 	char path[4096];
 	int fd;

@@ -134,8 +134,9 @@ static int move_records(rp *r, rows *rs)
 			rc = read_encoding(r->s, key, w->keylen, w->n, &loc, &data);
 		} else if (!rc) {
 			/* A chunk keeps its similar base, when it had one. */
-			h = (unitw_hint){ .base = loc.enc == ENC_BASE && w->keylen == CHUNK_KEYLEN &&
-							  !memcmp(key, CHUNK_KEY, CHUNK_KEYLEN) ? loc.base : 0 };
+			h = (unitw_hint){ .base = (loc.enc == ENC_BASE || loc.enc == ENC_PATCH) && w->keylen == CHUNK_KEYLEN &&
+							  !memcmp(key, CHUNK_KEY, CHUNK_KEYLEN) ? loc.base : 0,
+					    .patch = loc.enc == ENC_PATCH };
 			rc = read_record(r->s, key, w->keylen, w->n, 0, &data, &len);
 		}
 		if (!rc)

@@ -4,6 +4,7 @@
 #include "delta.h"
 #include "err.h"
 #include "keymap.h"
+#include "patch.h"
 #include "read.h"
 
 #include <inttypes.h>
@@ -55,6 +56,8 @@ struct unitw {
 	bytebuf enc;            /* a delta being built */
 	delta_lits lits;        /* where its inserts lie */
 	delta_index *bix;       /* over a base record's content */
+	patch_coder *pc;        /* base patches (made on first use) */
+	bytebuf penc;           /* a patch being built */
 	/* records written for the key being repacked (repack goes key by key) */
 	uint32_t run_key;
 	chain_rec *run;
@@ -147,10 +150,10 @@ static int chain_info(unitw *u, uint32_t key_idx, const void *key, size_t keylen
 		if (rc)
 			return rc;
 		if (m == n)
-			out->base = loc.enc == ENC_BASE ? loc.base : 0;
+			out->base = loc.enc == ENC_BASE || loc.enc == ENC_PATCH ? loc.base : 0;
 		out->depth++;
 		out->cost += loc.cend;
-		m = loc.enc == ENC_BASE ? loc.base : 0;
+		m = loc.enc == ENC_BASE || loc.enc == ENC_PATCH ? loc.base : 0;
 	}
 	return 0;
 }
@@ -168,10 +171,30 @@ static int pick_base(unitw *u, uint32_t key_idx, const void *key, size_t keylen,
 	return rc;
 }
 
-/* Try a delta against an earlier record of the key, from `from`'s chain. */
-static int try_base(unitw *u, uint32_t key_idx, const void *key, size_t keylen, uint64_t from,
-		    const uint8_t *data, size_t len, choice *c)
+/* The zstd level of base patches for the open codec, or 0 for none: only
+ * where the caller asks (hint->patch), and only for zstd and xz keys (a
+ * patch costs zstd's time, which a key of lz4 or none did not choose). */
+static int patch_level(const unitw *u, const unitw_hint *h)
 {
+	if (!h || !h->patch)
+		return 0;
+	if (u->codec == CODEC_ZSTD)
+		return u->level;
+	return u->codec == CODEC_XZ ? 12 : 0;
+}
+
+/* Try coding the record against an earlier record of the key, from
+ * `from`'s chain: a copy/insert delta, and where patch_level allows a base
+ * patch too; keep what is smaller, counting a copy/insert delta at half
+ * its length (the group's codec compresses it further; a patch is
+ * compressed already). An in-group delta already in c (u->enc) is kept
+ * unless a patch beats it the same way. */
+static int try_base(unitw *u, uint32_t key_idx, const void *key, size_t keylen, uint64_t from,
+		    const unitw_hint *h, const uint8_t *data, size_t len, choice *c)
+{
+	int level = patch_level(u, h);
+	if (c->enc == ENC_DELTA && !level)
+		return 0;
 	chain_rec b;
 	int rc = pick_base(u, key_idx, key, keylen, from, &b);
 	if (rc || b.n == 0 || b.cost + GROUP_FLUSH_MIN > cost_cap(u, len))
@@ -180,16 +203,31 @@ static int try_base(unitw *u, uint32_t key_idx, const void *key, size_t keylen, 
 	size_t blen;
 	if ((rc = read_record(u->cfg.store, key, keylen, b.n, 0, &base, &blen)) != 0)
 		return err_prefix(rc, "reading the base of a new record: ");
-	delta_index_reset(u->bix);
-	u->enc.len = 0;
-	rc = delta_index_add(u->bix, base, 0, blen);
-	if (!rc)
-		rc = delta_encode(u->bix, base, blen, data, len, len / 2, &u->enc, &u->lits);
-	free(base);
 	/* Even alone in a new group, the delta's read adds to its base's. */
-	if (rc == 0 && b.cost + GROUP_FLUSH_MIN + u->enc.len + group_codec_slack(u->codec) <= cost_cap(u, len))
-		*c = (choice){ ENC_BASE, u->enc.p, u->enc.len, b.n, b.cost, b.depth };
-	return rc == DELTA_TOO_BIG ? 0 : rc;
+	uint64_t room = cost_cap(u, len) - b.cost - GROUP_FLUSH_MIN - group_codec_slack(u->codec);
+	size_t best = c->enc == ENC_DELTA ? c->len / 2 : len / 2; /* what a patch must beat */
+	if (c->enc != ENC_DELTA) {
+		delta_index_reset(u->bix);
+		u->enc.len = 0;
+		rc = delta_index_add(u->bix, base, 0, blen);
+		if (!rc)
+			rc = delta_encode(u->bix, base, blen, data, len, len / 2, &u->enc, &u->lits);
+		if (rc == 0 && u->enc.len <= room) {
+			*c = (choice){ ENC_BASE, u->enc.p, u->enc.len, b.n, b.cost, b.depth };
+			best = u->enc.len / 2;
+		}
+		rc = rc == DELTA_TOO_BIG ? 0 : rc;
+	}
+	if (!rc && level && best > 0) {
+		rc = u->pc ? 0 : patch_coder_new(&u->pc);
+		if (!rc)
+			rc = patch_encode(u->pc, base, blen, data, len, level, best - 1, &u->penc);
+		if (rc == 0 && u->penc.len <= room)
+			*c = (choice){ ENC_PATCH, u->penc.p, u->penc.len, b.n, b.cost, b.depth };
+		rc = rc == PATCH_TOO_BIG ? 0 : rc;
+	}
+	free(base);
+	return rc;
 }
 
 static int choose(unitw *u, const void *key, size_t keylen, const keymap_val *kv, const unitw_hint *h,
@@ -200,19 +238,17 @@ static int choose(unitw *u, const void *key, size_t keylen, const keymap_val *kv
 	if (u->open && u->body.len > 0 && len >= 16) {
 		u->enc.len = 0;
 		rc = delta_encode(u->ix, u->body.p, u->body.len, data, len, len / 2, &u->enc, &u->lits);
-		if (rc == 0) {
+		if (rc == 0)
 			*c = (choice){ ENC_DELTA, u->enc.p, u->enc.len, 0, 0, 0 };
-			return 0;
-		}
-		if (rc != DELTA_TOO_BIG)
+		else if (rc != DELTA_TOO_BIG)
 			return rc;
 	}
 	/* A base must be filed already (committed, or repacked before it). */
 	if (h && h->base && h->base < kv->next_n && u->base_ok != 0 && len >= 16)
-		return try_base(u, kv->idx, key, keylen, h->base, data, len, c);
+		return try_base(u, kv->idx, key, keylen, h->base, h, data, len, c);
 	int base_ok = u->base_ok >= 0 ? u->base_ok : u->cfg.repack ? u->cfg.repack_bases : kv->group == 0;
-	if (base_ok && kv->next_n > 1 && len >= 16)
-		return try_base(u, kv->idx, key, keylen, kv->next_n - 1, data, len, c);
+	if (c->enc != ENC_DELTA && base_ok && kv->next_n > 1 && len >= 16)
+		return try_base(u, kv->idx, key, keylen, kv->next_n - 1, h, data, len, c);
 	return 0;
 }
 
@@ -351,10 +387,14 @@ static int put_record(unitw *u, const void *key, size_t keylen, keymap_val *kv, 
 	pack_record r = { .key = kv->idx, .n = kv->next_n, .size = given ? h->size : len,
 			  .sum = given ? h->sum : XXH3_64bits(data, len), .unit = unit };
 	int rc = use_codec(u, &u->kcodec[kv->idx]);
-	if (rc || len >= u->cfg.group_cap)
+	choice c = { given ? ENC_CHUNKS : ENC_LITERAL, data, len, 0, 0, 0 };
+	/* A record of group_cap bytes or more is stored whole in a group of
+	 * its own, unless coded against a base it names (a large chunk). */
+	if (!rc && len >= u->cfg.group_cap && !given && h && h->base)
+		rc = try_base(u, kv->idx, key, keylen, h->base, h, data, len, &c);
+	if (rc || (len >= u->cfg.group_cap && (given || c.enc == ENC_LITERAL)))
 		return rc ? rc : put_large(u, &r, given ? ENC_CHUNKS : ENC_LITERAL, data, len);
-	choice c = { ENC_CHUNKS, data, len, 0, 0, 0 };
-	if (!given)
+	if (!given && len < u->cfg.group_cap)
 		rc = choose(u, key, keylen, kv, h, data, len, &c);
 	/* A chunk list's own read is what the cap bounds, not its content's. */
 	if (!rc && group_full_for(u, &c, len)) {
@@ -367,7 +407,7 @@ static int put_record(unitw *u, const void *key, size_t keylen, keymap_val *kv, 
 	if (!rc)
 		rc = append(u, &c, &r);
 	if (!rc && u->cfg.repack) {
-		int based = c.enc == ENC_BASE;
+		int based = c.enc == ENC_BASE || c.enc == ENC_PATCH;
 		chain_rec cr = { r.n, c.base, own + (based ? c.base_cost : 0), based ? c.base_depth + 1 : 1 };
 		rc = note_run(u, kv->idx, &cr);
 	}
@@ -521,6 +561,8 @@ void unitw_free(unitw *u)
 	free(u->kcodec);
 	buf_free(&u->body);
 	buf_free(&u->enc);
+	buf_free(&u->penc);
+	patch_coder_free(u->pc);
 	delta_lits_free(&u->lits);
 	delta_index_free(u->ix);
 	delta_index_free(u->bix);

@@ -57,6 +57,8 @@ typedef struct unitw_hint {
 	uint64_t base;     /* > 0: a committed record of the key to try a base
 			    * delta against (a similar chunk), instead of
 			    * the key's latest */
+	int patch;         /* try a base patch (ENC_PATCH) too, keys of zstd
+			    * or xz only */
 	int chunk_list;    /* the data is a chunk list (ENC_CHUNKS) standing
 			    * for `size` content bytes of XXH3-64 `sum`; it
 			    * is stored as given */

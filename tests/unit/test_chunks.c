@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "cdc.h"
+#include "pack.h"
 #include "strata.h"
 #include "tree.h"
 #include "testutil.h"
@@ -586,6 +587,58 @@ static void test_manifest(void **state)
 	buf_free(&e);
 }
 
+/* A text like `a` with a span of new text written every `every` bytes. */
+static uint8_t *rewritten(const uint8_t *a, size_t len, size_t every, uint64_t seed)
+{
+	uint8_t *b = tu_alloc(len);
+	memcpy(b, a, len);
+	for (size_t i = every / 3; i + 2048 < len; i += every)
+		tu_fill_text(b + i, 2048, seed + i);
+	return b;
+}
+
+/* Large chunks of an edited text are stored as zstd patches against
+ * their previous versions (encoding 4), far smaller than the chunks, and
+ * read back; a chain of them too. */
+static void test_patches(void **state)
+{
+	const char *dir = *state;
+	strata_options o;
+	assert_int_equal(strata_options_profile(&o, "archive"), 0);
+	o.repack_after = 0;
+	strata_store *s = NULL;
+	assert_int_equal(strata_open(&s, dir, STRATA_OPEN_CREATE, &o), 0);
+	const size_t len = 6 * MIB;
+	uint8_t *v[6];
+	v[0] = tu_alloc(len);
+	tu_fill_text(v[0], len, 41);
+	for (int i = 0; i < 6; i++) {
+		if (i)
+			v[i] = rewritten(v[i - 1], len, 50000 + 7919 * (size_t)i, 100 * (uint64_t)i);
+		put_copy(s, "book.txt", v[i], len);
+		assert_int_equal(commit(s), (uint64_t)i + 1);
+	}
+	uint64_t first = pack_size(dir, 1);
+	for (int i = 2; i <= 6; i++)
+		assert_true(pack_size(dir, (uint64_t)i) < first / 4);
+	char *p = tu_join(dir, "packs/0000000003.pack");
+	pack_reader *r;
+	assert_int_equal(pack_open(&r, p), 0);
+	size_t patches = 0;
+	for (size_t i = 0; i < r->footer.nrecords; i++)
+		patches += r->footer.records[i].enc == ENC_PATCH;
+	assert_true(patches >= 1);
+	pack_close(r);
+	free(p);
+	for (int i = 0; i < 6; i++) {
+		check_get(s, "book.txt", (uint64_t)i + 1, v[i], len);
+		free(v[i]);
+	}
+	strata_verify_result vr;
+	assert_int_equal(strata_verify(s, NULL, NULL, NULL, &vr), 0);
+	strata_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -596,6 +649,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dedup_pipeline, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_state_rebuilt, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_put_fd, tu_setup_dir, tu_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_patches, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_repack_and_damage, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_verify_since_and_fork, tu_setup_dir, tu_teardown_dir),
 	};
