@@ -141,8 +141,8 @@ typedef struct strata_options {
  *               (chain_max 1), read cost 64 (groups fill whatever the
  *               records' sizes), never repack on commit (repack_after 0),
  *               no chunking (a put stays O(1) on the caller's thread)
- *   "archive"   zstd:12, 16 MiB groups, read cost 8, chains of 16, repack
- *               after 16 small packs, records of 512 KiB or more chunked
+ *   "archive"   zstd:12, 16 MiB groups, read cost 8, chains of 16, never
+ *               repack on commit, records of 512 KiB or more chunked
  *               (4 MiB chunks on average, each a zstd patch against a
  *               similar earlier chunk where one is found)
  */

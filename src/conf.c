@@ -426,6 +426,10 @@ int strata_options_profile(strata_options *o, const char *profile)
 		d.chunk_above = 512u << 10;
 		d.chunk_avg = 4u << 20;
 		d.chain_max = 16;
+		/* Each unit's pack is final, to be shipped as it is (strata
+		 * packs --since); a repack rewrites old packs and codes the
+		 * first record of each key in its range without a base. */
+		d.repack_after = 0;
 	} else {
 		return err_set(STRATA_EINVAL, "unknown store profile '%s' (known: trace, versions, archive)", profile);
 	}
