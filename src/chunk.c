@@ -355,9 +355,9 @@ int chunk_put_stream(strata_store *s, const void *key, size_t keylen, uint8_t *h
 {
 	chunker ck;
 	int rc = chunker_begin(s, &ck, key, keylen);
-	/* A window of several chunks: each chunk is cut with its maximum
+	/* A window of two maximum chunks: each chunk is cut with its maximum
 	 * length in view (or the end of the stream). */
-	size_t cap = ck.cp.max * 8 > head_len ? ck.cp.max * 8 : head_len;
+	size_t cap = ck.cp.max * 2 > head_len ? ck.cp.max * 2 : head_len;
 	uint8_t *w = rc ? NULL : malloc(cap);
 	if (!rc && !w)
 		rc = ERR_NOMEM();

@@ -14,6 +14,7 @@
 #include <xxhash.h>
 
 #define SMALL_RECORD 4096 /* records under this count as this for read cost */
+#define PATCH_ONLY_ABOVE (256u << 10) /* see try_base */
 
 /* Where a record sits in its chain of bases. */
 typedef struct chain_rec {
@@ -206,7 +207,9 @@ static int try_base(unitw *u, uint32_t key_idx, const void *key, size_t keylen, 
 	/* Even alone in a new group, the delta's read adds to its base's. */
 	uint64_t room = cost_cap(u, len) - b.cost - GROUP_FLUSH_MIN - group_codec_slack(u->codec);
 	size_t best = c->enc == ENC_DELTA ? c->len / 2 : len / 2; /* what a patch must beat */
-	if (c->enc != ENC_DELTA) {
+	/* A large record that may be patched is not also delta-coded: the
+	 * patch, with the whole base as its window, is the smaller one. */
+	if (c->enc != ENC_DELTA && !(level && len >= PATCH_ONLY_ABOVE)) {
 		delta_index_reset(u->bix);
 		u->enc.len = 0;
 		rc = delta_index_add(u->bix, base, 0, blen);
