@@ -729,6 +729,20 @@ int catalog_state_open(catalog *c, uint64_t cache_bytes)
 	/* SQLite takes a negative cache_size as KiB. */
 	snprintf(sql, sizeof sql, "PRAGMA cache_size=-%" PRIu64 ";", cache_bytes / 1024);
 	int rc = exec(c, sql);
+	/* Tables lost (or never made) mean nothing is indexed, whatever the
+	 * mark says: start over, and catch up from unit 1. */
+	sqlite3_stmt *st;
+	int have = 0, r = sqlite3_prepare_v2(c->db, "SELECT count(*) FROM sqlite_master WHERE type='table' AND "
+						    "name IN ('chunks','sketches')", -1, &st, NULL);
+	if (!rc && r == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		have = sqlite3_column_int(st, 0);
+	if (r == SQLITE_OK)
+		sqlite3_finalize(st);
+	else if (!rc)
+		rc = db_fail(c, r, "reading the schema");
+	if (!rc && have != 2)
+		rc = exec(c, "BEGIN IMMEDIATE; DROP TABLE IF EXISTS chunks; DROP TABLE IF EXISTS sketches; "
+			     "DELETE FROM meta WHERE name='state-upto'; COMMIT;");
 	return rc ? rc : exec(c, STATE_SCHEMA);
 }
 

@@ -21,6 +21,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sqlite3.h>
 
 #define MIB (1u << 20)
 
@@ -308,13 +309,14 @@ static void remove_catalog(const char *store)
 static void test_state_rebuilt(void **state)
 {
 	const char *dir = *state;
-	char *s1 = tu_join(dir, "kept"), *s2 = tu_join(dir, "lost"), *s3 = tu_join(dir, "rebuilt");
+	char *s1 = tu_join(dir, "kept"), *s2 = tu_join(dir, "lost"), *s3 = tu_join(dir, "rebuilt"),
+	     *s4 = tu_join(dir, "dropped");
 	const size_t len = MIB;
 	uint8_t *a = tu_alloc(len);
 	tu_fill_text(a, len, 3);
 	uint8_t *b = speckled(a, len, 6000), *c = speckled(b, len, 7001);
-	char *st[3] = { s1, s2, s3 };
-	for (int i = 0; i < 3; i++) {
+	char *st[4] = { s1, s2, s3, s4 };
+	for (int i = 0; i < 4; i++) {
 		strata_store *s = open_chunked(st[i], -1);
 		put_copy(s, "f", a, len);
 		commit(s);
@@ -325,10 +327,17 @@ static void test_state_rebuilt(void **state)
 	}
 	remove_catalog(s2);
 	remove_catalog(s3);
+	/* s4 keeps its catalog but loses the index tables */
+	char *cp = tu_join(s4, "catalog.db");
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(cp, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE chunks; DROP TABLE sketches;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	free(cp);
 	uint64_t units = 0;
 	assert_int_equal(strata_rebuild(s3, NULL, NULL, NULL, &units), 0);
 	assert_int_equal(units, 2);
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		strata_store *s = open_chunked(st[i], -1);
 		put_copy(s, "f", c, len);
 		put_copy(s, "h", b, len);
@@ -337,8 +346,13 @@ static void test_state_rebuilt(void **state)
 		check_get(s, "h", 1, b, len);
 		strata_close(s);
 	}
-	size_t l1, l2, l3;
-	uint8_t *g1 = pack_groups(s1, 3, &l1), *g2 = pack_groups(s2, 3, &l2), *g3 = pack_groups(s3, 3, &l3);
+	size_t l1, l2, l3, l4;
+	uint8_t *g1 = pack_groups(s1, 3, &l1), *g2 = pack_groups(s2, 3, &l2), *g3 = pack_groups(s3, 3, &l3),
+		*g4 = pack_groups(s4, 3, &l4);
+	assert_int_equal(l4, l1);
+	assert_memory_equal(g4, g1, l1);
+	free(g4);
+	free(s4);
 	assert_true(l1 < len / 4); /* deduplicated and delta-coded */
 	assert_int_equal(l2, l1);
 	assert_memory_equal(g2, g1, l1);
