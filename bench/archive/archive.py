@@ -187,7 +187,10 @@ def cmd_table(path, md):
             f.write("\n".join(fmt_md()) + "\n\n")
             f.write("Targets:\n\n")
             for s in summary:
-                f.write(f"* {s}\n")
+                if s.startswith("  "):
+                    f.write(f"  * {s.strip()}\n")
+                else:
+                    f.write(f"* {s}\n")
             if notes:
                 f.write("\nNotes:\n\n")
                 for n in notes:

@@ -10,7 +10,7 @@
 #   BENCH_DATA     cache of the data (npm tarballs, unpacked units, the tar
 #                  stream) [/tmp/strata-bench-data/archive]
 #   BENCH_WORK     scratch repositories, wiped at start
-#                  [/tmp/strata-bench-work/archive]
+#                  [/tmp/strata-bench-work-archive]
 #   NPM_PKG        npm package whose releases are the units [typescript]
 #   UNITS          how many consecutive stable (x.y.z) releases [20]
 #   NPM_UPTO       the newest release of the series, or "latest"
@@ -23,6 +23,8 @@
 #   ZPAQ_THREADS   zpaq -threads [1]
 #   RESTIC_PASSWORD  password of the restic repository [strata-bench]
 #   STRATA_BUILD   strata build directory [/tmp/strata-bench-build-archive]
+#   STRATA_BIN     a strata binary to use instead of building the work tree
+#                  [empty: build]
 #   RESULTS_MD     markdown file the table is appended to
 #                  [bench/archive/results-<date>.md]
 #   PY             python interpreter [python3]
@@ -32,7 +34,7 @@ export LC_ALL=C
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 BENCH_DATA=${BENCH_DATA:-/tmp/strata-bench-data/archive}
-BENCH_WORK=${BENCH_WORK:-/tmp/strata-bench-work/archive}
+BENCH_WORK=${BENCH_WORK:-/tmp/strata-bench-work-archive}
 NPM_PKG=${NPM_PKG:-typescript}
 UNITS=${UNITS:-20}
 if [ "$NPM_PKG" = typescript ]; then
@@ -47,6 +49,7 @@ ZPAQ_METHODS=${ZPAQ_METHODS:-"1 4"}
 ZPAQ_THREADS=${ZPAQ_THREADS:-1}
 export RESTIC_PASSWORD=${RESTIC_PASSWORD:-strata-bench}
 STRATA_BUILD=${STRATA_BUILD:-/tmp/strata-bench-build-archive}
+STRATA_BIN=${STRATA_BIN:-}
 RESULTS_MD=${RESULTS_MD:-$here/results-$(date +%Y-%m-%d).md}
 PY=${PY:-python3}
 helper="$PY $here/archive.py"
@@ -55,7 +58,7 @@ log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 has() { case " $TOOLS " in *" $1 "*) return 0 ;; esac; return 1; }
 
-[[ "$UNITS" =~ ^[0-9]+$ ]] && [ "$UNITS" -ge 2 ] || die "UNITS must be a number >= 2"
+if ! [[ "$UNITS" =~ ^[0-9]+$ ]] || [ "$UNITS" -lt 2 ]; then die "UNITS must be a number >= 2"; fi
 started=$(date +%s)
 
 # ------------------------------------------------------------ tools
@@ -80,11 +83,21 @@ fi
 # ------------------------------------------------------------ build strata
 # The work tree is built (the archive commands are being written there), in
 # a build directory of its own; the repository's build/ is never touched.
-# gcc 12 at -O3 reports maybe-uninitialized false positives that -Werror
-# turns into errors in a Release build; keep them as warnings here.
 strata_skip=
 strata_desc=
-if has strata; then
+check_archive_commands() {
+	if ! "$STRATA" import --help >/dev/null 2>&1; then
+		strata_skip="this strata ($strata_desc) has no import command"
+	elif ! "$STRATA" export --help >/dev/null 2>&1; then
+		strata_skip="this strata ($strata_desc) has no export command"
+	fi
+}
+if has strata && [ -n "$STRATA_BIN" ]; then
+	STRATA=$(command -v "$STRATA_BIN") || die "STRATA_BIN $STRATA_BIN is not a program"
+	strata_desc="binary $STRATA"
+	check_archive_commands
+	[ -z "$strata_skip" ] || log "NOTE: skipping the strata row: $strata_skip"
+elif has strata; then
 	bash "$top/scripts/setup.sh" || die "scripts/setup.sh failed"
 	rev=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
 	dirty=
@@ -101,16 +114,11 @@ if has strata; then
 	tests_opt=
 	grep -q 'option(STRATA_TESTS' "$top/CMakeLists.txt" && tests_opt=-DSTRATA_TESTS=OFF
 	log "building strata ($strata_desc) in $STRATA_BUILD"
-	if cmake -S "$top" -B "$STRATA_BUILD" -DCMAKE_BUILD_TYPE=Release $tests_opt \
-		-DCMAKE_C_FLAGS=-Wno-error=maybe-uninitialized >"$STRATA_BUILD.log" 2>&1 &&
+	if cmake -S "$top" -B "$STRATA_BUILD" -DCMAKE_BUILD_TYPE=Release $tests_opt >"$STRATA_BUILD.log" 2>&1 &&
 		cmake --build "$STRATA_BUILD" -j "$(nproc)" >>"$STRATA_BUILD.log" 2>&1 &&
 		[ -x "$STRATA_BUILD/strata" ]; then
 		STRATA=$STRATA_BUILD/strata
-		if ! "$STRATA" import --help >/dev/null 2>&1; then
-			strata_skip="this strata ($strata_desc) has no import command"
-		elif ! "$STRATA" export --help >/dev/null 2>&1; then
-			strata_skip="this strata ($strata_desc) has no export command"
-		fi
+		check_archive_commands
 	else
 		grep -m3 -iE 'error' "$STRATA_BUILD.log" >&2 || true
 		strata_skip="the work tree ($strata_desc) does not build, see $STRATA_BUILD.log"
@@ -356,7 +364,8 @@ if command -v borg >/dev/null; then vers+=("$(borg --version)"); fi
 if command -v restic >/dev/null; then vers+=("$(restic version | awk '{print $1 " " $2}')"); fi
 if command -v zpaq >/dev/null; then vers+=("$({ zpaq 2>&1 || true; } | awk 'NR == 1 {print "zpaq " $2}')"); fi
 vers+=("$(zstd --version | sed -E 's/.* (v[0-9.]+).*/zstd \1/')" "$(xz --version | awk 'NR == 1 {print "xz " $4}')")
-versions_line=$(IFS=,; echo "${vers[*]}" | sed 's/,/, /g')
+versions_line=$(printf '%s, ' "${vers[@]}")
+versions_line=${versions_line%, }
 echo
 echo "$header"
 echo "$versions_line"
