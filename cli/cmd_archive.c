@@ -70,6 +70,8 @@ int cmd_import(int argc, char **argv)
 	       human_bytes(r.new_bytes, fresh, sizeof fresh), r.dirs, r.links);
 	if (r.skipped)
 		printf(", %" PRIu64 " skipped (not a file, directory or link)", r.skipped);
+	if (r.vanished)
+		printf(", %" PRIu64 " vanished (deleted while importing)", r.vanished);
 	printf(" in %.1f s\n", now_seconds() - t0);
 	return finish_output("import", 0);
 }

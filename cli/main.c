@@ -181,7 +181,8 @@ static const command COMMANDS[] = {
 	  "permission bits, modification times, symbolic links) goes with it. A\n"
 	  "file whose size and modification time match the previous import's is\n"
 	  "taken as unchanged without being read. Sockets, fifos and devices are\n"
-	  "skipped and counted. On failure nothing is committed.\n"
+	  "skipped and counted, as are files deleted while the import runs. On\n"
+	  "failure nothing is committed.\n"
 	  "\n"
 	  "  --label LABEL  label of the unit (shown by 'strata log')\n"
 	  "  --reread       read every file, whatever its size and time\n" },

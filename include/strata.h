@@ -474,6 +474,8 @@ typedef struct strata_tree_result {
 	uint64_t files, dirs, links;
 	uint64_t skipped;   /* import: entries that are none of those
 			     * (sockets, fifos, devices), not stored */
+	uint64_t vanished;  /* import: files deleted between listing and
+			     * reading them, left out of the unit */
 	uint64_t changed;   /* import: files stored anew; the others cost only
 			     * their manifest entry */
 	uint64_t bytes;     /* content bytes of all the files */

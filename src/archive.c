@@ -224,6 +224,14 @@ static int import_files(strata_store *s, const char *dir, tree *cur, const tree 
 			int stored = 0;
 			rc = full ? put_file(s, full, e, p, &stored) : ERR_NOMEM();
 			free(full);
+			if (rc == STRATA_ENOTFOUND) { /* deleted since it was listed */
+				err_clear();
+				rc = 0;
+				e->type = 0;
+				res->files--;
+				res->vanished++;
+				continue;
+			}
 			res->changed += (uint64_t)stored;
 			res->new_bytes += stored ? e->size : 0;
 		}

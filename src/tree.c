@@ -89,13 +89,18 @@ static int64_t unzigzag(uint64_t v)
 
 int tree_encode(const tree *t, bytebuf *out)
 {
+	size_t live = 0;
+	for (size_t i = 0; i < t->n; i++)
+		live += t->v[i].type != 0;
 	int rc = buf_append(out, TREE_MAGIC, 8);
 	if (!rc)
 		rc = put_varint(out, TREE_VERSION);
 	if (!rc)
-		rc = put_varint(out, t->n);
+		rc = put_varint(out, live);
 	for (size_t i = 0; !rc && i < t->n; i++) {
 		const tree_entry *e = &t->v[i];
+		if (e->type == 0) /* dropped */
+			continue;
 		uint8_t type = (uint8_t)e->type;
 		rc = buf_append(out, &type, 1);
 		if (!rc)

@@ -14,7 +14,7 @@
 enum { TREE_FILE = 1, TREE_DIR = 2, TREE_LINK = 3 };
 
 typedef struct tree_entry {
-	int type;            /* TREE_* */
+	int type;            /* TREE_*, or 0: dropped (not encoded) */
 	uint32_t mode;       /* permission bits */
 	int64_t mtime;
 	uint32_t mtime_ns;

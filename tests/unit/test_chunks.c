@@ -653,6 +653,50 @@ static void test_patches(void **state)
 	strata_close(s);
 }
 
+/* A file deleted after the tree was listed is left out of the unit and
+ * counted, the rest imported. */
+static void delete_later(void *ctx, uint64_t done, uint64_t total)
+{
+	(void)total;
+	if (done == 1)
+		unlink((const char *)ctx);
+}
+
+static void test_import_vanished(void **state)
+{
+	const char *dir = *state;
+	char *tr = tu_join(dir, "tree"), *st = tu_join(dir, "s"), *out = tu_join(dir, "out");
+	assert_int_equal(mkdir(tr, 0755), 0);
+	char *a = tu_join(tr, "a"), *b = tu_join(tr, "b"), *c = tu_join(tr, "c");
+	tu_write_file(a, "aaa", 3, 0644);
+	tu_write_file(b, "bbbb", 4, 0644);
+	tu_write_file(c, "cc", 2, 0644);
+	strata_store *s = open_chunked(st, -1);
+	strata_tree_result r;
+	assert_int_equal(strata_import(s, tr, "day", 0, delete_later, c, &r), 0);
+	assert_int_equal(r.files, 2);
+	assert_int_equal(r.vanished, 1);
+	assert_int_equal(r.bytes, 7);
+	assert_int_equal(strata_export(s, r.unit, out, NULL, NULL, &r), 0);
+	assert_int_equal(r.files, 2);
+	char *oc = tu_join(out, "c"), *ob = tu_join(out, "b");
+	assert_false(tu_exists(oc));
+	size_t n;
+	uint8_t *got = tu_read_file(ob, &n);
+	assert_int_equal(n, 4);
+	assert_memory_equal(got, "bbbb", 4);
+	free(got);
+	strata_close(s);
+	free(oc);
+	free(ob);
+	free(a);
+	free(b);
+	free(c);
+	free(tr);
+	free(st);
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -664,6 +708,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_state_rebuilt, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_put_fd, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_patches, tu_setup_dir, tu_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_import_vanished, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_repack_and_damage, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_verify_since_and_fork, tu_setup_dir, tu_teardown_dir),
 	};
