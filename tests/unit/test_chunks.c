@@ -292,16 +292,6 @@ static uint8_t *pack_groups(const char *store, uint64_t unit, size_t *len)
 	return b;
 }
 
-static void remove_catalog(const char *store)
-{
-	const char *names[] = { "catalog.db", "catalog.db-wal", "catalog.db-shm" };
-	for (int i = 0; i < 3; i++) {
-		char *p = tu_join(store, names[i]);
-		unlink(p);
-		free(p);
-	}
-}
-
 /* Two stores with the same first units; one loses its catalog (and so its
  * chunk indexes) and rebuilds them from the packs on open, the other by
  * strata_rebuild. Both then write the same next unit as the one that kept
@@ -325,8 +315,8 @@ static void test_state_rebuilt(void **state)
 		commit(s);
 		strata_close(s);
 	}
-	remove_catalog(s2);
-	remove_catalog(s3);
+	tu_remove_catalog(s2);
+	tu_remove_catalog(s3);
 	/* s4 keeps its catalog but loses the index tables */
 	char *cp = tu_join(s4, "catalog.db");
 	sqlite3 *db;
@@ -546,6 +536,17 @@ static tree one_entry_tree(const char *path)
 	return t;
 }
 
+/* The manifest of t (freed here) is written, and refused when read. */
+static void expect_refused(tree *t)
+{
+	bytebuf e = { 0 };
+	assert_int_equal(tree_encode(t, &e), 0);
+	tree y;
+	assert_int_equal(tree_decode(e.p, e.len, &y), STRATA_ECORRUPT);
+	tree_free(t);
+	buf_free(&e);
+}
+
 static void test_manifest(void **state)
 {
 	(void)state;
@@ -582,23 +583,13 @@ static void test_manifest(void **state)
 	const char *bad[] = { "../x", "a/../b", "/abs", "a//b", "a/", ".", "a/./b", "" };
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		tree x = one_entry_tree(bad[i]);
-		bytebuf e = { 0 };
-		assert_int_equal(tree_encode(&x, &e), 0);
-		tree y;
-		assert_int_equal(tree_decode(e.p, e.len, &y), STRATA_ECORRUPT);
-		tree_free(&x);
-		buf_free(&e);
+		expect_refused(&x);
 	}
 	/* out of order */
 	tree o = one_entry_tree("b");
 	tree_entry a = { .type = TREE_DIR, .path = strdup("a"), .plen = 1 };
 	assert_int_equal(tree_add(&o, &a), 0);
-	bytebuf e = { 0 };
-	assert_int_equal(tree_encode(&o, &e), 0);
-	tree y;
-	assert_int_equal(tree_decode(e.p, e.len, &y), STRATA_ECORRUPT);
-	tree_free(&o);
-	buf_free(&e);
+	expect_refused(&o);
 }
 
 /* A text like `a` with a span of new text written every `every` bytes. */

@@ -904,16 +904,6 @@ static void test_newer_format_pack_kept(void **state)
 
 /* ------------------------------------------------------------ (c) rebuild */
 
-static void remove_catalog(const char *store)
-{
-	const char *names[] = { "catalog.db", "catalog.db-wal", "catalog.db-shm" };
-	for (int i = 0; i < 3; i++) {
-		char *p = tu_join(store, names[i]);
-		unlink(p);
-		free(p);
-	}
-}
-
 /* Keys with their expected counts, tracked while writing. */
 typedef struct model {
 	char key[16][16];
@@ -985,7 +975,7 @@ static void test_rebuild(void **state)
 	char *before = dump_store(s, f->packs);
 	strata_close(s);
 
-	remove_catalog(f->store);
+	tu_remove_catalog(f->store);
 	uint64_t units = 0;
 	problems ps = { 0 };
 	int rc = strata_rebuild(f->store, on_problem, NULL, &ps, &units);
@@ -1021,7 +1011,7 @@ static void test_reader_recreates_missing_catalog(void **state)
 	fixture *f = *state;
 	model m;
 	build_model_store(f, &m);
-	remove_catalog(f->store);
+	tu_remove_catalog(f->store);
 	strata_store *s = open_store(f->store, STRATA_OPEN_READ);
 	model_check(s, &m);
 	strata_close(s);
@@ -1035,7 +1025,7 @@ static void test_rebuild_with_damaged_pack(void **state)
 	build_model_store(f, &m);
 	char *p6 = tu_join(f->packs, "0000000006.pack");
 	tu_flip_byte(p6, 20, 0x01); /* header */
-	remove_catalog(f->store);
+	tu_remove_catalog(f->store);
 	uint64_t units = 0;
 	problems ps = { 0 };
 	assert_int_equal(strata_rebuild(f->store, on_problem, NULL, &ps, &units), 0);
@@ -1693,7 +1683,7 @@ static void test_rebuild_with_repacked_packs(void **state)
 	copy_packs(s14_packs, f->packs, "");
 	copy_packs(mid_packs, f->packs, "");
 	assert_int_equal(tu_count_names(f->packs, "", ".pack"), 10);
-	remove_catalog(f->store);
+	tu_remove_catalog(f->store);
 	uint64_t units = 0;
 	problems ps = { 0 };
 	int rc = strata_rebuild(f->store, on_problem, NULL, &ps, &units);
@@ -1715,7 +1705,7 @@ static void test_rebuild_with_repacked_packs(void **state)
 	uint64_t units18 = units;
 
 	/* Without 1-8: 1-4 wins over 1..4; 5..8 are filed as they are. */
-	remove_catalog(f->store);
+	tu_remove_catalog(f->store);
 	char *p18 = tu_join(f->packs, "0000000001-0000000008.pack");
 	unlink(p18);
 	free(p18);

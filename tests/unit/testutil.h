@@ -75,6 +75,18 @@ static inline int tu_teardown_dir(void **state)
 	return 0;
 }
 
+/* Delete a store's catalog (with its WAL files), as a crash or an admin
+ * might. */
+static inline void tu_remove_catalog(const char *store)
+{
+	const char *names[] = { "catalog.db", "catalog.db-wal", "catalog.db-shm" };
+	for (int i = 0; i < 3; i++) {
+		char *p = tu_join(store, names[i]);
+		unlink(p);
+		free(p);
+	}
+}
+
 /* How many of this process's descriptors point into dir (or are dir). */
 static inline int tu_fds_into(const char *dir)
 {
