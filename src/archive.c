@@ -40,15 +40,18 @@ int strata_put_fd(strata_store *s, const void *key, size_t keylen, int fd, const
 		  uint64_t *size_out)
 {
 	err_clear();
-	if (!s || !key || keylen == 0 || fd < 0)
+	if (!s || !key || fd < 0)
 		return err_set(STRATA_EINVAL, "strata_put_fd needs a store, a key and a descriptor");
+	int rc = store_check_key(key, keylen);
+	if (rc)
+		return rc;
 	fd_src src = { fd, what ? what : "the input" };
 	/* Read up to the chunking threshold: a record smaller than that is
 	 * put whole; a larger one is chunked from there on as it is read. */
 	uint64_t above = s->opts.chunk_above;
 	size_t cap = 1 << 16, have = 0;
 	uint8_t *buf = malloc(cap);
-	int rc = buf ? 0 : ERR_NOMEM();
+	rc = buf ? 0 : ERR_NOMEM();
 	for (size_t got = 1; !rc && got > 0 && (!above || have < above);) {
 		if (have == cap) {
 			size_t nc = cap * 2;
@@ -75,12 +78,7 @@ int strata_put_fd(strata_store *s, const void *key, size_t keylen, int fd, const
 			*size_out = have;
 		return strata_put(s, key, keylen, buf, have, strata_release_free, NULL, n_out);
 	}
-	if (((const uint8_t *)key)[0] == 0)
-		rc = err_set(STRATA_EINVAL, "keys that start with a NUL byte are reserved for strata");
-	else if (keylen > PACK_KEY_MAX)
-		rc = err_set(STRATA_EINVAL, "key length %zu is outside 1..%d", keylen, PACK_KEY_MAX);
-	if (!rc)
-		rc = chunk_put_stream(s, key, keylen, buf, have, fd_read, &src, n_out, size_out);
+	rc = chunk_put_stream(s, key, keylen, buf, have, fd_read, &src, n_out, size_out);
 	free(buf);
 	return rc;
 }

@@ -59,10 +59,20 @@ static const char SCHEMA[] =
 	"CREATE INDEX records_unit ON records(unit);"
 	"INSERT INTO meta VALUES('schema', 1);";
 
+/* Statements on the compressor state's tables, prepared on first use (a
+ * reader's catalog may not have those tables). */
+enum { SS_CHUNK_FIND, SS_SKETCH_FIND, SS_COUNT };
+
+static const char *const STATE_SQL[SS_COUNT] = {
+	[SS_CHUNK_FIND] = "SELECT n FROM chunks WHERE hash=?1",
+	[SS_SKETCH_FIND] = "SELECT n FROM sketches WHERE sf=?1 ORDER BY n DESC LIMIT ?2",
+};
+
 struct catalog {
 	sqlite3 *db;
 	char *path;
 	sqlite3_stmt *st[ST_COUNT];
+	sqlite3_stmt *ss[SS_COUNT];
 };
 
 static int db_fail(catalog *c, int src, const char *what)
@@ -153,6 +163,8 @@ void catalog_close(catalog *c)
 		return;
 	for (int i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(c->st[i]);
+	for (int i = 0; i < SS_COUNT; i++)
+		sqlite3_finalize(c->ss[i]);
 	sqlite3_close(c->db);
 	free(c->path);
 	free(c);
@@ -746,32 +758,43 @@ int catalog_state_open(catalog *c, uint64_t cache_bytes)
 	return rc ? rc : exec(c, STATE_SCHEMA);
 }
 
+/* A state statement, reset, prepared on first use. */
+static int state_stmt(catalog *c, int which, sqlite3_stmt **out)
+{
+	if (!c->ss[which]) {
+		int r = sqlite3_prepare_v3(c->db, STATE_SQL[which], -1, SQLITE_PREPARE_PERSISTENT, &c->ss[which], NULL);
+		if (r != SQLITE_OK)
+			return db_fail(c, r, "reading the chunk indexes");
+	}
+	sqlite3_reset(c->ss[which]);
+	sqlite3_clear_bindings(c->ss[which]);
+	*out = c->ss[which];
+	return 0;
+}
+
 int catalog_chunk_find(catalog *c, const uint8_t hash[32], uint64_t *n)
 {
-	sqlite3_stmt *s;
-	int r = sqlite3_prepare_v3(c->db, "SELECT n FROM chunks WHERE hash=?1", -1, 0, &s, NULL);
-	if (r != SQLITE_OK)
-		return db_fail(c, r, "reading the chunk index");
-	sqlite3_bind_blob(s, 1, hash, 32, SQLITE_STATIC);
-	int found;
-	int rc = one_u64(c, s, n, &found, "reading the chunk index");
-	sqlite3_finalize(s);
+	sqlite3_stmt *s = NULL;
+	int found = 0, rc = state_stmt(c, SS_CHUNK_FIND, &s);
+	if (!rc) {
+		sqlite3_bind_blob(s, 1, hash, 32, SQLITE_STATIC);
+		rc = one_u64(c, s, n, &found, "reading the chunk index");
+	}
 	return rc ? rc : found ? 0 : STRATA_ENOTFOUND;
 }
 
 int catalog_sketch_find(catalog *c, uint64_t sf, uint64_t *ns, size_t cap, size_t *got)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	*got = 0;
-	int r = sqlite3_prepare_v3(c->db, "SELECT n FROM sketches WHERE sf=?1 ORDER BY n DESC LIMIT ?2", -1, 0, &s,
-				   NULL);
-	if (r != SQLITE_OK)
-		return db_fail(c, r, "reading the sketch index");
+	int r, rc = state_stmt(c, SS_SKETCH_FIND, &s);
+	if (rc)
+		return rc;
 	sqlite3_bind_int64(s, 1, (int64_t)sf);
 	sqlite3_bind_int64(s, 2, (int64_t)cap);
 	while ((r = sqlite3_step(s)) == SQLITE_ROW)
 		ns[(*got)++] = (uint64_t)sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
+	sqlite3_reset(s);
 	return r == SQLITE_DONE ? 0 : db_fail(c, r, "reading the sketch index");
 }
 

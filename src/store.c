@@ -260,18 +260,22 @@ int store_put_hinted(strata_store *s, const void *key, size_t keylen, const unit
 	return unitw_put(s->unit, key, keylen, hint, data, len, release, ctx, n_out);
 }
 
+int store_check_key(const void *key, size_t keylen)
+{
+	if (keylen == 0 || keylen > PACK_KEY_MAX)
+		return err_set(STRATA_EINVAL, "key length %zu is outside 1..%d", keylen, PACK_KEY_MAX);
+	if (((const uint8_t *)key)[0] == 0)
+		return err_set(STRATA_EINVAL, "keys that start with a NUL byte are reserved for strata");
+	return 0;
+}
+
 int strata_put(strata_store *s, const void *key, size_t keylen, void *data, size_t len,
 	       strata_release_fn *release, void *ctx, uint64_t *n_out)
 {
 	err_clear();
-	int rc = 0;
-	if (!s || !key || (!data && len))
-		rc = err_set(STRATA_EINVAL, "strata_put needs a store, a key and data");
-	else if (keylen == 0 || keylen > PACK_KEY_MAX)
-		rc = err_set(STRATA_EINVAL, "key length %zu is outside 1..%d", keylen, PACK_KEY_MAX);
-	else if (((const uint8_t *)key)[0] == 0)
-		rc = err_set(STRATA_EINVAL, "keys that start with a NUL byte are reserved for strata");
-	else if (!(rc = writable_check(s)) && s->opts.chunk_above && len >= s->opts.chunk_above)
+	int rc = !s || !key || (!data && len) ? err_set(STRATA_EINVAL, "strata_put needs a store, a key and data")
+					       : store_check_key(key, keylen);
+	if (!rc && !(rc = writable_check(s)) && s->opts.chunk_above && len >= s->opts.chunk_above)
 		return chunk_put(s, key, keylen, data, len, release, ctx, n_out);
 	if (rc) {
 		if (release)

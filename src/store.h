@@ -60,6 +60,10 @@ int recover_needed(strata_store *s, int *needed);
  * that holds it itself). */
 int store_writer_active(strata_store *s, int *active);
 
+/* A caller's key: 1..PACK_KEY_MAX bytes, not reserved (a NUL first
+ * byte). 0 or STRATA_EINVAL (error set). */
+int store_check_key(const void *key, size_t keylen);
+
 /* strata_put without its checks on the key, with what unitw_hint says
  * (NULL: nothing); never chunks. Ownership of data as strata_put. */
 int store_put_hinted(strata_store *s, const void *key, size_t keylen, const unitw_hint *hint, void *data,

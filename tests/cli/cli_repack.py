@@ -71,7 +71,7 @@ import sys
 
 sys.dont_write_bytecode = True     # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stratatest import Test, ls_output, human, parse_pack, TextSource  # noqa: E402
+from stratatest import Test, ls_output, human, parse_pack, TextSource, stream_of  # noqa: E402
 
 t = Test("cli_repack")
 D = t.dir
@@ -107,15 +107,6 @@ def generate(seed, nunits):
         label = None if u == 5 else b"unit %d" % u
         units.append((label, recs))
     return units
-
-
-def stream_of(units):
-    parts = []
-    for label, recs in units:
-        for k, d in recs:
-            parts += [b"put %d %s\n" % (len(d), k), d, b"\n"]
-        parts.append(b"commit\n" if label is None else b"commit " + label + b"\n")
-    return b"".join(parts)
 
 
 def contents_of(units):

@@ -377,3 +377,14 @@ class TextSource:
                 k = rng.randint(1, 64)
                 b[pos:pos + k] = rng.randbytes(k)
         return bytes(b)
+
+
+def stream_of(units):
+    """A load stream of [(label or None, [(key, data)])]: each unit's puts,
+    then its commit."""
+    parts = []
+    for label, recs in units:
+        for k, d in recs:
+            parts += [b"put %d %s\n" % (len(d), k), d, b"\n"]
+        parts.append(b"commit\n" if label is None else b"commit " + label + b"\n")
+    return b"".join(parts)

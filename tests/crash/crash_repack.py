@@ -51,7 +51,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.dont_write_bytecode = True     # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(HERE, "..", "cli"))
-from stratatest import Test, ls_output, human, pack_range, TextSource  # noqa: E402
+from stratatest import Test, ls_output, human, pack_range, TextSource, stream_of  # noqa: E402
 
 argv = [a for a in sys.argv if a != "--load"]
 LOAD = len(argv) != len(sys.argv)
@@ -100,15 +100,6 @@ def generate(nunits):
         label = None if rng.random() < 0.05 else b"unit %d" % u
         units.append((label, recs))
     return units
-
-
-def stream_of(units):
-    parts = []
-    for label, recs in units:
-        for k, d in recs:
-            parts += [b"put %d %s\n" % (len(d), k), d, b"\n"]
-        parts.append(b"commit\n" if label is None else b"commit " + label + b"\n")
-    return b"".join(parts)
 
 
 class Model:
