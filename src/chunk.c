@@ -231,7 +231,7 @@ static void load_previous(chunker *ck, const void *key, size_t keylen)
 	strata_store *s = ck->s;
 	if (catalog_key_count(s->cat, key, keylen, &count) || count == 0 ||
 	    catalog_lookup(s->cat, key, keylen, count, &loc) || loc.enc != ENC_CHUNKS ||
-	    read_encoding(s, key, keylen, count, &loc, &list)) {
+	    read_encoding(s, &loc, &list)) {
 		err_clear();
 		return;
 	}
@@ -562,7 +562,7 @@ int chunk_write_record(strata_store *s, const void *key, size_t keylen, uint64_t
 	if (rc || loc.enc != ENC_CHUNKS)
 		return rc;
 	*chunked = 1;
-	if ((rc = read_encoding(s, key, keylen, n, &loc, &list)) != 0)
+	if ((rc = read_encoding(s, &loc, &list)) != 0)
 		return rc;
 	stream_out so = { write, ctx, XXH3_createState() };
 	rc = so.xx ? 0 : ERR_NOMEM();

@@ -228,21 +228,18 @@ int read_record(strata_store *s, const void *key, size_t keylen, uint64_t n, int
 	return 0;
 }
 
-int read_encoding(strata_store *s, const void *key, size_t keylen, uint64_t n, catalog_loc *loc, uint8_t **out)
+int read_encoding(strata_store *s, const catalog_loc *loc, uint8_t **out)
 {
-	int rc = catalog_lookup(s->cat, key, keylen, n, loc);
-	if (rc)
-		return rc;
 	char path[4096];
 	int fd;
 	uint8_t *mem = NULL;
-	rc = pack_fd(s, loc, &fd, path, sizeof path);
+	int rc = pack_fd(s, loc, &fd, path, sizeof path);
 	if (!rc)
 		rc = fetch(s, loc, fd, path, &mem);
-	if (!rc && loc->enc == ENC_DELTA) /* fetch kept the prefix before it */
-		memmove(mem, mem + loc->off, (size_t)loc->len);
 	if (rc)
-		return err_prefix(rc, "pack %s, record %" PRIu64 ": ", path, n);
+		return err_prefix(rc, "pack %s: ", path);
+	if (loc->enc == ENC_DELTA) /* fetch kept the prefix before it */
+		memmove(mem, mem + loc->off, (size_t)loc->len);
 	*out = mem;
 	return 0;
 }

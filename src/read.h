@@ -34,9 +34,9 @@ int read_decode(strata_store *s, const read_rec *r, const uint8_t *prefix, const
 int read_record(strata_store *s, const void *key, size_t keylen, uint64_t n, int depth, uint8_t **out,
 		size_t *len);
 
-/* Record n of key as stored: *loc from the catalog, *out its encoding
+/* The record catalog_lookup found at *loc, as stored: *out its encoding
  * (loc->len bytes, malloc'd), not decoded. */
-int read_encoding(strata_store *s, const void *key, size_t keylen, uint64_t n, catalog_loc *loc, uint8_t **out);
+int read_encoding(strata_store *s, const catalog_loc *loc, uint8_t **out);
 
 /* Drop the cache of decoded group bodies and stop caching. */
 void read_cache_clear(strata_store *s);

@@ -131,7 +131,7 @@ static int move_records(rp *r, rows *rs)
 			h.size = loc.size;
 			h.sum = loc.sum;
 			len = (size_t)loc.len;
-			rc = read_encoding(r->s, key, w->keylen, w->n, &loc, &data);
+			rc = read_encoding(r->s, &loc, &data);
 		} else if (!rc) {
 			/* A chunk keeps its similar base, when it had one. */
 			h = (unitw_hint){ .base = (loc.enc == ENC_BASE || loc.enc == ENC_PATCH) && w->keylen == CHUNK_KEYLEN &&
