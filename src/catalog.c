@@ -1,6 +1,7 @@
 /* catalog.c - the SQLite catalog (catalog.h; schema in docs/FORMAT.md). */
 #include "catalog.h"
 #include "err.h"
+#include "runs.h"
 
 #include <inttypes.h>
 #include <sqlite3.h>
@@ -8,12 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CATALOG_SCHEMA 1
+#define CATALOG_SCHEMA 2
 
 enum {
 	ST_MAX_UNIT, ST_FIND_PACK, ST_COVERING, ST_OVERLAP, ST_KEY_COUNT, ST_KEY_INS, ST_KEY_ID,
-	ST_KEY_BUMP, ST_REC_INS, ST_GRP_INS, ST_UNIT_INS, ST_PACK_INS, ST_LOOKUP, ST_PACK_RECS,
-	ST_STRAYS, ST_REC_UNIT, ST_COUNT
+	ST_KEY_BUMP, ST_RUN_INS, ST_GRP_INS, ST_UNIT_INS, ST_PACK_INS, ST_LOOKUP, ST_PACK_RECS,
+	ST_STRAYS, ST_RUN_NEAR, ST_COUNT
 };
 
 static const char *const SQL[ST_COUNT] = {
@@ -26,21 +27,26 @@ static const char *const SQL[ST_COUNT] = {
 	[ST_KEY_INS] = "INSERT OR IGNORE INTO keys(name, records) VALUES(?1, 0)",
 	[ST_KEY_ID] = "SELECT id FROM keys WHERE name=?1",
 	[ST_KEY_BUMP] = "UPDATE keys SET records=max(records, ?2) WHERE id=?1",
-	[ST_REC_INS] = "INSERT OR REPLACE INTO records(key,n,unit,pack,grp,offset,len,size,sum,cend,enc,base) "
-		       "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+	[ST_RUN_INS] = "INSERT INTO runs(key,first,last,unit,pack,grp,recs) VALUES(?1,?2,?3,?4,?5,?6,?7)",
 	[ST_GRP_INS] = "INSERT INTO groups(pack,idx,offset,clen,blen,codec,sum,level) "
 		       "VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
 	[ST_UNIT_INS] = "INSERT OR REPLACE INTO units(unit,label,time,pack,records,raw_bytes) "
 			"VALUES(?1,?2,?3,?4,?5,?6)",
 	[ST_PACK_INS] = "INSERT INTO packs(name,first,last,bytes) VALUES(?1,?2,?3,?4)",
-	[ST_LOOKUP] = "SELECT r.unit, r.grp, r.offset, r.len, r.size, r.sum, r.enc, "
-		      "g.offset, g.clen, g.blen, g.codec, g.sum, g.level, r.cend, r.base, p.id, p.name "
-		      "FROM keys k JOIN records r ON r.key=k.id "
+	[ST_LOOKUP] = "SELECT r.first, r.last, r.unit, r.recs, r.key, "
+		      "g.offset, g.clen, g.blen, g.codec, g.sum, g.level, p.id, p.name "
+		      "FROM keys k JOIN runs r ON r.key=k.id "
 		      "JOIN groups g ON g.pack=r.pack AND g.idx=r.grp JOIN packs p ON p.id=r.pack "
-		      "WHERE k.name=?1 AND r.n=?2",
-	[ST_PACK_RECS] = "SELECT count(*) FROM records WHERE pack=?1",
-	[ST_STRAYS] = "SELECT count(*) FROM records WHERE unit>=?1 AND unit<=?2 AND pack!=?3",
-	[ST_REC_UNIT] = "SELECT unit FROM records WHERE key=?1 AND n=?2",
+		      "WHERE k.name=?1 AND r.first<=?2 ORDER BY r.first DESC LIMIT 1",
+	[ST_PACK_RECS] = "SELECT coalesce(sum(last-first+1),0) FROM runs WHERE pack=?1",
+	/* Records of the superseded packs (saved in old_runs) that no run of
+	 * the new pack ?1 holds. A run spans at most RUN_MAX numbers, which
+	 * bounds the index range each old run looks at. */
+	[ST_STRAYS] = "SELECT coalesce(sum(o.last-o.first+1),0) - (SELECT coalesce(sum(min(o2.last,r.last)-"
+		      "max(o2.first,r.first)+1),0) FROM temp.old_runs o2 JOIN runs r ON r.key=o2.key "
+		      "AND r.first<=o2.last AND r.first>=o2.first-511 AND r.last>=o2.first AND r.pack=?1) "
+		      "FROM temp.old_runs o",
+	[ST_RUN_NEAR] = "SELECT unit, last FROM runs WHERE key=?1 AND first<=?2 ORDER BY first DESC LIMIT 1",
 };
 
 static const char SCHEMA[] =
@@ -52,12 +58,18 @@ static const char SCHEMA[] =
 	"CREATE TABLE keys(id INTEGER PRIMARY KEY, name BLOB UNIQUE NOT NULL, records INTEGER NOT NULL);"
 	"CREATE TABLE groups(pack INTEGER, idx INTEGER, offset INTEGER, clen INTEGER, blen INTEGER,"
 	" codec INTEGER, sum INTEGER, level INTEGER, PRIMARY KEY(pack, idx)) WITHOUT ROWID;"
-	"CREATE TABLE records(key INTEGER, n INTEGER, unit INTEGER, pack INTEGER, grp INTEGER,"
-	" offset INTEGER, len INTEGER, size INTEGER, sum INTEGER, cend INTEGER, enc INTEGER,"
-	" base INTEGER, PRIMARY KEY(key, n)) WITHOUT ROWID;"
-	"CREATE INDEX records_pack ON records(pack);"
-	"CREATE INDEX records_unit ON records(unit);"
-	"INSERT INTO meta VALUES('schema', 1);";
+	"CREATE TABLE runs(key INTEGER, first INTEGER, last INTEGER, unit INTEGER, pack INTEGER,"
+	" grp INTEGER, recs BLOB NOT NULL, PRIMARY KEY(key, first));"
+	"CREATE INDEX runs_pack ON runs(pack);"
+	"CREATE INDEX runs_unit ON runs(unit);"
+	"INSERT INTO meta VALUES('schema', 2);";
+
+/* Schema 1 listed records one per row; its tables go, and recovery files
+ * every pack again. */
+static const char DROP_SCHEMA_1[] =
+	"BEGIN IMMEDIATE; DROP TABLE IF EXISTS records; DROP TABLE IF EXISTS groups; DROP TABLE IF EXISTS keys;"
+	" DROP TABLE IF EXISTS units; DROP TABLE IF EXISTS packs; DROP TABLE IF EXISTS chunks;"
+	" DROP TABLE IF EXISTS sketches; DROP TABLE IF EXISTS meta; COMMIT;";
 
 /* Statements on the compressor state's tables, prepared on first use (a
  * reader's catalog may not have those tables). */
@@ -73,6 +85,13 @@ struct catalog {
 	char *path;
 	sqlite3_stmt *st[ST_COUNT];
 	sqlite3_stmt *ss[SS_COUNT];
+	/* The run catalog_lookup decoded last: runs never change once filed
+	 * (a repack files new ones in a new pack), so (pack, key, first)
+	 * names its content. */
+	pack_record run[RUN_MAX];
+	size_t run_n;
+	int64_t run_pack, run_key;
+	uint64_t run_first;
 };
 
 static int db_fail(catalog *c, int src, const char *what)
@@ -115,9 +134,14 @@ static int check_schema(catalog *c, int create)
 	sqlite3_finalize(s);
 	if (r != SQLITE_ROW && r != SQLITE_DONE)
 		return db_fail(c, r, "reading the schema version");
+	if (v == 1 && create) {
+		int rc = exec(c, DROP_SCHEMA_1);
+		return rc ? rc : exec(c, SCHEMA);
+	}
 	if (v != CATALOG_SCHEMA)
-		return err_set(STRATA_EFORMAT, "catalog %s has schema version %d; this build reads %d",
-			       c->path, v, CATALOG_SCHEMA);
+		return err_set(STRATA_EFORMAT, "catalog %s has schema version %d; this build reads %d%s",
+			       c->path, v, CATALOG_SCHEMA,
+			       v < CATALOG_SCHEMA ? " (a writer's open, or 'strata rebuild', files the packs anew)" : "");
 	return 0;
 }
 
@@ -143,6 +167,8 @@ int catalog_open(catalog **out, const char *path, int create)
 		rc = exec(c, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
 		if (!rc)
 			rc = check_schema(c, create);
+		if (!rc)
+			rc = exec(c, "CREATE TEMP TABLE old_runs(key INTEGER, first INTEGER, last INTEGER);");
 	}
 	for (int i = 0; !rc && i < ST_COUNT; i++) {
 		r = sqlite3_prepare_v3(c->db, SQL[i], -1, SQLITE_PREPARE_PERSISTENT, &c->st[i], NULL);
@@ -271,54 +297,59 @@ static int add_groups(catalog *c, const pack_footer *f, int64_t pack)
 	return 0;
 }
 
-/* Records, with per-unit counts and raw bytes (indexed by unit - first). */
-static int add_records(catalog *c, const pack_footer *f, const int64_t *ids, int64_t pack, uint64_t *count,
-		       uint64_t *raw)
+/* Records, a run per row, with per-unit counts and raw bytes (indexed by
+ * unit - first). */
+static int add_runs(catalog *c, const pack_footer *f, const int64_t *ids, int64_t pack, uint64_t *count,
+		    uint64_t *raw)
 {
-	for (size_t i = 0; i < f->nrecords; i++) {
-		const pack_record *r = &f->records[i];
-		/* A record may replace only one of the packs this one supersedes. */
-		uint64_t owner;
-		int taken;
-		sqlite3_stmt *s = stmt(c, ST_REC_UNIT);
+	bytebuf b = { 0 };
+	int rc = 0;
+	for (size_t i = 0, e; !rc && i < f->nrecords; i = e) {
+		e = run_end(f->records, f->nrecords, i);
+		const pack_record *r = &f->records[i], *z = &f->records[e - 1];
+		/* A record may be filed by one pack only: the runs of the packs
+		 * this one supersedes are gone, so any other is a conflict. */
+		sqlite3_stmt *s = stmt(c, ST_RUN_NEAR);
+		sqlite3_bind_int64(s, 1, ids[r->key]);
+		sqlite3_bind_int64(s, 2, (int64_t)z->n);
+		int step = sqlite3_step(s);
+		if (step == SQLITE_ROW && (uint64_t)sqlite3_column_int64(s, 1) >= r->n)
+			rc = err_set(STRATA_ECORRUPT, "record %" PRIu64 " of a key is already filed in unit %" PRIu64,
+				     r->n, (uint64_t)sqlite3_column_int64(s, 0));
+		else if (step != SQLITE_ROW && step != SQLITE_DONE)
+			rc = db_fail(c, step, "reading a run");
+		sqlite3_reset(s);
+		b.len = 0;
+		if (!rc)
+			rc = run_encode(r, e - i, &b);
+		if (rc)
+			break;
+		s = stmt(c, ST_RUN_INS);
 		sqlite3_bind_int64(s, 1, ids[r->key]);
 		sqlite3_bind_int64(s, 2, (int64_t)r->n);
-		int rc = one_u64(c, s, &owner, &taken, "reading a record");
-		if (rc)
-			return rc;
-		if (taken && (owner < f->first || owner > f->last))
-			return err_set(STRATA_ECORRUPT, "record %" PRIu64 " of a key is already filed in unit %" PRIu64,
-				       r->n, owner);
-		s = stmt(c, ST_REC_INS);
-		sqlite3_bind_int64(s, 1, ids[r->key]);
-		sqlite3_bind_int64(s, 2, (int64_t)r->n);
-		sqlite3_bind_int64(s, 3, (int64_t)r->unit);
-		sqlite3_bind_int64(s, 4, pack);
-		sqlite3_bind_int64(s, 5, r->group);
-		sqlite3_bind_int64(s, 6, (int64_t)r->off);
-		sqlite3_bind_int64(s, 7, (int64_t)r->len);
-		sqlite3_bind_int64(s, 8, (int64_t)r->size);
-		sqlite3_bind_int64(s, 9, (int64_t)r->sum);
-		sqlite3_bind_int64(s, 10, (int64_t)r->cend);
-		sqlite3_bind_int(s, 11, r->enc);
-		sqlite3_bind_int64(s, 12, (int64_t)r->base);
-		rc = step_done(c, s, "adding a record");
-		if (rc)
-			return rc;
+		sqlite3_bind_int64(s, 3, (int64_t)z->n);
+		sqlite3_bind_int64(s, 4, (int64_t)r->unit);
+		sqlite3_bind_int64(s, 5, pack);
+		sqlite3_bind_int64(s, 6, r->group);
+		sqlite3_bind_blob(s, 7, b.p, (int)b.len, SQLITE_STATIC);
+		if ((rc = step_done(c, s, "adding a run")))
+			break;
 		s = stmt(c, ST_KEY_BUMP);
 		sqlite3_bind_int64(s, 1, ids[r->key]);
-		sqlite3_bind_int64(s, 2, (int64_t)r->n);
+		sqlite3_bind_int64(s, 2, (int64_t)z->n);
 		if ((rc = step_done(c, s, "counting a key's records")))
-			return rc;
+			break;
 		/* A unit's records and bytes are the caller's: reserved
 		 * keys' (chunks, manifests) are counted through the records
 		 * that refer to them. */
-		if (f->keys[r->key].len && f->keys[r->key].p[0] != 0) {
-			count[r->unit - f->first]++;
-			raw[r->unit - f->first] += r->size;
-		}
+		if (f->keys[r->key].len && f->keys[r->key].p[0] != 0)
+			for (size_t j = i; j < e; j++) {
+				count[r->unit - f->first]++;
+				raw[r->unit - f->first] += f->records[j].size;
+			}
 	}
-	return 0;
+	buf_free(&b);
+	return rc;
 }
 
 static int add_units(catalog *c, const pack_footer *f, int64_t pack, const uint64_t *count, const uint64_t *raw)
@@ -353,10 +384,16 @@ static int drop_contained(catalog *c, uint64_t first, uint64_t last, catalog_pac
 			       first, last);
 	if (!rc)
 		rc = catalog_packs_in(c, first, last, out, n);
-	char sql[200];
-	snprintf(sql, sizeof sql, "DELETE FROM groups WHERE pack IN (SELECT id FROM packs WHERE first>=%" PRIu64
-		 " AND last<=%" PRIu64 "); DELETE FROM packs WHERE first>=%" PRIu64 " AND last<=%" PRIu64,
-		 first, last, first, last);
+	/* Their runs are kept aside until the new pack's are in, to check
+	 * that it holds every record they held. */
+	char in[120], sql[700];
+	snprintf(in, sizeof in, "(SELECT id FROM packs WHERE first>=%" PRIu64 " AND last<=%" PRIu64 ")", first,
+		 last);
+	snprintf(sql, sizeof sql,
+		 "DELETE FROM temp.old_runs;"
+		 "INSERT INTO temp.old_runs SELECT key, first, last FROM runs WHERE pack IN %s;"
+		 "DELETE FROM runs WHERE pack IN %s; DELETE FROM groups WHERE pack IN %s;"
+		 "DELETE FROM packs WHERE id IN %s;", in, in, in, in);
 	if (!rc)
 		rc = exec(c, sql);
 	return rc;
@@ -377,14 +414,12 @@ static int add_pack_rows(catalog *c, const pack_footer *f, const char *name, uin
 	if (!rc)
 		rc = add_groups(c, f, pack);
 	if (!rc)
-		rc = add_records(c, f, ids, pack, count, raw);
+		rc = add_runs(c, f, ids, pack, count, raw);
 	if (!rc)
 		rc = add_units(c, f, pack, count, raw);
 	uint64_t strays = 0;
 	s = stmt(c, ST_STRAYS);
-	sqlite3_bind_int64(s, 1, (int64_t)f->first);
-	sqlite3_bind_int64(s, 2, (int64_t)f->last);
-	sqlite3_bind_int64(s, 3, pack);
+	sqlite3_bind_int64(s, 1, pack);
 	if (!rc)
 		rc = one_u64(c, s, &strays, NULL, "checking records");
 	if (!rc && strays)
@@ -432,39 +467,75 @@ int catalog_add_pack(catalog *c, const pack_footer *f, const char *name, uint64_
 	return rc;
 }
 
+static int not_found(const void *key, size_t len, uint64_t n)
+{
+	return err_set(STRATA_ENOTFOUND, "no record %llu of key '%.*s'", (unsigned long long)n,
+		       (int)(len > 200 ? 200 : len), (const char *)key);
+}
+
+/* Decode a run row's records into out[] (RUN_MAX entries), checking them
+ * against the row's columns. */
+static int decode_run(catalog *c, const void *recs, int bytes, uint64_t first, uint64_t last, uint64_t unit,
+		      pack_record *out, size_t *n)
+{
+	char what[300];
+	snprintf(what, sizeof what, "catalog %s", c->path);
+	int rc = bytes > 0 ? run_decode(recs, (size_t)bytes, 0, unit, out, n, what)
+			   : err_set(STRATA_ECORRUPT, "%s: empty run", what);
+	if (!rc && (out[0].n != first || out[*n - 1].n != last))
+		rc = err_set(STRATA_ECORRUPT, "%s: a run's records disagree with its row", what);
+	return rc;
+}
+
 int catalog_lookup(catalog *c, const void *key, size_t len, uint64_t n, catalog_loc *out)
 {
 	sqlite3_stmt *s = stmt(c, ST_LOOKUP);
 	sqlite3_bind_blob(s, 1, key, (int)len, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, (int64_t)n);
 	int r = sqlite3_step(s);
-	if (r == SQLITE_DONE) {
-		sqlite3_reset(s);
-		return err_set(STRATA_ENOTFOUND, "no record %llu of key '%.*s'", (unsigned long long)n,
-			       (int)(len > 200 ? 200 : len), (const char *)key);
-	}
-	if (r != SQLITE_ROW)
+	if (r != SQLITE_ROW && r != SQLITE_DONE)
 		return db_fail(c, r, "looking up a record");
-	out->unit = (uint64_t)sqlite3_column_int64(s, 0);
-	out->grp = (uint32_t)sqlite3_column_int64(s, 1);
-	out->off = (uint64_t)sqlite3_column_int64(s, 2);
-	out->len = (uint64_t)sqlite3_column_int64(s, 3);
-	out->size = (uint64_t)sqlite3_column_int64(s, 4);
-	out->sum = (uint64_t)sqlite3_column_int64(s, 5);
-	out->enc = sqlite3_column_int(s, 6);
-	out->group.offset = (uint64_t)sqlite3_column_int64(s, 7);
-	out->group.clen = (uint64_t)sqlite3_column_int64(s, 8);
-	out->group.blen = (uint64_t)sqlite3_column_int64(s, 9);
-	out->group.codec = (uint8_t)sqlite3_column_int(s, 10);
-	out->group.sum = (uint64_t)sqlite3_column_int64(s, 11);
-	out->group.level = (int8_t)sqlite3_column_int(s, 12);
-	out->cend = (uint64_t)sqlite3_column_int64(s, 13);
-	out->base = (uint64_t)sqlite3_column_int64(s, 14);
-	out->pack = sqlite3_column_int64(s, 15);
-	const unsigned char *pn = sqlite3_column_text(s, 16);
-	snprintf(out->pack_name, sizeof out->pack_name, "%s", pn ? (const char *)pn : "");
+	uint64_t first = r == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
+	uint64_t last = r == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 1) : 0;
+	if (r == SQLITE_DONE || n > last || n < first) {
+		sqlite3_reset(s);
+		return not_found(key, len, n);
+	}
+	out->unit = (uint64_t)sqlite3_column_int64(s, 2);
+	int64_t kid = sqlite3_column_int64(s, 4);
+	out->pack = sqlite3_column_int64(s, 11);
+	int rc = 0;
+	if (c->run_n == 0 || c->run_pack != out->pack || c->run_key != kid || c->run_first != first) {
+		c->run_n = 0;
+		rc = decode_run(c, sqlite3_column_blob(s, 3), sqlite3_column_bytes(s, 3), first, last, out->unit,
+				c->run, &c->run_n);
+		if (rc)
+			c->run_n = 0;
+		c->run_pack = out->pack;
+		c->run_key = kid;
+		c->run_first = first;
+	}
+	if (!rc) {
+		const pack_record *rec = &c->run[n - first];
+		out->grp = rec->group;
+		out->off = rec->off;
+		out->len = rec->len;
+		out->size = rec->size;
+		out->sum = rec->sum;
+		out->enc = rec->enc;
+		out->cend = rec->cend;
+		out->base = rec->base;
+		out->group.offset = (uint64_t)sqlite3_column_int64(s, 5);
+		out->group.clen = (uint64_t)sqlite3_column_int64(s, 6);
+		out->group.blen = (uint64_t)sqlite3_column_int64(s, 7);
+		out->group.codec = (uint8_t)sqlite3_column_int(s, 8);
+		out->group.sum = (uint64_t)sqlite3_column_int64(s, 9);
+		out->group.level = (int8_t)sqlite3_column_int(s, 10);
+		const unsigned char *pn = sqlite3_column_text(s, 12);
+		snprintf(out->pack_name, sizeof out->pack_name, "%s", pn ? (const char *)pn : "");
+	}
 	sqlite3_reset(s);
-	return 0;
+	return rc;
 }
 
 /* Run a query and hand each row to `row`, which returns nonzero to stop.
@@ -544,24 +615,31 @@ int catalog_packs_in(catalog *c, uint64_t first, uint64_t last, catalog_pack **o
 typedef struct rp_ctx {
 	catalog_repack_cb *cb;
 	void *ctx;
+	int newest_first;
 } rp_ctx;
 
 static int repack_row(sqlite3_stmt *s, void *p)
 {
 	rp_ctx *k = p;
-	return k->cb(k->ctx, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0),
-		     (uint64_t)sqlite3_column_int64(s, 1), (uint64_t)sqlite3_column_int64(s, 2));
+	const void *key = sqlite3_column_blob(s, 0);
+	size_t keylen = (size_t)sqlite3_column_bytes(s, 0);
+	uint64_t first = (uint64_t)sqlite3_column_int64(s, 1), last = (uint64_t)sqlite3_column_int64(s, 2);
+	uint64_t unit = (uint64_t)sqlite3_column_int64(s, 3);
+	int rc = 0;
+	for (uint64_t i = 0; !rc && i <= last - first; i++)
+		rc = k->cb(k->ctx, key, keylen, k->newest_first ? last - i : first + i, unit);
+	return rc;
 }
 
 int catalog_foreach_in_range(catalog *c, uint64_t first, uint64_t last, int newest_first,
 			     catalog_repack_cb *cb, void *ctx)
 {
-	rp_ctx k = { cb, ctx };
+	rp_ctx k = { cb, ctx, newest_first };
 	return each_row_b(c, newest_first
-			     ? "SELECT k.name, r.n, r.unit FROM records r JOIN keys k ON r.key=k.id "
-			       "WHERE r.unit>=?2 AND r.unit<=?3 ORDER BY k.name, r.n DESC"
-			     : "SELECT k.name, r.n, r.unit FROM records r JOIN keys k ON r.key=k.id "
-			       "WHERE r.unit>=?2 AND r.unit<=?3 ORDER BY k.name, r.n",
+			     ? "SELECT k.name, r.first, r.last, r.unit FROM runs r JOIN keys k ON r.key=k.id "
+			       "WHERE r.unit>=?2 AND r.unit<=?3 ORDER BY k.name, r.first DESC"
+			     : "SELECT k.name, r.first, r.last, r.unit FROM runs r JOIN keys k ON r.key=k.id "
+			       "WHERE r.unit>=?2 AND r.unit<=?3 ORDER BY k.name, r.first",
 			  NULL, 0, 2, (int64_t)first, (int64_t)last, repack_row, &k);
 }
 
@@ -586,20 +664,46 @@ int catalog_foreach_key(catalog *c, strata_key_cb *cb, void *ctx)
 			   "ORDER BY name", NULL, 0, key_row, &k);
 }
 
-static int record_row(sqlite3_stmt *s, void *p)
+/* Rows of runs (first, last, unit, recs, ...) decoded, then handed record
+ * by record to `each`. */
+typedef struct run_scan {
+	catalog *c;
+	pack_record recs[RUN_MAX];
+	int (*each)(struct run_scan *, sqlite3_stmt *, const pack_record *);
+	cb_ctx k;
+	void *more;
+	int rc;
+} run_scan;
+
+static int run_row(sqlite3_stmt *s, void *p)
 {
-	cb_ctx *k = p;
-	strata_record_info ri = { (uint64_t)sqlite3_column_int64(s, 0), (uint64_t)sqlite3_column_int64(s, 1),
-				  (uint64_t)sqlite3_column_int64(s, 2), (uint64_t)sqlite3_column_int64(s, 3),
-				  (uint64_t)sqlite3_column_int64(s, 4) };
-	return ((strata_record_cb *)k->cb)(k->ctx, &ri);
+	run_scan *rs = p;
+	size_t n = 0;
+	int rc = decode_run(rs->c, sqlite3_column_blob(s, 3), sqlite3_column_bytes(s, 3),
+			    (uint64_t)sqlite3_column_int64(s, 0), (uint64_t)sqlite3_column_int64(s, 1),
+			    (uint64_t)sqlite3_column_int64(s, 2), rs->recs, &n);
+	for (size_t i = 0; !rc && i < n; i++)
+		rc = rs->each(rs, s, &rs->recs[i]);
+	return rs->rc = rc;
+}
+
+static int record_each(run_scan *rs, sqlite3_stmt *s, const pack_record *r)
+{
+	(void)s;
+	strata_record_info ri = { r->n, r->unit, r->size, r->len, r->sum };
+	return ((strata_record_cb *)rs->k.cb)(rs->k.ctx, &ri);
 }
 
 int catalog_foreach_record(catalog *c, const void *key, size_t len, strata_record_cb *cb, void *ctx)
 {
-	cb_ctx k = { (void *)cb, ctx };
-	return each_row(c, "SELECT r.n, r.unit, r.size, r.len, r.sum FROM records r JOIN keys k "
-			   "ON r.key=k.id WHERE k.name=?1 ORDER BY r.n", key, len, record_row, &k);
+	run_scan *rs = calloc(1, sizeof *rs);
+	if (!rs)
+		return ERR_NOMEM();
+	*rs = (run_scan){ .c = c, .each = record_each, .k = { (void *)cb, ctx } };
+	int rc = each_row(c, "SELECT r.first, r.last, r.unit, r.recs FROM runs r JOIN keys k "
+			     "ON r.key=k.id WHERE k.name=?1 ORDER BY r.first", key, len, run_row, rs);
+	free(rs);
+	return rc;
 }
 
 static int unit_row(sqlite3_stmt *s, void *p)
@@ -656,12 +760,11 @@ typedef struct cost_scan {
 	int oom;
 } cost_scan;
 
-static int cost_row(sqlite3_stmt *s, void *p)
+static int cost_each(run_scan *rs, sqlite3_stmt *s, const pack_record *r)
 {
-	cost_scan *cs = p;
-	int64_t key = sqlite3_column_int64(s, 0);
-	uint64_t n = (uint64_t)sqlite3_column_int64(s, 1), cend = (uint64_t)sqlite3_column_int64(s, 2);
-	uint64_t base = (uint64_t)sqlite3_column_int64(s, 3), size = (uint64_t)sqlite3_column_int64(s, 4);
+	cost_scan *cs = rs->more;
+	int64_t key = sqlite3_column_int64(s, 4);
+	uint64_t n = r->n, cend = r->cend, base = r->base, size = r->size;
 	if (key != cs->key && cs->cap)
 		memset(cs->cost, 0, cs->cap * sizeof *cs->cost);
 	cs->key = key;
@@ -701,8 +804,13 @@ static int cmp_double(const void *a, const void *b)
 static int read_cost_stats(catalog *c, strata_stats *out)
 {
 	cost_scan cs = { .key = -1 };
-	int rc = each_row(c, "SELECT key, n, cend, base, size FROM records ORDER BY key, n", NULL, 0,
-			  cost_row, &cs);
+	run_scan *rs = calloc(1, sizeof *rs);
+	if (!rs)
+		return ERR_NOMEM();
+	*rs = (run_scan){ .c = c, .each = cost_each, .more = &cs };
+	int rc = each_row(c, "SELECT first, last, unit, recs, key FROM runs ORDER BY key, first", NULL, 0,
+			  run_row, rs);
+	free(rs);
 	if (cs.oom)
 		rc = ERR_NOMEM();
 	if (!rc && cs.n) {
@@ -854,14 +962,18 @@ typedef struct n_ctx {
 static int n_row(sqlite3_stmt *s, void *p)
 {
 	n_ctx *k = p;
-	return k->cb(k->ctx, (uint64_t)sqlite3_column_int64(s, 0), (uint64_t)sqlite3_column_int64(s, 1));
+	uint64_t first = (uint64_t)sqlite3_column_int64(s, 0), last = (uint64_t)sqlite3_column_int64(s, 1);
+	int rc = 0;
+	for (uint64_t n = first; !rc && n <= last; n++)
+		rc = k->cb(k->ctx, n, (uint64_t)sqlite3_column_int64(s, 2));
+	return rc;
 }
 
 int catalog_foreach_since(catalog *c, const void *key, size_t len, uint64_t unit, catalog_n_cb *cb, void *ctx)
 {
 	n_ctx k = { cb, ctx };
-	return each_row_b(c, "SELECT r.n, r.unit FROM records r JOIN keys k ON r.key=k.id "
-			     "WHERE k.name=?1 AND r.unit>?2 ORDER BY r.n", key, len, 1, (int64_t)unit, 0, n_row, &k);
+	return each_row_b(c, "SELECT r.first, r.last, r.unit FROM runs r JOIN keys k ON r.key=k.id "
+			     "WHERE k.name=?1 AND r.unit>?2 ORDER BY r.first", key, len, 1, (int64_t)unit, 0, n_row, &k);
 }
 
 int catalog_copy_to(catalog *c, const char *path)

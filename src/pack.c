@@ -4,6 +4,8 @@
 #include "bytes.h"
 #include "err.h"
 #include "os.h"
+#include "runs.h"
+#include "delta.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -18,6 +20,10 @@ static const char HEADER_MAGIC[8] = { 'S', 'T', 'R', 'A', 'T', 'A', 'p', 'k' };
 static const char TRAILER_MAGIC[8] = { 'S', 'T', 'R', 'A', 'T', 'A', 'e', 'n' };
 #define FOOTER_FIXED 24
 #define UNIT_ENTRY_FIXED 20
+#define FOOTER_VERSION 2
+/* The fewest bytes a record takes in a footer of version 2: flags, length
+ * and checksum. */
+#define RUN_ENTRY_MIN 10
 
 void pack_name(char *buf, size_t cap, uint64_t first, uint64_t last)
 {
@@ -259,12 +265,11 @@ static int footer_encode(const pack_footer *f, bytebuf *b)
 		keybytes += 2 + f->keys[i].len;
 	for (size_t i = 0; i < f->nunits; i++)
 		unitbytes += UNIT_ENTRY_FIXED + f->units[i].label_len;
-	size_t total = FOOTER_FIXED + unitbytes + f->ngroups * PACK_GROUP_ENTRY + keybytes +
-		       f->nrecords * PACK_RECORD_ENTRY;
+	size_t total = FOOTER_FIXED + unitbytes + f->ngroups * PACK_GROUP_ENTRY + keybytes + 8;
 	uint8_t *p = buf_extend(b, total);
 	if (!p)
 		return STRATA_ENOMEM;
-	le_put32(p, 1);
+	le_put32(p, FOOTER_VERSION);
 	le_put32(p + 4, (uint32_t)f->nkeys);
 	le_put32(p + 8, (uint32_t)f->ngroups);
 	le_put32(p + 12, (uint32_t)f->nunits);
@@ -293,21 +298,30 @@ static int footer_encode(const pack_footer *f, bytebuf *b)
 		memcpy(p + 2, f->keys[i].p, f->keys[i].len);
 		p += 2 + f->keys[i].len;
 	}
-	for (size_t i = 0; i < f->nrecords; i++, p += PACK_RECORD_ENTRY) {
-		const pack_record *r = &f->records[i];
-		le_put32(p, r->key);
-		le_put32(p + 4, r->group);
-		le_put64(p + 8, r->n);
-		le_put64(p + 16, r->off);
-		le_put64(p + 24, r->len);
-		le_put64(p + 32, r->size);
-		le_put64(p + 40, r->sum);
-		le_put64(p + 48, r->cend);
-		le_put64(p + 56, r->base);
-		le_put64(p + 64, r->unit);
-		p[72] = r->enc;
+	/* The run count goes in front of the runs, once they are counted. */
+	size_t count_at = b->len - 8;
+	uint64_t nruns = 0;
+	bytebuf run = { 0 };
+	int rc = 0;
+	for (size_t i = 0, e; !rc && i < f->nrecords; i = e, nruns++) {
+		e = run_end(f->records, f->nrecords, i);
+		run.len = 0;
+		uint8_t head[30];
+		rc = run_encode(f->records + i, e - i, &run);
+		if (!rc) {
+			const pack_record *r = &f->records[i];
+			size_t k = varint_put(head, r->key);
+			k += varint_put(head + k, r->unit);
+			k += varint_put(head + k, run.len);
+			rc = buf_append(b, head, k);
+		}
+		if (!rc)
+			rc = buf_append(b, run.p, run.len);
 	}
-	return 0;
+	buf_free(&run);
+	if (!rc)
+		le_put64(b->p + count_at, nruns);
+	return rc;
 }
 
 static void trailer_encode(uint8_t *t, uint64_t footer_off, uint64_t footer_len, uint64_t sum,
@@ -410,12 +424,15 @@ static int check_header(const uint8_t *h, const char *path, pack_footer *f)
 /* Parse the footer's fixed part, label, groups and keys. Arrays are
  * allocated into f; key and label pointers point into `p`. */
 static int footer_parse_tables(pack_footer *f, const uint8_t *p, uint64_t len, const char *path,
-			       const uint8_t **rest)
+			       const uint8_t **rest, int *v2)
 {
 	if (len < FOOTER_FIXED)
 		return corrupt(path, "footer too short");
-	if (le_get32(p) != 1)
-		return err_set(STRATA_EFORMAT, "pack %s: footer version %u is not supported", path, le_get32(p));
+	uint32_t version = le_get32(p);
+	if (version != 1 && version != 2)
+		return err_set(STRATA_EFORMAT, "pack %s: footer version %u is not supported", path, version);
+	*v2 = version == 2;
+	size_t per_record = *v2 ? RUN_ENTRY_MIN : PACK_RECORD_ENTRY;
 	uint64_t nkeys = le_get32(p + 4), ngroups = le_get32(p + 8), nunits = le_get32(p + 12);
 	uint64_t nrec = le_get64(p + 16);
 	const uint8_t *end = p + len;
@@ -423,7 +440,7 @@ static int footer_parse_tables(pack_footer *f, const uint8_t *p, uint64_t len, c
 	/* Every count is bounded by the bytes that must hold it. */
 	if (nunits != f->last - f->first + 1 || nunits > (uint64_t)(end - p) / UNIT_ENTRY_FIXED ||
 	    ngroups > (uint64_t)(end - p) / PACK_GROUP_ENTRY ||
-	    nkeys > (uint64_t)(end - p) / 3 || nrec > (uint64_t)(end - p) / PACK_RECORD_ENTRY)
+	    nkeys > (uint64_t)(end - p) / 3 || nrec > (uint64_t)(end - p) / per_record)
 		return corrupt(path, "footer counts exceed its size or disagree with the header");
 	f->units = calloc(nunits, sizeof *f->units);
 	f->groups = calloc(ngroups ? ngroups : 1, sizeof *f->groups);
@@ -457,21 +474,67 @@ static int footer_parse_tables(pack_footer *f, const uint8_t *p, uint64_t len, c
 		p += 2 + kl;
 	}
 	f->nkeys = (size_t)nkeys;
-	if ((uint64_t)(end - p) != nrec * PACK_RECORD_ENTRY)
+	if (!*v2 && (uint64_t)(end - p) != nrec * PACK_RECORD_ENTRY)
 		return corrupt(path, "footer record table size mismatch");
 	f->nrecords = (size_t)nrec;
 	*rest = p;
 	return 0;
 }
 
-static int footer_parse_records(pack_footer *f, const uint8_t *p, const char *path)
+/* Version 1: 80-byte entries. */
+static void footer_read_entries(pack_footer *f, const uint8_t *p)
 {
-	for (size_t i = 0; i < f->nrecords; i++, p += PACK_RECORD_ENTRY) {
+	for (size_t i = 0; i < f->nrecords; i++, p += PACK_RECORD_ENTRY)
+		f->records[i] = (pack_record){ .key = le_get32(p), .group = le_get32(p + 4), .n = le_get64(p + 8),
+					       .off = le_get64(p + 16), .len = le_get64(p + 24),
+					       .size = le_get64(p + 32), .sum = le_get64(p + 40),
+					       .cend = le_get64(p + 48), .base = le_get64(p + 56),
+					       .unit = le_get64(p + 64), .enc = p[72] };
+}
+
+/* Version 2: runs, from p to end. */
+static int footer_read_runs(pack_footer *f, const uint8_t *p, const uint8_t *end, const char *path)
+{
+	if (end - p < 8)
+		return corrupt(path, "footer run table truncated");
+	uint64_t nruns = le_get64(p), key, unit, len;
+	p += 8;
+	size_t at = 0;
+	char what[4200];
+	snprintf(what, sizeof what, "pack %s", path);
+	for (uint64_t i = 0; i < nruns; i++) {
+		size_t k1 = varint_get(p, (size_t)(end - p), &key);
+		size_t k2 = k1 ? varint_get(p + k1, (size_t)(end - p) - k1, &unit) : 0;
+		size_t k3 = k2 ? varint_get(p + k1 + k2, (size_t)(end - p) - k1 - k2, &len) : 0;
+		if (!k3 || key >= f->nkeys || len > (uint64_t)(end - p) - k1 - k2 - k3)
+			return corrupt(path, "footer run entry malformed");
+		p += k1 + k2 + k3;
+		run_head h;
+		if (!run_head_decode(p, (size_t)len, &h) || h.count > f->nrecords - at)
+			return corrupt(path, "footer runs hold more records than the footer counts");
+		size_t got;
+		int rc = run_decode(p, (size_t)len, (uint32_t)key, unit, f->records + at, &got, what);
+		if (rc)
+			return rc;
+		at += got;
+		p += len;
+	}
+	if (p != end || at != f->nrecords)
+		return corrupt(path, "footer runs do not add up to its record count");
+	return 0;
+}
+
+static int footer_parse_records(pack_footer *f, const uint8_t *p, const uint8_t *end, int v2, const char *path)
+{
+	if (!v2)
+		footer_read_entries(f, p);
+	else {
+		int rc = footer_read_runs(f, p, end, path);
+		if (rc)
+			return rc;
+	}
+	for (size_t i = 0; i < f->nrecords; i++) {
 		pack_record *r = &f->records[i];
-		*r = (pack_record){ .key = le_get32(p), .group = le_get32(p + 4), .n = le_get64(p + 8),
-				    .off = le_get64(p + 16), .len = le_get64(p + 24), .size = le_get64(p + 32),
-				    .sum = le_get64(p + 40), .cend = le_get64(p + 48), .base = le_get64(p + 56),
-				    .unit = le_get64(p + 64), .enc = p[72] };
 		if (r->unit < f->first || r->unit > f->last)
 			return corrupt(path, "record unit lies outside the pack's range");
 		if (r->key >= f->nkeys || r->group >= f->ngroups || r->n == 0)
@@ -567,10 +630,11 @@ int pack_open_fd(pack_reader **out, int fd, const char *path)
 	if (!rc && XXH3_64bits(r->footer_mem, flen) != le_get64(t + 16))
 		rc = corrupt(path, "footer checksum mismatch");
 	const uint8_t *rest = NULL;
+	int v2 = 0;
 	if (!rc)
-		rc = footer_parse_tables(&r->footer, r->footer_mem, flen, path, &rest);
+		rc = footer_parse_tables(&r->footer, r->footer_mem, flen, path, &rest, &v2);
 	if (!rc)
-		rc = footer_parse_records(&r->footer, rest, path);
+		rc = footer_parse_records(&r->footer, rest, r->footer_mem + flen, v2, path);
 	if (!rc)
 		rc = footer_check_layout(&r->footer, foff, path);
 	if (rc) {

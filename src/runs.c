@@ -1,0 +1,126 @@
+/* runs.c - record runs (runs.h; docs/FORMAT.md, "Record runs"). */
+#include "runs.h"
+#include "delta.h"
+#include "err.h"
+
+enum { F_ENC = 7, F_SIZE = 8, F_CEND = 16, F_ZERO = 0xe0 };
+
+static int has_base(int enc)
+{
+	return enc == ENC_BASE || enc == ENC_PATCH;
+}
+
+size_t run_end(const pack_record *r, size_t n, size_t start)
+{
+	size_t i = start + 1;
+	while (i < n && i - start < RUN_MAX && r[i].key == r[start].key && r[i].unit == r[start].unit &&
+	       r[i].group == r[start].group && r[i].n == r[i - 1].n + 1)
+		i++;
+	return i;
+}
+
+int run_encode(const pack_record *r, size_t count, bytebuf *b)
+{
+	/* Header: 4 varints; each entry at most 1 + 10 + 10 + 8 + 10 + 10. */
+	if (buf_reserve(b, 40 + count * 49))
+		return STRATA_ENOMEM;
+	uint8_t *p = b->p + b->len, *start = p;
+	p += varint_put(p, r[0].group);
+	p += varint_put(p, r[0].n);
+	p += varint_put(p, count);
+	p += varint_put(p, r[0].off);
+	for (size_t i = 0; i < count; i++) {
+		int size = r[i].size != r[i].len, cend = i == 0 || r[i].cend != r[i - 1].cend;
+		*p++ = (uint8_t)(r[i].enc | (size ? F_SIZE : 0) | (cend ? F_CEND : 0));
+		p += varint_put(p, r[i].len);
+		if (size)
+			p += varint_put(p, r[i].size);
+		le_put64(p, r[i].sum);
+		p += 8;
+		if (cend)
+			p += varint_put(p, r[i].cend);
+		if (has_base(r[i].enc))
+			p += varint_put(p, r[i].n - r[i].base);
+	}
+	b->len += (size_t)(p - start);
+	return 0;
+}
+
+size_t run_head_decode(const uint8_t *p, size_t len, run_head *h)
+{
+	uint64_t g;
+	size_t at = 0, k;
+	if (!(k = varint_get(p, len, &g)) || g > UINT32_MAX)
+		return 0;
+	h->group = (uint32_t)g;
+	at += k;
+	if (!(k = varint_get(p + at, len - at, &h->first)) || h->first == 0)
+		return 0;
+	at += k;
+	if (!(k = varint_get(p + at, len - at, &h->count)) || h->count == 0 || h->count > RUN_MAX ||
+	    h->first > UINT64_MAX - h->count)
+		return 0;
+	at += k;
+	if (!(k = varint_get(p + at, len - at, &h->off)))
+		return 0;
+	return at + k;
+}
+
+int run_decode(const uint8_t *p, size_t len, uint32_t key, uint64_t unit, pack_record *out, size_t *nout,
+	       const char *what)
+{
+	run_head h;
+	size_t at = run_head_decode(p, len, &h), k;
+	if (!at)
+		return err_set(STRATA_ECORRUPT, "%s: record run header malformed", what);
+	uint64_t off = h.off, cend = 0;
+	for (uint64_t i = 0; i < h.count; i++) {
+		pack_record *r = &out[i];
+		if (at >= len)
+			return err_set(STRATA_ECORRUPT, "%s: record run truncated", what);
+		uint8_t f = p[at++];
+		*r = (pack_record){ .key = key, .group = h.group, .n = h.first + i, .off = off, .unit = unit,
+				    .enc = f & F_ENC };
+		if (f & F_ZERO)
+			return err_set(STRATA_ECORRUPT, "%s: record run entry malformed", what);
+		if (r->enc > ENC_MAX)
+			return err_set(STRATA_EFORMAT, "%s: record encoding %u is not supported", what, r->enc);
+		if (!(k = varint_get(p + at, len - at, &r->len)))
+			return err_set(STRATA_ECORRUPT, "%s: record run truncated", what);
+		at += k;
+		r->size = r->len;
+		if (f & F_SIZE) {
+			if (!(k = varint_get(p + at, len - at, &r->size)))
+				return err_set(STRATA_ECORRUPT, "%s: record run truncated", what);
+			at += k;
+		}
+		if (len - at < 8)
+			return err_set(STRATA_ECORRUPT, "%s: record run truncated", what);
+		r->sum = le_get64(p + at);
+		at += 8;
+		if (f & F_CEND) {
+			if (!(k = varint_get(p + at, len - at, &cend)))
+				return err_set(STRATA_ECORRUPT, "%s: record run truncated", what);
+			at += k;
+		} else if (i == 0) {
+			return err_set(STRATA_ECORRUPT, "%s: record run lacks its first prefix", what);
+		}
+		r->cend = cend;
+		if (has_base(r->enc)) {
+			uint64_t back;
+			if (!(k = varint_get(p + at, len - at, &back)) || back == 0 || back >= r->n)
+				return err_set(STRATA_ECORRUPT, "%s: record base reference is malformed", what);
+			at += k;
+			r->base = r->n - back;
+		}
+		if (r->enc == ENC_LITERAL && r->len != r->size)
+			return err_set(STRATA_ECORRUPT, "%s: literal record length differs from its size", what);
+		if (r->len > UINT64_MAX - off)
+			return err_set(STRATA_ECORRUPT, "%s: record run overflows its group", what);
+		off += r->len;
+	}
+	if (at != len)
+		return err_set(STRATA_ECORRUPT, "%s: record run has %zu bytes too many", what, len - at);
+	*nout = (size_t)h.count;
+	return 0;
+}

@@ -1,0 +1,45 @@
+/*
+ * runs.h - record runs: the compact listing of records that footers of
+ * version 2 and the catalog's `runs` rows share (docs/FORMAT.md, "Record
+ * runs").
+ *
+ * A run is a stretch of consecutive records of one key, one unit and one
+ * group, numbered n, n+1, ...; its encoding lists each record in about 11
+ * bytes (flags, length, checksum) where a footer entry of version 1 took 80.
+ */
+#ifndef STRATA_RUNS_H
+#define STRATA_RUNS_H
+
+#include "bytes.h"
+#include "pack.h"
+
+#define RUN_MAX 512
+
+/* The end (exclusive) of the run that starts at records[start]: the records
+ * that may share a run with it, at most RUN_MAX. */
+size_t run_end(const pack_record *records, size_t n, size_t start);
+
+/* Append the encoding of records [0, count) (one run, as run_end cuts
+ * them) to b. 0 or STRATA_ENOMEM. */
+int run_encode(const pack_record *records, size_t count, bytebuf *b);
+
+/* What a run's header says. */
+typedef struct run_head {
+	uint32_t group;
+	uint64_t first;  /* n of the first record */
+	uint64_t count;
+	uint64_t off;    /* offset of the first encoding in the group body */
+} run_head;
+
+/* Decode a run's header; returns the bytes it took, or 0 when malformed. */
+size_t run_head_decode(const uint8_t *p, size_t len, run_head *h);
+
+/* Decode a whole run into out[0..h.count) (the caller's array of at least
+ * RUN_MAX entries), with key and unit set as given. Checks what the run
+ * alone can check: sizes of literals, base references, bytes used exactly.
+ * STRATA_ECORRUPT (message naming `what`) when malformed, STRATA_EFORMAT
+ * for an unknown encoding. *nout receives the count. */
+int run_decode(const uint8_t *p, size_t len, uint32_t key, uint64_t unit, pack_record *out, size_t *nout,
+	       const char *what);
+
+#endif
