@@ -70,6 +70,7 @@ struct pack_writer {
 	char name[32];
 	uint64_t pos;        /* bytes written */
 	int finished;
+	int footer_version;  /* FOOTER_VERSION, or 1 for tests */
 	pack_footer f;
 	size_t cap_groups, cap_keys, cap_records, cap_units;
 };
@@ -104,6 +105,8 @@ static void header_encode(uint8_t *h, uint64_t first, uint64_t last, int64_t tim
 int pack_writer_new(pack_writer **out, const char *dir, uint64_t first, uint64_t last, int64_t time)
 {
 	pack_writer *w = calloc(1, sizeof *w);
+	if (w)
+		w->footer_version = FOOTER_VERSION;
 	if (!w || !(w->dir = strdup(dir))) {
 		free(w);
 		return ERR_NOMEM();
@@ -138,6 +141,8 @@ int pack_writer_new(pack_writer **out, const char *dir, uint64_t first, uint64_t
 int pack_writer_new_mem(pack_writer **out)
 {
 	pack_writer *w = calloc(1, sizeof *w);
+	if (w)
+		w->footer_version = FOOTER_VERSION;
 	if (!w)
 		return ERR_NOMEM();
 	w->fd = -1;
@@ -243,6 +248,11 @@ uint64_t pack_writer_bytes(const pack_writer *w)
 	return w->pos;
 }
 
+void pack_writer_footer_version(pack_writer *w, int version)
+{
+	w->footer_version = version;
+}
+
 const pack_footer *pack_writer_footer(const pack_writer *w)
 {
 	return &w->f;
@@ -258,18 +268,69 @@ const char *pack_writer_name(const pack_writer *w)
 	return w->name;
 }
 
-static int footer_encode(const pack_footer *f, bytebuf *b)
+/* Version 1 record entries, 80 bytes each (tests of old packs). */
+static int encode_entries(const pack_footer *f, bytebuf *b)
+{
+	uint8_t *p = buf_extend(b, f->nrecords * PACK_RECORD_ENTRY);
+	if (!p)
+		return STRATA_ENOMEM;
+	for (size_t i = 0; i < f->nrecords; i++, p += PACK_RECORD_ENTRY) {
+		const pack_record *r = &f->records[i];
+		le_put32(p, r->key);
+		le_put32(p + 4, r->group);
+		le_put64(p + 8, r->n);
+		le_put64(p + 16, r->off);
+		le_put64(p + 24, r->len);
+		le_put64(p + 32, r->size);
+		le_put64(p + 40, r->sum);
+		le_put64(p + 48, r->cend);
+		le_put64(p + 56, r->base);
+		le_put64(p + 64, r->unit);
+		p[72] = r->enc;
+	}
+	return 0;
+}
+
+/* Version 2: the run count, then the runs. */
+static int encode_runs(const pack_footer *f, bytebuf *b)
+{
+	size_t count_at = b->len;
+	uint64_t nruns = 0;
+	bytebuf run = { 0 };
+	int rc = buf_extend(b, 8) ? 0 : STRATA_ENOMEM;
+	for (size_t i = 0, e; !rc && i < f->nrecords; i = e, nruns++) {
+		e = run_end(f->records, f->nrecords, i);
+		run.len = 0;
+		uint8_t head[30];
+		rc = run_encode(f->records + i, e - i, &run);
+		if (!rc) {
+			const pack_record *r = &f->records[i];
+			size_t k = varint_put(head, r->key);
+			k += varint_put(head + k, r->unit);
+			k += varint_put(head + k, run.len);
+			rc = buf_append(b, head, k);
+		}
+		if (!rc)
+			rc = buf_append(b, run.p, run.len);
+	}
+	buf_free(&run);
+	if (!rc)
+		le_put64(b->p + count_at, nruns);
+	return rc;
+}
+
+static int footer_encode(const pack_footer *f, int version, bytebuf *b)
 {
 	size_t keybytes = 0, unitbytes = 0;
 	for (size_t i = 0; i < f->nkeys; i++)
 		keybytes += 2 + f->keys[i].len;
 	for (size_t i = 0; i < f->nunits; i++)
 		unitbytes += UNIT_ENTRY_FIXED + f->units[i].label_len;
-	size_t total = FOOTER_FIXED + unitbytes + f->ngroups * PACK_GROUP_ENTRY + keybytes + 8;
+	size_t total = FOOTER_FIXED + unitbytes + f->ngroups * PACK_GROUP_ENTRY + keybytes;
 	uint8_t *p = buf_extend(b, total);
 	if (!p)
 		return STRATA_ENOMEM;
-	le_put32(p, FOOTER_VERSION);
+	le_put32(p, (uint32_t)version);
 	le_put32(p + 4, (uint32_t)f->nkeys);
 	le_put32(p + 8, (uint32_t)f->ngroups);
 	le_put32(p + 12, (uint32_t)f->nunits);
@@ -298,30 +359,7 @@ static int footer_encode(const pack_footer *f, bytebuf *b)
 		memcpy(p + 2, f->keys[i].p, f->keys[i].len);
 		p += 2 + f->keys[i].len;
 	}
-	/* The run count goes in front of the runs, once they are counted. */
-	size_t count_at = b->len - 8;
-	uint64_t nruns = 0;
-	bytebuf run = { 0 };
-	int rc = 0;
-	for (size_t i = 0, e; !rc && i < f->nrecords; i = e, nruns++) {
-		e = run_end(f->records, f->nrecords, i);
-		run.len = 0;
-		uint8_t head[30];
-		rc = run_encode(f->records + i, e - i, &run);
-		if (!rc) {
-			const pack_record *r = &f->records[i];
-			size_t k = varint_put(head, r->key);
-			k += varint_put(head + k, r->unit);
-			k += varint_put(head + k, run.len);
-			rc = buf_append(b, head, k);
-		}
-		if (!rc)
-			rc = buf_append(b, run.p, run.len);
-	}
-	buf_free(&run);
-	if (!rc)
-		le_put64(b->p + count_at, nruns);
-	return rc;
+	return version == 1 ? encode_entries(f, b) : encode_runs(f, b);
 }
 
 static void trailer_encode(uint8_t *t, uint64_t footer_off, uint64_t footer_len, uint64_t sum,
@@ -342,7 +380,7 @@ int pack_writer_finish(pack_writer *w, uint64_t *size_out)
 	if (w->f.nunits != w->f.last - w->f.first + 1)
 		return err_set(STRATA_EINVAL, "pack %s: %zu of its units described", w->name, w->f.nunits);
 	bytebuf b = { 0 };
-	int rc = footer_encode(&w->f, &b);
+	int rc = footer_encode(&w->f, w->footer_version, &b);
 	uint8_t *t = rc ? NULL : buf_extend(&b, PACK_TRAILER_SIZE);
 	if (!rc && !t)
 		rc = STRATA_ENOMEM;

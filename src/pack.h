@@ -129,6 +129,10 @@ uint64_t pack_writer_bytes(const pack_writer *w);
  * the temporary file is removed. Either way call pack_writer_free. */
 int pack_writer_finish(pack_writer *w, uint64_t *size_out);
 
+/* Write a footer of this version: 2 (the default) or 1 (packs of builds
+ * before format 1.2; for tests of the readers). */
+void pack_writer_footer_version(pack_writer *w, int version);
+
 /* The footer as built so far (borrowed from the writer). */
 const pack_footer *pack_writer_footer(const pack_writer *w);
 

@@ -217,15 +217,29 @@ verify_ok "$S"
 section "a catalog that disagrees with the packs"
 CD=$T/cd
 cp -a "$S" "$CD"
-# catalog.db is SQLite (docs/FORMAT.md): change the checksum of text@1 and
-# drop the row of r05@1, with python's sqlite3 module
+# catalog.db is SQLite (docs/FORMAT.md): change the checksum of text@1 (the
+# first entry of its run) and drop the run of r05@1 (its only record), with
+# python's sqlite3 module
 python3 - "$CD/catalog.db" <<'PY'
 import sqlite3, sys
 c = sqlite3.connect(sys.argv[1])
 kid = lambda name: c.execute("SELECT id FROM keys WHERE name = ?", (name,)).fetchone()[0]
-n = c.execute("UPDATE records SET sum = CASE WHEN sum > 0 THEN sum - 1 ELSE sum + 1 END "
-              "WHERE key = ? AND n = 1", (kid(b"text"),)).rowcount
-m = c.execute("DELETE FROM records WHERE key = ? AND n = 1", (kid(b"r05"),)).rowcount
+def skip_varint(d, p):
+    while d[p] & 0x80:
+        p += 1
+    return p + 1
+rowid, recs = c.execute("SELECT rowid, recs FROM runs WHERE key = ? AND first = 1", (kid(b"text"),)).fetchone()
+d = bytearray(recs)
+p = 0
+for _ in range(4):      # group, first n, count, offset
+    p = skip_varint(d, p)
+flags = d[p]
+p = skip_varint(d, p + 1)  # the length
+if flags & 8:
+    p = skip_varint(d, p)  # the size
+d[p] ^= 1                  # the checksum's low byte
+n = c.execute("UPDATE runs SET recs = ? WHERE rowid = ?", (bytes(d), rowid)).rowcount
+m = c.execute("DELETE FROM runs WHERE key = ? AND first = 1 AND last = 1", (kid(b"r05"),)).rowcount
 c.commit()
 c.close()
 if (n, m) != (1, 1):

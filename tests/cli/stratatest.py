@@ -263,6 +263,55 @@ def pack_header_range(path):
     return (first, last) if struct.unpack_from("<Q", trail, 24)[0] == last else None
 
 
+def varint(d, p):
+    """(value, next position) of the LEB128 varint at d[p]."""
+    v, shift = 0, 0
+    while True:
+        b = d[p]
+        p += 1
+        v |= (b & 0x7f) << shift
+        shift += 7
+        if not b & 0x80:
+            return v, p
+
+
+def parse_runs(d, p, keys):
+    """A version 2 footer's record runs (docs/FORMAT.md, "Record runs"),
+    from the run count at d[p], as parse_pack's record dicts."""
+    import struct
+    records = []
+    nruns = struct.unpack_from("<Q", d, p)[0]
+    p += 8
+    for _ in range(nruns):
+        ki, p = varint(d, p)
+        unit, p = varint(d, p)
+        _, p = varint(d, p)
+        gi, p = varint(d, p)
+        n, p = varint(d, p)
+        count, p = varint(d, p)
+        off, p = varint(d, p)
+        cpre = 0
+        for i in range(count):
+            flags = d[p]
+            p += 1
+            ln, p = varint(d, p)
+            size = ln
+            if flags & 8:
+                size, p = varint(d, p)
+            csum = struct.unpack_from("<Q", d, p)[0]
+            p += 8
+            if flags & 16:
+                cpre, p = varint(d, p)
+            enc, base = flags & 7, 0
+            if enc in (2, 4):
+                back, p = varint(d, p)
+                base = n + i - back
+            records.append({"key": keys[ki], "group": gi, "n": n + i, "offset": off, "len": ln, "size": size,
+                            "sum": csum, "cprefix": cpre, "base": base, "unit": unit, "enc": enc})
+            off += ln
+    return records
+
+
 def parse_pack(path):
     """The footer of a pack (docs/FORMAT.md): {first, last, units: [(unit,
     time, label)], groups: [(offset, clen, blen, sum, codec, level)], records:
@@ -272,7 +321,7 @@ def parse_pack(path):
     d = open(path, "rb").read()
     last, first = struct.unpack_from("<Q", d, 16)[0], struct.unpack_from("<Q", d, 32)[0]
     p = struct.unpack_from("<Q", d, len(d) - 48)[0]
-    _, nk, ng, nu, nr = struct.unpack_from("<IIIIQ", d, p)
+    version, nk, ng, nu, nr = struct.unpack_from("<IIIIQ", d, p)
     p += 24
     units, groups, keys, records = [], [], [], []
     for _ in range(nu):
@@ -286,11 +335,15 @@ def parse_pack(path):
         kl = struct.unpack_from("<H", d, p)[0]
         keys.append(d[p + 2:p + 2 + kl])
         p += 2 + kl
-    for _ in range(nr):
-        ki, gi, n, off, ln, size, csum, cpre, base, unit, enc = struct.unpack_from("<IIQQQQQQQQB", d, p)
-        records.append({"key": keys[ki], "group": gi, "n": n, "offset": off, "len": ln, "size": size,
-                        "sum": csum, "cprefix": cpre, "base": base, "unit": unit, "enc": enc})
-        p += 80
+    if version == 1:
+        for _ in range(nr):
+            ki, gi, n, off, ln, size, csum, cpre, base, unit, enc = struct.unpack_from("<IIQQQQQQQQB", d, p)
+            records.append({"key": keys[ki], "group": gi, "n": n, "offset": off, "len": ln, "size": size,
+                            "sum": csum, "cprefix": cpre, "base": base, "unit": unit, "enc": enc})
+            p += 80
+    else:
+        records = parse_runs(d, p, keys)
+        assert len(records) == nr
     return {"first": first, "last": last, "units": units, "groups": groups, "records": records}
 
 

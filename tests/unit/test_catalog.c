@@ -802,7 +802,7 @@ static void test_bad_files(void **state)
 	c = open_new(dir);
 	catalog_close(c);
 	assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value=2 WHERE name='schema';", NULL, NULL, NULL),
+	assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value=3 WHERE name='schema';", NULL, NULL, NULL),
 			 SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(catalog_open(&c, p, 0), STRATA_EFORMAT);
