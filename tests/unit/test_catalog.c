@@ -11,6 +11,7 @@
 #include "testutil.h"
 
 #include <sqlite3.h>
+#include <xxhash.h>
 
 /* ---- footers */
 
@@ -812,6 +813,238 @@ static void test_bad_files(void **state)
 	free(p);
 }
 
+/* ---- runs: the catalog holds a row per run of records (docs/FORMAT.md,
+ * "Record runs") */
+
+#define LONG_S 1300
+
+/* Unit `unit`: key "s" records first..first+count-1 in group 0, then key
+ * "t" 1..3 and "s" continuing (10 more) in group 1; record `skip` of s is
+ * left out (0: none). Returns the footer; records malloc'd in *recs. */
+static pack_footer long_footer(uint64_t first_unit, uint64_t last_unit, pack_unit *u, pack_group *g, pack_key *k,
+			       pack_record **recs, uint64_t skip)
+{
+	pack_record *r = (void *)tu_alloc((LONG_S + 13) * sizeof *r);
+	size_t n = 0;
+	uint64_t off = 0;
+	for (uint64_t i = 1; i <= LONG_S; i++) {
+		if (i == skip)
+			continue;
+		uint64_t len = 50 + i % 97;
+		r[n] = REC(0, 0, i, off, len, XXH3_64bits(&i, sizeof i), 1000 + off / 4000 * 300, first_unit);
+		if (i % 7 == 0) {
+			r[n].enc = ENC_BASE;
+			r[n].size = len * 3;
+			r[n].base = i - 1 - i % 5;
+		}
+		off += len;
+		n++;
+	}
+	g[0] = (pack_group){ 64, 1000 + off / 4000 * 300, off, 1, 1, 3 };
+	uint64_t off1 = 0;
+	for (uint64_t i = 1; i <= 3; i++, off1 += 10)
+		r[n++] = REC(1, 1, i, off1, 10, i, 20, last_unit);
+	for (uint64_t i = LONG_S + 1; i <= LONG_S + 10; i++, off1 += 20)
+		r[n++] = REC(0, 1, i, off1, 20, i * 3, 40 + i, last_unit);
+	g[1] = (pack_group){ g[0].offset + g[0].clen, 40 + LONG_S + 10, off1, 2, 1, 3 };
+	k[0] = (pack_key){ (const uint8_t *)"s", 1 };
+	k[1] = (pack_key){ (const uint8_t *)"t", 1 };
+	for (uint64_t i = first_unit; i <= last_unit; i++)
+		u[i - first_unit] = (pack_unit){ i, 1700000000 + (int64_t)i, NULL, 0 };
+	*recs = r;
+	return (pack_footer){ first_unit, last_unit, 1700000000, u, last_unit - first_unit + 1, g, 2, k, 2, r, n };
+}
+
+/* Units 1..2 repacked: long_footer's records, with t 4 (of unit 2) after
+ * t 3 in group 1; s `skip` left out. */
+static pack_footer repacked(pack_unit *u, pack_group *g, pack_key *k, pack_record **recs, uint64_t skip)
+{
+	pack_record *r;
+	pack_footer f = long_footer(1, 2, u, g, k, &r, skip);
+	pack_record *all = (void *)tu_alloc((f.nrecords + 1) * sizeof *all);
+	size_t at = 0;
+	uint64_t off = 0;
+	for (size_t i = 0; i < f.nrecords; i++) {
+		all[at++] = r[i];
+		if (r[i].key == 1)
+			all[at - 1].unit = 1;
+		if (r[i].key == 1 && r[i].n == 3)
+			all[at++] = REC(1, 1, 4, 0, 10, 1, 20, 2);
+	}
+	for (size_t i = 0; i < at; i++)
+		if (all[i].group == 1) {
+			all[i].off = off;
+			off += all[i].len;
+		}
+	g[1].blen = off;
+	free(r);
+	f.records = *recs = all;
+	f.nrecords = at;
+	return f;
+}
+
+static int64_t count_rows(catalog *c, const char *dir, const char *sql)
+{
+	(void)c;
+	char *p = tu_join(dir, "catalog.db");
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	int64_t v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	free(p);
+	return v;
+}
+
+typedef struct recs_list {
+	size_t n;
+	strata_record_info v[LONG_S + 10];
+} recs_list;
+
+static int list_cb(void *ctx, const strata_record_info *r)
+{
+	recs_list *l = ctx;
+	assert_true(l->n < LONG_S + 10);
+	l->v[l->n++] = *r;
+	return 0;
+}
+
+/* Every record of a footer reads back from the catalog as the footer says. */
+static void expect_footer(catalog *c, const pack_footer *f, const char *pack_name)
+{
+	for (size_t i = 0; i < f->nrecords; i++) {
+		const pack_record *r = &f->records[i];
+		catalog_loc loc;
+		assert_int_equal(catalog_lookup(c, f->keys[r->key].p, f->keys[r->key].len, r->n, &loc), 0);
+		assert_string_equal(loc.pack_name, pack_name);
+		assert_int_equal(loc.grp, r->group);
+		assert_int_equal(loc.group.clen, f->groups[r->group].clen);
+		assert_int_equal(loc.off, r->off);
+		assert_int_equal(loc.len, r->len);
+		assert_int_equal(loc.size, r->size);
+		assert_int_equal(loc.sum, r->sum);
+		assert_int_equal(loc.cend, r->cend);
+		assert_int_equal(loc.base, r->base);
+		assert_int_equal(loc.enc, r->enc);
+		assert_int_equal(loc.unit, r->unit);
+	}
+}
+
+static void test_long_runs(void **state)
+{
+	const char *dir = *state;
+	catalog *c = open_new(dir);
+	pack_unit u[2];
+	pack_group g[2];
+	pack_key k[2];
+	pack_record *r;
+	pack_footer f = long_footer(1, 1, u, g, k, &r, 0);
+	add_plain(c, &f, "0000000001.pack", 5000);
+	/* s: 512 + 512 + 276 in group 0, then 10 in group 1; t: one run. */
+	assert_int_equal(count_rows(c, dir, "SELECT count(*) FROM runs"), 5);
+	expect_footer(c, &f, "0000000001.pack");
+	/* Out of order lookups go through other runs and back. */
+	catalog_loc loc;
+	const uint64_t order[] = { 1300, 1, 513, 512, 1310, 1024, 1025, 2 };
+	for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+		assert_int_equal(catalog_lookup(c, "s", 1, order[i], &loc), 0);
+		assert_int_equal(loc.sum, order[i] <= LONG_S ? XXH3_64bits(&order[i], 8) : order[i] * 3);
+	}
+	assert_int_equal(catalog_lookup(c, "s", 1, 0, &loc), STRATA_ENOTFOUND);
+	assert_int_equal(catalog_lookup(c, "s", 1, LONG_S + 11, &loc), STRATA_ENOTFOUND);
+	assert_int_equal(catalog_lookup(c, "t", 1, 4, &loc), STRATA_ENOTFOUND);
+	uint64_t v;
+	assert_int_equal(catalog_key_count(c, "s", 1, &v), 0);
+	assert_int_equal(v, LONG_S + 10);
+	recs_list *l = (void *)tu_alloc(sizeof *l);
+	l->n = 0;
+	assert_int_equal(catalog_foreach_record(c, "s", 1, list_cb, l), 0);
+	assert_int_equal(l->n, LONG_S + 10);
+	for (size_t i = 0; i < l->n; i++) {
+		const pack_record *want = &r[i < LONG_S ? i : i + 3]; /* t's 3 come between */
+		assert_int_equal(l->v[i].n, i + 1);
+		assert_int_equal(l->v[i].checksum, want->sum);
+		assert_int_equal(l->v[i].size, want->size);
+		assert_int_equal(l->v[i].stored, want->len);
+	}
+
+	/* A record of unit 1 filed again by a pack of unit 2: refused. */
+	pack_unit u2[1] = { { 2, 5, NULL, 0 } };
+	pack_group g2[1] = { { 64, 10, 10, 1, 0, 0 } };
+	pack_key k2[1] = { { (const uint8_t *)"s", 1 } };
+	pack_record r2[1] = { REC(0, 0, 700, 0, 10, 1, 10, 2) };
+	pack_footer f2 = { 2, 2, 5, u2, 1, g2, 1, k2, 1, r2, 1 };
+	assert_int_equal(catalog_add_pack(c, &f2, "0000000002.pack", 100, NULL, NULL), STRATA_ECORRUPT);
+
+	/* Unit 2 (t 4), then a pack of units 1..2 that lacks s 700 in the
+	 * middle of a run: refused, nothing changed. */
+	r2[0] = REC(0, 0, 4, 0, 10, 1, 10, 2);
+	k2[0] = (pack_key){ (const uint8_t *)"t", 1 };
+	add_plain(c, &f2, "0000000002.pack", 100);
+	pack_unit u12[2];
+	pack_group g12[2];
+	pack_key k12[2];
+	pack_record *r12;
+	pack_footer f12 = repacked(u12, g12, k12, &r12, 700);
+	strata_stats before;
+	assert_int_equal(catalog_stats(c, &before), 0);
+	assert_int_equal(catalog_add_pack(c, &f12, "0000000001-0000000002.pack", 7000, NULL, NULL), STRATA_ECORRUPT);
+	assert_non_null(strstr(strata_errmsg(), "lacks 1 records"));
+	expect_footer(c, &f, "0000000001.pack");
+	/* With s 700 back in place, it files and supersedes both. */
+	free(r12);
+	f12 = repacked(u12, g12, k12, &r12, 0);
+	size_t nsup = 0;
+	catalog_pack *sup = NULL;
+	assert_int_equal(catalog_add_pack(c, &f12, "0000000001-0000000002.pack", 7000, &sup, &nsup), 0);
+	assert_int_equal(nsup, 2);
+	free(sup);
+	expect_footer(c, &f12, "0000000001-0000000002.pack");
+	assert_int_equal(count_rows(c, dir, "SELECT count(*) FROM runs WHERE pack NOT IN (SELECT id FROM packs)"), 0);
+	free(l);
+	free(r);
+	free(r12);
+	catalog_close(c);
+}
+
+/* A catalog of schema 1 (a row per record): a writer's open drops it for
+ * the current schema (recovery then files the packs); a reader's open says
+ * what to do. */
+static void test_schema1_replaced(void **state)
+{
+	const char *dir = *state;
+	char *p = tu_join(dir, "catalog.db");
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+		"CREATE TABLE meta(name TEXT PRIMARY KEY, value) WITHOUT ROWID;"
+		"CREATE TABLE packs(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE NOT NULL, first INTEGER,"
+		" last INTEGER, bytes INTEGER);"
+		"CREATE TABLE records(key INTEGER, n INTEGER, unit INTEGER, pack INTEGER, grp INTEGER,"
+		" offset INTEGER, len INTEGER, size INTEGER, sum INTEGER, cend INTEGER, enc INTEGER,"
+		" base INTEGER, PRIMARY KEY(key, n)) WITHOUT ROWID;"
+		"INSERT INTO packs(name, first, last, bytes) VALUES('0000000001.pack', 1, 1, 100);"
+		"INSERT INTO meta VALUES('schema', 1);", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	catalog *c = NULL;
+	assert_int_equal(catalog_open(&c, p, 0), STRATA_EFORMAT);
+	assert_non_null(strstr(strata_errmsg(), "rebuild"));
+	assert_int_equal(catalog_open(&c, p, 1), 0);
+	uint64_t v = 9;
+	assert_int_equal(catalog_max_unit(c, &v), 0);
+	assert_int_equal(v, 0);
+	fbuild b1;
+	footer_unit1(&b1);
+	add_plain(c, &b1.f, "0000000001.pack", 1000);
+	expect_footer(c, &b1.f, "0000000001.pack");
+	catalog_close(c);
+	assert_int_equal(count_rows(NULL, dir, "SELECT count(*) FROM sqlite_master WHERE name='records'"), 0);
+	free(p);
+}
+
 /* Many units and keys: counts add up, and the largest n wins as the count
  * even if units are filed out of order (recovery files what it finds). */
 static void test_many_units_out_of_order(void **state)
@@ -869,6 +1102,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_empty_unit, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_persistence_and_second_connection, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_bad_files, tu_setup_dir, tu_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_long_runs, tu_setup_dir, tu_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_schema1_replaced, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_many_units_out_of_order, tu_setup_dir, tu_teardown_dir),
 	};
 	return cmocka_run_group_tests_name("catalog", tests, NULL, NULL);

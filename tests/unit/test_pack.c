@@ -11,6 +11,7 @@
 #include "group.h"
 #include "os.h"
 #include "pack.h"
+#include "runs.h"
 #include "strata.h"
 #include "testutil.h"
 
@@ -437,6 +438,54 @@ static void check_written(const char *dir, uint64_t first, uint64_t last, const 
 	check_footer(r, &w);
 	pack_close(r);
 	written_free(&w);
+}
+
+/* ---- record runs (src/runs.h) */
+
+static void test_run_codec(void **state)
+{
+	(void)state;
+	enum { N = 1200 };
+	pack_record *r = (void *)tu_alloc(N * sizeof *r);
+	uint64_t off = 0;
+	for (size_t i = 0; i < N; i++) {
+		/* Breaks: key at 100, unit at 200, group at 300, n gap at 400;
+		 * then a long stretch that RUN_MAX cuts. */
+		uint32_t group = i >= 300;
+		if (i == 300)
+			off = 0;
+		r[i] = (pack_record){ .key = i >= 100 && i < 150, .group = group, .n = 1000 + i + (i >= 400),
+				      .off = off, .len = i % 3 ? i * 37 : 0, .sum = i * 0x9e3779b97f4a7c15ull,
+				      .cend = off / 100, .unit = 5 + (i >= 200), .enc = (uint8_t)(i % 5) };
+		r[i].size = r[i].enc == ENC_LITERAL ? r[i].len : r[i].len * 2 + i;
+		r[i].base = r[i].enc == ENC_BASE || r[i].enc == ENC_PATCH ? r[i].n - 1 - i % 9 : 0;
+		off += r[i].len;
+	}
+	size_t want_ends[] = { 100, 150, 200, 300, 400, 912, N };
+	size_t start = 0, k = 0;
+	pack_record out[RUN_MAX];
+	while (start < N) {
+		size_t e = run_end(r, N, start);
+		assert_true(k < sizeof want_ends / sizeof want_ends[0]);
+		assert_int_equal(e, want_ends[k++]);
+		bytebuf b = { 0 };
+		assert_int_equal(run_encode(r + start, e - start, &b), 0);
+		size_t n = 0;
+		assert_int_equal(run_decode(b.p, b.len, r[start].key, r[start].unit, out, &n, "t"), 0);
+		assert_int_equal(n, e - start);
+		for (size_t i = 0; i < n; i++)
+			assert_memory_equal(&out[i], &r[start + i], sizeof out[i]);
+		/* Every cut short of the end is malformed, never a shorter run. */
+		for (size_t cut = 0; cut < b.len; cut++)
+			assert_int_equal(run_decode(b.p, cut, 0, 1, out, &n, "t"), STRATA_ECORRUPT);
+		/* A byte past the end too. */
+		assert_int_equal(buf_append(&b, "", 1), 0);
+		assert_int_equal(run_decode(b.p, b.len, 0, 1, out, &n, "t"), STRATA_ECORRUPT);
+		buf_free(&b);
+		start = e;
+	}
+	assert_int_equal(k, sizeof want_ends / sizeof want_ends[0]);
+	free(r);
 }
 
 static void test_write_read_footer(void **state)
@@ -1193,6 +1242,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_write_read_footer, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_write_read_range, tu_setup_dir, tu_teardown_dir),
+		cmocka_unit_test(test_run_codec),
 		cmocka_unit_test_setup_teardown(test_write_read_footer_v1, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_layout_bytes, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_layout_bytes_v2, tu_setup_dir, tu_teardown_dir),
