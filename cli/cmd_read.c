@@ -124,7 +124,7 @@ int cmd_cat(int argc, char **argv)
 	static const struct option lo[] = { { "from", required_argument, NULL, 'f' },
 					    { "count", required_argument, NULL, 'c' },
 					    { "prefetch", required_argument, NULL, 'p' }, { 0, 0, 0, 0 } };
-	cat_opts o = { 1, 0, 16, 0 };
+	cat_opts o = { 1, 0, 1024, 0 };
 	int done, rc = command_getopt(argc, argv, "", lo, cat_opt, &o, &done);
 	if (rc || done)
 		return rc;

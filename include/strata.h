@@ -294,8 +294,9 @@ void strata_buf_free(void *buf);
 
 /*
  * A sequential reader over a run of a key's records, for replay: a
- * background thread reads and decodes up to `prefetch` records ahead while
- * the caller consumes them. The cursor opens its own read-only handle on
+ * background thread reads and decodes up to `prefetch` records ahead (and
+ * lets no more than 64 MiB of them wait) while the caller consumes them,
+ * handing them over in batches of up to half that. The cursor opens its own read-only handle on
  * the store's directory, so it does not share `s` with its thread; `s` is
  * only used to find the path and may be closed while the cursor lives.
  * Records from..from+count-1 (count 0: to the key's last record at open).

@@ -92,6 +92,12 @@ struct catalog {
 	size_t run_n;
 	int64_t run_pack, run_key;
 	uint64_t run_first;
+	/* With `sequential`, a lookup inside that run is answered from it
+	 * without a query: the rest of its location, and its key. */
+	int sequential;
+	catalog_loc run_loc;
+	uint8_t *run_name;
+	size_t run_namelen;
 };
 
 static int db_fail(catalog *c, int src, const char *what)
@@ -192,6 +198,7 @@ void catalog_close(catalog *c)
 	for (int i = 0; i < SS_COUNT; i++)
 		sqlite3_finalize(c->ss[i]);
 	sqlite3_close(c->db);
+	free(c->run_name);
 	free(c->path);
 	free(c);
 }
@@ -438,6 +445,7 @@ int catalog_add_pack(catalog *c, const pack_footer *f, const char *name, uint64_
 	size_t nold = 0;
 	int rc = ids && count && raw ? exec(c, "BEGIN IMMEDIATE") : ERR_NOMEM();
 	int filed = 0;
+	c->run_n = 0; /* runs move when packs are superseded */
 	if (!rc)
 		rc = catalog_find_pack(c, name, &filed);
 	if (!rc && filed)
@@ -487,8 +495,33 @@ static int decode_run(catalog *c, const void *recs, int bytes, uint64_t first, u
 	return rc;
 }
 
+void catalog_sequential(catalog *c, int on)
+{
+	c->sequential = on;
+}
+
+/* Fill the record's own fields of *out from the cached run. */
+static void from_run(const catalog *c, uint64_t n, catalog_loc *out)
+{
+	const pack_record *rec = &c->run[n - c->run_first];
+	out->grp = rec->group;
+	out->off = rec->off;
+	out->len = rec->len;
+	out->size = rec->size;
+	out->sum = rec->sum;
+	out->enc = rec->enc;
+	out->cend = rec->cend;
+	out->base = rec->base;
+}
+
 int catalog_lookup(catalog *c, const void *key, size_t len, uint64_t n, catalog_loc *out)
 {
+	if (c->sequential && c->run_n && c->run_name && len == c->run_namelen && n >= c->run_first &&
+	    n - c->run_first < c->run_n && memcmp(key, c->run_name, len) == 0) {
+		*out = c->run_loc;
+		from_run(c, n, out);
+		return 0;
+	}
 	sqlite3_stmt *s = stmt(c, ST_LOOKUP);
 	sqlite3_bind_blob(s, 1, key, (int)len, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, (int64_t)n);
@@ -516,15 +549,7 @@ int catalog_lookup(catalog *c, const void *key, size_t len, uint64_t n, catalog_
 		c->run_first = first;
 	}
 	if (!rc) {
-		const pack_record *rec = &c->run[n - first];
-		out->grp = rec->group;
-		out->off = rec->off;
-		out->len = rec->len;
-		out->size = rec->size;
-		out->sum = rec->sum;
-		out->enc = rec->enc;
-		out->cend = rec->cend;
-		out->base = rec->base;
+		from_run(c, n, out);
 		out->group.offset = (uint64_t)sqlite3_column_int64(s, 5);
 		out->group.clen = (uint64_t)sqlite3_column_int64(s, 6);
 		out->group.blen = (uint64_t)sqlite3_column_int64(s, 7);
@@ -533,6 +558,15 @@ int catalog_lookup(catalog *c, const void *key, size_t len, uint64_t n, catalog_
 		out->group.level = (int8_t)sqlite3_column_int(s, 10);
 		const unsigned char *pn = sqlite3_column_text(s, 12);
 		snprintf(out->pack_name, sizeof out->pack_name, "%s", pn ? (const char *)pn : "");
+		if (c->sequential) {
+			uint8_t *name = realloc(c->run_name, len ? len : 1);
+			if (name) {
+				memcpy(name, key, len);
+				c->run_name = name;
+				c->run_namelen = len;
+				c->run_loc = *out;
+			}
+		}
 	}
 	sqlite3_reset(s);
 	return rc;

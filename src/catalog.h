@@ -71,6 +71,11 @@ typedef struct catalog_loc {
 
 /* Find record n of key: STRATA_ENOTFOUND when there is none. */
 int catalog_lookup(catalog *c, const void *key, size_t len, uint64_t n, catalog_loc *out);
+/* With `on`, lookups within the run the last lookup found are answered
+ * from memory, without a query: for a reader going through a key in order
+ * (a run's records never change; a repack that supersedes its pack leaves
+ * the pack readable through descriptors already open). */
+void catalog_sequential(catalog *c, int on);
 
 int catalog_foreach_key(catalog *c, strata_key_cb *cb, void *ctx);
 int catalog_foreach_record(catalog *c, const void *key, size_t len, strata_record_cb *cb, void *ctx);

@@ -3,9 +3,13 @@
  * One producer thread (the prefetcher) and one consumer (the caller) share a
  * ring of `depth` slots under one mutex. The prefetcher owns its own store
  * handle; a slot is filled by the prefetcher and emptied by the consumer, so
- * each record's buffer has exactly one owner at a time. close() sets `stop`,
- * wakes the prefetcher, joins it and frees what is left in the ring.
+ * each record's buffer has exactly one owner at a time. Records cross in
+ * batches, one lock for many: the prefetcher decodes a batch before it takes
+ * the lock, and the consumer takes every full slot at once into a local
+ * batch it then reads without the lock. close() sets `stop`, wakes the
+ * prefetcher, joins it and frees what is left in the ring and the batches.
  */
+#include "catalog.h"
 #include "err.h"
 #include "store.h"
 
@@ -14,13 +18,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A batch closes at this many records or bytes of them; records of more
+ * than CURSOR_RING_BYTES in all wait until the ring is empty. */
+#define CURSOR_BATCH 256
+#define CURSOR_BATCH_BYTES (4u << 20)
+#define CURSOR_RING_BYTES (64u << 20)
+
 typedef struct slot {
 	void *data;      /* the record, or NULL */
 	size_t len;
 	uint64_t n;
 	int rc;          /* nonzero: reading record n failed */
-	char msg[512];   /* the failure's message */
+	char *msg;       /* the failure's message (malloc'd), or NULL */
 } slot;
+
+/* Slots taken out of the ring by one side, used in order. */
+typedef struct batch {
+	slot *v;
+	unsigned n, at;
+} batch;
 
 struct strata_cursor {
 	strata_store *own;      /* the prefetcher's handle */
@@ -30,37 +46,71 @@ struct strata_cursor {
 	pthread_t thread;
 	int started;
 	pthread_mutex_t mu;
-	pthread_cond_t changed;  /* a slot was filled or emptied, or stop set */
+	pthread_cond_t changed;  /* slots were filled or emptied, or stop set */
 	slot *ring;
 	unsigned depth;
 	unsigned head, count;    /* first full slot, number of full slots */
+	size_t ring_bytes;       /* record bytes in full slots */
 	int stop;                /* close() asks the prefetcher to end */
 	int producer_done;       /* the prefetcher has produced its last slot */
+	batch in, out;           /* the prefetcher's and the caller's */
 };
+
+static void slot_free(slot *sl)
+{
+	strata_buf_free(sl->data);
+	free(sl->msg);
+	*sl = (slot){ 0 };
+}
+
+/* Decode the next batch into c->in; returns nonzero after a failure (the
+ * batch ends with it). */
+static int decode_batch(strata_cursor *c, unsigned cap)
+{
+	size_t bytes = 0;
+	c->in.n = 0;
+	while (c->in.n < cap && bytes < CURSOR_BATCH_BYTES && c->next_n <= c->last_n) {
+		slot *sl = &c->in.v[c->in.n++];
+		*sl = (slot){ .n = c->next_n++ };
+		sl->rc = strata_get(c->own, c->key, c->keylen, sl->n, &sl->data, &sl->len);
+		if (sl->rc) {
+			sl->msg = strdup(strata_errmsg());
+			return 1;
+		}
+		bytes += sl->len;
+	}
+	return 0;
+}
 
 static void *prefetch_main(void *arg)
 {
 	strata_cursor *c = arg;
-	for (uint64_t n = c->next_n; n <= c->last_n; n++) {
-		slot sl = { NULL, 0, n, 0, "" };
-		sl.rc = strata_get(c->own, c->key, c->keylen, n, &sl.data, &sl.len);
-		if (sl.rc)
-			snprintf(sl.msg, sizeof sl.msg, "%s", strata_errmsg());
+	/* Half the ring per batch, so decoding overlaps the caller's reading. */
+	unsigned cap = c->depth / 2 ? c->depth / 2 : 1;
+	if (cap > CURSOR_BATCH)
+		cap = CURSOR_BATCH;
+	int failed = 0, stopped = 0;
+	while (!failed && !stopped && c->next_n <= c->last_n) {
+		failed = decode_batch(c, cap);
+		size_t bytes = 0;
+		for (unsigned i = 0; i < c->in.n; i++)
+			bytes += c->in.v[i].len;
 		pthread_mutex_lock(&c->mu);
-		while (c->count == c->depth && !c->stop)
+		while (!c->stop && (c->count + c->in.n > c->depth ||
+				    (c->count && c->ring_bytes + bytes > CURSOR_RING_BYTES)))
 			pthread_cond_wait(&c->changed, &c->mu);
-		if (c->stop) {
-			pthread_mutex_unlock(&c->mu);
-			strata_buf_free(sl.data);
-			break;
+		stopped = c->stop;
+		if (!stopped) {
+			for (unsigned i = 0; i < c->in.n; i++) {
+				c->ring[(c->head + c->count) % c->depth] = c->in.v[i];
+				c->in.v[i] = (slot){ 0 };
+				c->count++;
+			}
+			c->ring_bytes += bytes;
+			c->in.n = 0;
+			pthread_cond_broadcast(&c->changed);
 		}
-		c->ring[(c->head + c->count) % c->depth] = sl;
-		c->count++;
-		int failed = sl.rc != 0;
-		pthread_cond_broadcast(&c->changed);
 		pthread_mutex_unlock(&c->mu);
-		if (failed)
-			break;
 	}
 	pthread_mutex_lock(&c->mu);
 	c->producer_done = 1;
@@ -90,15 +140,19 @@ int strata_cursor_open(strata_cursor **out, strata_store *s, const void *key, si
 	c->keylen = keylen;
 	c->key = malloc(keylen);
 	c->ring = calloc(c->depth, sizeof *c->ring);
+	c->in.v = calloc(c->depth, sizeof *c->in.v);
+	c->out.v = calloc(c->depth, sizeof *c->out.v);
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->changed, NULL);
-	rc = c->key && c->ring ? 0 : ERR_NOMEM();
+	rc = c->key && c->ring && c->in.v && c->out.v ? 0 : ERR_NOMEM();
 	if (!rc) {
 		memcpy(c->key, key, keylen);
 		rc = strata_open(&c->own, s->root, STRATA_OPEN_READ, NULL);
 	}
-	if (!rc) /* records in a row share groups: decode each group once */
+	if (!rc) { /* records in a row share groups and runs: decode each once */
 		c->own->body_cache_on = 1;
+		catalog_sequential(c->own->cat, 1);
+	}
 	if (!rc && pthread_create(&c->thread, NULL, prefetch_main, c) != 0)
 		rc = err_set(STRATA_ENOMEM, "cannot start the prefetch thread");
 	if (rc) {
@@ -115,25 +169,33 @@ int strata_cursor_next(strata_cursor *c, void **data, size_t *len, uint64_t *n)
 	err_clear();
 	if (!c || !data || !len)
 		return err_set(STRATA_EINVAL, "strata_cursor_next needs a cursor and output pointers");
-	pthread_mutex_lock(&c->mu);
-	while (c->count == 0 && !c->producer_done)
-		pthread_cond_wait(&c->changed, &c->mu);
-	if (c->count == 0) {
+	if (c->out.at == c->out.n) {
+		c->out.at = c->out.n = 0;
+		pthread_mutex_lock(&c->mu);
+		while (c->count == 0 && !c->producer_done)
+			pthread_cond_wait(&c->changed, &c->mu);
+		for (; c->count; c->count--) {
+			c->out.v[c->out.n++] = c->ring[c->head];
+			c->ring[c->head] = (slot){ 0 };
+			c->head = (c->head + 1) % c->depth;
+		}
+		c->ring_bytes = 0;
+		pthread_cond_broadcast(&c->changed);
 		pthread_mutex_unlock(&c->mu);
-		return err_set(STRATA_ENOTFOUND, "no more records");
+		if (c->out.n == 0)
+			return err_set(STRATA_ENOTFOUND, "no more records");
 	}
-	slot sl = c->ring[c->head];
-	c->ring[c->head] = (slot){ 0 };
-	c->head = (c->head + 1) % c->depth;
-	c->count--;
-	pthread_cond_broadcast(&c->changed);
-	pthread_mutex_unlock(&c->mu);
-	if (sl.rc)
-		return err_set(sl.rc, "%s", sl.msg);
-	*data = sl.data;
-	*len = sl.len;
+	slot *sl = &c->out.v[c->out.at++];
+	if (sl->rc) { /* the last slot there will be */
+		int rc = err_set(sl->rc, "%s", sl->msg ? sl->msg : "reading ahead failed");
+		slot_free(sl);
+		return rc;
+	}
+	*data = sl->data;
+	*len = sl->len;
 	if (n)
-		*n = sl.n;
+		*n = sl->n;
+	*sl = (slot){ 0 };
 	return 0;
 }
 
@@ -148,12 +210,20 @@ void strata_cursor_close(strata_cursor *c)
 		pthread_mutex_unlock(&c->mu);
 		pthread_join(c->thread, NULL);
 	}
-	for (unsigned i = 0; c->ring && i < c->depth; i++)
-		strata_buf_free(c->ring[i].data);
+	for (unsigned i = 0; i < c->depth; i++) {
+		if (c->ring)
+			slot_free(&c->ring[i]);
+		if (c->in.v)
+			slot_free(&c->in.v[i]);
+		if (c->out.v)
+			slot_free(&c->out.v[i]);
+	}
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->changed);
 	strata_close(c->own);
 	free(c->ring);
+	free(c->in.v);
+	free(c->out.v);
 	free(c->key);
 	free(c);
 }

@@ -85,15 +85,19 @@ int read_decode(strata_store *s, const read_rec *r, const uint8_t *prefix, const
 	return 0;
 }
 
-/* A descriptor for a live pack, from the small cache. */
+/* A descriptor for a live pack, from the small cache, and its path (into
+ * path, cap bytes). */
 static int pack_fd(strata_store *s, const catalog_loc *loc, int *fd, char *path, size_t cap)
 {
-	snprintf(path, cap, "%s/%s", s->packs, loc->pack_name);
 	for (int i = 0; i < STORE_FD_CACHE; i++)
 		if (s->fds[i].fd >= 0 && s->fds[i].pack == loc->pack) {
 			*fd = s->fds[i].fd;
+			size_t n = strnlen(s->fds[i].path, cap - 1);
+			memcpy(path, s->fds[i].path, n);
+			path[n] = '\0';
 			return 0;
 		}
+	snprintf(path, cap, "%s/%s", s->packs, loc->pack_name);
 	int rc = os_open(fd, path, O_RDONLY, 0);
 	if (rc)
 		return rc == STRATA_ENOTFOUND ? err_set(STRATA_ECORRUPT, "pack %s is missing", path) : rc;
@@ -101,6 +105,7 @@ static int pack_fd(strata_store *s, const catalog_loc *loc, int *fd, char *path,
 	os_close(s->fds[slot].fd);
 	s->fds[slot].pack = loc->pack;
 	s->fds[slot].fd = *fd;
+	snprintf(s->fds[slot].path, sizeof s->fds[slot].path, "%s", path);
 	return 0;
 }
 

@@ -36,7 +36,7 @@ struct strata_store {
 	strata_pipeline_options pipe_opts; /* for the next start */
 	pthread_mutex_t chunk_mu; /* serializes chunked puts (chunk.c) */
 	struct chunk_state *chunks; /* chunks not yet in the indexes, or NULL */
-	struct { int64_t pack; int fd; } fds[STORE_FD_CACHE]; /* open packs by catalog id */
+	struct { int64_t pack; int fd; char path[4096]; } fds[STORE_FD_CACHE]; /* open packs by catalog id */
 	unsigned fd_next;        /* next cache slot to reuse */
 	strata_read_cost last_cost; /* of the last successful get */
 	int body_cache_on;       /* keep decoded group bodies (repack) */
