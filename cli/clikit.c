@@ -155,13 +155,16 @@ void progress_init(progress *p)
 	p->drawn = 0;
 }
 
+int progress_due(const progress *p, int force)
+{
+	return p->on && (force || now_seconds() - p->last >= 0.25);
+}
+
 void progress_show(progress *p, int force, const char *fmt, ...)
 {
-	if (!p->on)
+	if (!progress_due(p, force))
 		return;
 	double t = now_seconds();
-	if (!force && t - p->last < 0.25)
-		return;
 	p->last = t;
 	va_list ap;
 	fputs("\r\033[K", stderr);

@@ -59,6 +59,9 @@ typedef struct progress {
 } progress;
 
 void progress_init(progress *p);
+/* Whether progress_show would draw now: callers whose arguments cost
+ * something to format ask first. */
+int progress_due(const progress *p, int force);
 /* Redraw with printf-style text if enough time passed (or force). */
 void progress_show(progress *p, int force, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Clear the line. */

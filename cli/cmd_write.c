@@ -260,9 +260,11 @@ static int load_opt(int opt, const char *arg, void *ctx)
 
 static void load_progress(load_state *st, int force)
 {
+	if (!progress_due(&st->prog, force))
+		return;
 	char b[32];
 	double dt = now_seconds() - st->start;
-	progress_show(&st->prog, force, "load: %s, %" PRIu64 " records, %" PRIu64 " units, %.1f MiB/s",
+	progress_show(&st->prog, 1, "load: %s, %" PRIu64 " records, %" PRIu64 " units, %.1f MiB/s",
 		      human_bytes(st->bytes, b, sizeof b), st->records, st->units,
 		      dt > 0 ? (double)st->bytes / 1048576.0 / dt : 0.0);
 }

@@ -40,7 +40,7 @@ static long read_line(load_parser *p)
 	uint64_t start = p->offset;
 	size_t n = 0;
 	for (;;) {
-		int c = getc(p->in);
+		int c = getc_unlocked(p->in); /* the parser's stream has one reader */
 		if (c == EOF) {
 			if (ferror(p->in))
 				return perr(p, p->offset, "read error: %s", strerror(errno));

@@ -21,7 +21,7 @@ static const command COMMANDS[] = {
 	  "                       override them, in any order):\n"
 	  "                         versions  zstd:3, 4 MiB groups, chain max 4, read\n"
 	  "                                   cost 4, repack after 16 (the default)\n"
-	  "                         trace     lz4, 16 MiB groups, chain max 1 (no\n"
+	  "                         trace     zstd:1, 16 MiB groups, chain max 1 (no\n"
 	  "                                   deltas across units), read cost 64,\n"
 	  "                                   never repack, never chunk\n"
 	  "                         archive   zstd:12, 16 MiB groups, read cost 8,\n"

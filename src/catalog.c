@@ -1,7 +1,11 @@
 /* catalog.c - the SQLite catalog (catalog.h; schema in docs/FORMAT.md). */
 #include "catalog.h"
 #include "err.h"
+#include "os.h"
 #include "runs.h"
+
+#include <fcntl.h>
+#include <xxhash.h>
 
 #include <inttypes.h>
 #include <sqlite3.h>
@@ -17,6 +21,10 @@ enum {
 	ST_STRAYS, ST_RUN_NEAR, ST_COUNT
 };
 
+/* What decode_row reads, in this order, from runs r JOIN packs p. */
+#define RUN_COLS "r.first, r.last, r.unit, r.recs, r.foff, r.flen, r.fsum, r.pack, p.name"
+#define RUN_NCOLS 9
+
 static const char *const SQL[ST_COUNT] = {
 	[ST_MAX_UNIT] = "SELECT coalesce(max(last),0) FROM packs",
 	[ST_FIND_PACK] = "SELECT id FROM packs WHERE name=?1",
@@ -27,14 +35,14 @@ static const char *const SQL[ST_COUNT] = {
 	[ST_KEY_INS] = "INSERT OR IGNORE INTO keys(name, records) VALUES(?1, 0)",
 	[ST_KEY_ID] = "SELECT id FROM keys WHERE name=?1",
 	[ST_KEY_BUMP] = "UPDATE keys SET records=max(records, ?2) WHERE id=?1",
-	[ST_RUN_INS] = "INSERT INTO runs(key,first,last,unit,pack,grp,recs) VALUES(?1,?2,?3,?4,?5,?6,?7)",
+	[ST_RUN_INS] = "INSERT INTO runs(key,first,last,unit,pack,grp,recs,foff,flen,fsum) "
+		       "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
 	[ST_GRP_INS] = "INSERT INTO groups(pack,idx,offset,clen,blen,codec,sum,level) "
 		       "VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
 	[ST_UNIT_INS] = "INSERT OR REPLACE INTO units(unit,label,time,pack,records,raw_bytes) "
 			"VALUES(?1,?2,?3,?4,?5,?6)",
 	[ST_PACK_INS] = "INSERT INTO packs(name,first,last,bytes) VALUES(?1,?2,?3,?4)",
-	[ST_LOOKUP] = "SELECT r.first, r.last, r.unit, r.recs, r.key, "
-		      "g.offset, g.clen, g.blen, g.codec, g.sum, g.level, p.id, p.name "
+	[ST_LOOKUP] = "SELECT " RUN_COLS ", r.key, g.offset, g.clen, g.blen, g.codec, g.sum, g.level "
 		      "FROM keys k JOIN runs r ON r.key=k.id "
 		      "JOIN groups g ON g.pack=r.pack AND g.idx=r.grp JOIN packs p ON p.id=r.pack "
 		      "WHERE k.name=?1 AND r.first<=?2 ORDER BY r.first DESC LIMIT 1",
@@ -59,7 +67,7 @@ static const char SCHEMA[] =
 	"CREATE TABLE groups(pack INTEGER, idx INTEGER, offset INTEGER, clen INTEGER, blen INTEGER,"
 	" codec INTEGER, sum INTEGER, level INTEGER, PRIMARY KEY(pack, idx)) WITHOUT ROWID;"
 	"CREATE TABLE runs(key INTEGER, first INTEGER, last INTEGER, unit INTEGER, pack INTEGER,"
-	" grp INTEGER, recs BLOB NOT NULL, PRIMARY KEY(key, first));"
+	" grp INTEGER, recs BLOB, foff INTEGER, flen INTEGER, fsum INTEGER, PRIMARY KEY(key, first));"
 	"CREATE INDEX runs_pack ON runs(pack);"
 	"CREATE INDEX runs_unit ON runs(unit);"
 	"INSERT INTO meta VALUES('schema', 2);";
@@ -98,6 +106,13 @@ struct catalog {
 	catalog_loc run_loc;
 	uint8_t *run_name;
 	size_t run_namelen;
+	/* Runs kept in the packs' footers are read from there: the packs
+	 * directory, the last pack opened, a buffer. */
+	char *packs;
+	int64_t fd_pack;
+	int fd;
+	uint8_t *fetch;
+	size_t fetch_cap;
 };
 
 static int db_fail(catalog *c, int src, const char *what)
@@ -154,10 +169,18 @@ static int check_schema(catalog *c, int create)
 int catalog_open(catalog **out, const char *path, int create)
 {
 	catalog *c = calloc(1, sizeof *c);
-	if (!c || !(c->path = strdup(path))) {
+	if (!c || !(c->path = strdup(path)) || !(c->packs = malloc(strlen(path) + 8))) {
+		if (c)
+			free(c->path);
 		free(c);
 		return ERR_NOMEM();
 	}
+	c->fd = -1;
+	/* The packs lie beside the catalog (docs/FORMAT.md, "Store directory"). */
+	const char *slash = strrchr(path, '/');
+	size_t dirlen = slash ? (size_t)(slash - path + 1) : 0;
+	memcpy(c->packs, path, dirlen);
+	memcpy(c->packs + dirlen, "packs", 6);
 	int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
 	int r = sqlite3_open_v2(path, &c->db, flags, NULL);
 	int rc = 0;
@@ -198,6 +221,9 @@ void catalog_close(catalog *c)
 	for (int i = 0; i < SS_COUNT; i++)
 		sqlite3_finalize(c->ss[i]);
 	sqlite3_close(c->db);
+	os_close(c->fd);
+	free(c->fetch);
+	free(c->packs);
 	free(c->run_name);
 	free(c->path);
 	free(c);
@@ -311,8 +337,16 @@ static int add_runs(catalog *c, const pack_footer *f, const int64_t *ids, int64_
 {
 	bytebuf b = { 0 };
 	int rc = 0;
-	for (size_t i = 0, e; !rc && i < f->nrecords; i = e) {
-		e = run_end(f->records, f->nrecords, i);
+	/* A footer of version 2 holds the runs: rows point at them. Else
+	 * (version 1, or a footer built in memory) rows hold their own. */
+	size_t run = 0;
+	for (size_t i = 0, e; !rc && i < f->nrecords; i = e, run++) {
+		const pack_run *fr = run < f->nruns ? &f->runs[run] : NULL;
+		if (f->runs && (!fr || fr->first != i || fr->count == 0 || fr->count > f->nrecords - i)) {
+			rc = err_set(STRATA_ECORRUPT, "footer runs and records disagree");
+			break;
+		}
+		e = fr ? i + fr->count : run_end(f->records, f->nrecords, i);
 		const pack_record *r = &f->records[i], *z = &f->records[e - 1];
 		/* A record may be filed by one pack only: the runs of the packs
 		 * this one supersedes are gone, so any other is a conflict. */
@@ -327,7 +361,7 @@ static int add_runs(catalog *c, const pack_footer *f, const int64_t *ids, int64_
 			rc = db_fail(c, step, "reading a run");
 		sqlite3_reset(s);
 		b.len = 0;
-		if (!rc)
+		if (!rc && !fr)
 			rc = run_encode(r, e - i, &b);
 		if (rc)
 			break;
@@ -338,7 +372,13 @@ static int add_runs(catalog *c, const pack_footer *f, const int64_t *ids, int64_
 		sqlite3_bind_int64(s, 4, (int64_t)r->unit);
 		sqlite3_bind_int64(s, 5, pack);
 		sqlite3_bind_int64(s, 6, r->group);
-		sqlite3_bind_blob(s, 7, b.p, (int)b.len, SQLITE_STATIC);
+		if (fr) {
+			sqlite3_bind_int64(s, 8, (int64_t)fr->off);
+			sqlite3_bind_int64(s, 9, (int64_t)fr->len);
+			sqlite3_bind_int64(s, 10, (int64_t)fr->sum);
+		} else {
+			sqlite3_bind_blob(s, 7, b.p, (int)b.len, SQLITE_STATIC);
+		}
 		if ((rc = step_done(c, s, "adding a run")))
 			break;
 		s = stmt(c, ST_KEY_BUMP);
@@ -481,15 +521,60 @@ static int not_found(const void *key, size_t len, uint64_t n)
 		       (int)(len > 200 ? 200 : len), (const char *)key);
 }
 
-/* Decode a run row's records into out[] (RUN_MAX entries), checking them
- * against the row's columns. */
-static int decode_run(catalog *c, const void *recs, int bytes, uint64_t first, uint64_t last, uint64_t unit,
-		      pack_record *out, size_t *n)
+/* The bytes of a run kept in a pack's footer: read from the pack and
+ * checked against the checksum filed with them. *p points into c->fetch. */
+static int fetch_run(catalog *c, int64_t pack, const char *name, uint64_t off, uint64_t len, uint64_t sum,
+		     const uint8_t **p)
 {
+	char path[4096];
+	snprintf(path, sizeof path, "%s/%s", c->packs, name);
+	if (len > 64u * RUN_MAX + 64)
+		return err_set(STRATA_ECORRUPT, "catalog %s: a run of pack %s is too long", c->path, name);
+	if (c->fetch_cap < len) {
+		uint8_t *b = realloc(c->fetch, (size_t)len);
+		if (!b)
+			return ERR_NOMEM();
+		c->fetch = b;
+		c->fetch_cap = (size_t)len;
+	}
+	if (c->fd < 0 || c->fd_pack != pack) {
+		os_close(c->fd);
+		c->fd = -1;
+		int rc = os_open(&c->fd, path, O_RDONLY, 0);
+		if (rc)
+			return rc == STRATA_ENOTFOUND ? err_set(STRATA_ECORRUPT, "pack %s is missing", path) : rc;
+		c->fd_pack = pack;
+	}
+	int rc = os_pread(c->fd, c->fetch, (size_t)len, off, path);
+	if (rc)
+		return rc;
+	if (XXH3_64bits(c->fetch, (size_t)len) != sum)
+		return err_set(STRATA_ECORRUPT, "pack %s: the footer's record run at %" PRIu64
+			       " differs from what the catalog filed", path, off);
+	*p = c->fetch;
+	return 0;
+}
+
+/* Decode the run of the row `s` stands on (RUN_COLS first) into out[]
+ * (RUN_MAX entries), checking it against the row. */
+static int decode_row(catalog *c, sqlite3_stmt *s, pack_record *out, size_t *n)
+{
+	uint64_t first = (uint64_t)sqlite3_column_int64(s, 0), last = (uint64_t)sqlite3_column_int64(s, 1);
+	uint64_t unit = (uint64_t)sqlite3_column_int64(s, 2);
+	const uint8_t *p = sqlite3_column_blob(s, 3);
+	size_t len = (size_t)sqlite3_column_bytes(s, 3);
+	int rc = 0;
+	if (sqlite3_column_type(s, 3) == SQLITE_NULL) {
+		const unsigned char *name = sqlite3_column_text(s, 8);
+		len = (size_t)sqlite3_column_int64(s, 5);
+		rc = fetch_run(c, sqlite3_column_int64(s, 7), name ? (const char *)name : "",
+			       (uint64_t)sqlite3_column_int64(s, 4), len, (uint64_t)sqlite3_column_int64(s, 6), &p);
+	}
 	char what[300];
 	snprintf(what, sizeof what, "catalog %s", c->path);
-	int rc = bytes > 0 ? run_decode(recs, (size_t)bytes, 0, unit, out, n, what)
-			   : err_set(STRATA_ECORRUPT, "%s: empty run", what);
+	if (!rc)
+		rc = len > 0 ? run_decode(p, len, 0, unit, out, n, what)
+			     : err_set(STRATA_ECORRUPT, "%s: empty run", what);
 	if (!rc && (out[0].n != first || out[*n - 1].n != last))
 		rc = err_set(STRATA_ECORRUPT, "%s: a run's records disagree with its row", what);
 	return rc;
@@ -535,13 +620,12 @@ int catalog_lookup(catalog *c, const void *key, size_t len, uint64_t n, catalog_
 		return not_found(key, len, n);
 	}
 	out->unit = (uint64_t)sqlite3_column_int64(s, 2);
-	int64_t kid = sqlite3_column_int64(s, 4);
-	out->pack = sqlite3_column_int64(s, 11);
+	out->pack = sqlite3_column_int64(s, 7);
+	int64_t kid = sqlite3_column_int64(s, RUN_NCOLS);
 	int rc = 0;
 	if (c->run_n == 0 || c->run_pack != out->pack || c->run_key != kid || c->run_first != first) {
 		c->run_n = 0;
-		rc = decode_run(c, sqlite3_column_blob(s, 3), sqlite3_column_bytes(s, 3), first, last, out->unit,
-				c->run, &c->run_n);
+		rc = decode_row(c, s, c->run, &c->run_n);
 		if (rc)
 			c->run_n = 0;
 		c->run_pack = out->pack;
@@ -550,13 +634,13 @@ int catalog_lookup(catalog *c, const void *key, size_t len, uint64_t n, catalog_
 	}
 	if (!rc) {
 		from_run(c, n, out);
-		out->group.offset = (uint64_t)sqlite3_column_int64(s, 5);
-		out->group.clen = (uint64_t)sqlite3_column_int64(s, 6);
-		out->group.blen = (uint64_t)sqlite3_column_int64(s, 7);
-		out->group.codec = (uint8_t)sqlite3_column_int(s, 8);
-		out->group.sum = (uint64_t)sqlite3_column_int64(s, 9);
-		out->group.level = (int8_t)sqlite3_column_int(s, 10);
-		const unsigned char *pn = sqlite3_column_text(s, 12);
+		out->group.offset = (uint64_t)sqlite3_column_int64(s, RUN_NCOLS + 1);
+		out->group.clen = (uint64_t)sqlite3_column_int64(s, RUN_NCOLS + 2);
+		out->group.blen = (uint64_t)sqlite3_column_int64(s, RUN_NCOLS + 3);
+		out->group.codec = (uint8_t)sqlite3_column_int(s, RUN_NCOLS + 4);
+		out->group.sum = (uint64_t)sqlite3_column_int64(s, RUN_NCOLS + 5);
+		out->group.level = (int8_t)sqlite3_column_int(s, RUN_NCOLS + 6);
+		const unsigned char *pn = sqlite3_column_text(s, 8);
 		snprintf(out->pack_name, sizeof out->pack_name, "%s", pn ? (const char *)pn : "");
 		if (c->sequential) {
 			uint8_t *name = realloc(c->run_name, len ? len : 1);
@@ -713,9 +797,7 @@ static int run_row(sqlite3_stmt *s, void *p)
 {
 	run_scan *rs = p;
 	size_t n = 0;
-	int rc = decode_run(rs->c, sqlite3_column_blob(s, 3), sqlite3_column_bytes(s, 3),
-			    (uint64_t)sqlite3_column_int64(s, 0), (uint64_t)sqlite3_column_int64(s, 1),
-			    (uint64_t)sqlite3_column_int64(s, 2), rs->recs, &n);
+	int rc = decode_row(rs->c, s, rs->recs, &n);
 	for (size_t i = 0; !rc && i < n; i++)
 		rc = rs->each(rs, s, &rs->recs[i]);
 	return rs->rc = rc;
@@ -734,8 +816,8 @@ int catalog_foreach_record(catalog *c, const void *key, size_t len, strata_recor
 	if (!rs)
 		return ERR_NOMEM();
 	*rs = (run_scan){ .c = c, .each = record_each, .k = { (void *)cb, ctx } };
-	int rc = each_row(c, "SELECT r.first, r.last, r.unit, r.recs FROM runs r JOIN keys k "
-			     "ON r.key=k.id WHERE k.name=?1 ORDER BY r.first", key, len, run_row, rs);
+	int rc = each_row(c, "SELECT " RUN_COLS " FROM runs r JOIN keys k ON r.key=k.id JOIN packs p "
+			     "ON p.id=r.pack WHERE k.name=?1 ORDER BY r.first", key, len, run_row, rs);
 	free(rs);
 	return rc;
 }
@@ -797,7 +879,7 @@ typedef struct cost_scan {
 static int cost_each(run_scan *rs, sqlite3_stmt *s, const pack_record *r)
 {
 	cost_scan *cs = rs->more;
-	int64_t key = sqlite3_column_int64(s, 4);
+	int64_t key = sqlite3_column_int64(s, RUN_NCOLS);
 	uint64_t n = r->n, cend = r->cend, base = r->base, size = r->size;
 	if (key != cs->key && cs->cap)
 		memset(cs->cost, 0, cs->cap * sizeof *cs->cost);
@@ -842,8 +924,8 @@ static int read_cost_stats(catalog *c, strata_stats *out)
 	if (!rs)
 		return ERR_NOMEM();
 	*rs = (run_scan){ .c = c, .each = cost_each, .more = &cs };
-	int rc = each_row(c, "SELECT first, last, unit, recs, key FROM runs ORDER BY key, first", NULL, 0,
-			  run_row, rs);
+	int rc = each_row(c, "SELECT " RUN_COLS ", r.key FROM runs r JOIN packs p ON p.id=r.pack "
+			     "ORDER BY r.key, r.first", NULL, 0, run_row, rs);
 	free(rs);
 	if (cs.oom)
 		rc = ERR_NOMEM();

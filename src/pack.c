@@ -291,13 +291,17 @@ static int encode_entries(const pack_footer *f, bytebuf *b)
 	return 0;
 }
 
-/* Version 2: the run count, then the runs. */
-static int encode_runs(const pack_footer *f, bytebuf *b)
+/* Version 2: the run count, then the runs; f->runs receives where each
+ * lies, for a footer that starts at file offset `at`. */
+static int encode_runs(pack_footer *f, uint64_t at, bytebuf *b)
 {
-	size_t count_at = b->len;
+	size_t count_at = b->len, cap = 0;
 	uint64_t nruns = 0;
 	bytebuf run = { 0 };
 	int rc = buf_extend(b, 8) ? 0 : STRATA_ENOMEM;
+	free(f->runs);
+	f->runs = NULL;
+	f->nruns = 0;
 	for (size_t i = 0, e; !rc && i < f->nrecords; i = e, nruns++) {
 		e = run_end(f->records, f->nrecords, i);
 		run.len = 0;
@@ -311,7 +315,11 @@ static int encode_runs(const pack_footer *f, bytebuf *b)
 			rc = buf_append(b, head, k);
 		}
 		if (!rc)
+			rc = grow((void **)&f->runs, &cap, f->nruns + 1, sizeof *f->runs);
+		if (!rc) {
+			f->runs[f->nruns++] = (pack_run){ at + b->len, run.len, XXH3_64bits(run.p, run.len), i, e - i };
 			rc = buf_append(b, run.p, run.len);
+		}
 	}
 	buf_free(&run);
 	if (!rc)
@@ -319,7 +327,7 @@ static int encode_runs(const pack_footer *f, bytebuf *b)
 	return rc;
 }
 
-static int footer_encode(const pack_footer *f, int version, bytebuf *b)
+static int footer_encode(pack_footer *f, int version, uint64_t at, bytebuf *b)
 {
 	size_t keybytes = 0, unitbytes = 0;
 	for (size_t i = 0; i < f->nkeys; i++)
@@ -359,7 +367,7 @@ static int footer_encode(const pack_footer *f, int version, bytebuf *b)
 		memcpy(p + 2, f->keys[i].p, f->keys[i].len);
 		p += 2 + f->keys[i].len;
 	}
-	return version == 1 ? encode_entries(f, b) : encode_runs(f, b);
+	return version == 1 ? encode_entries(f, b) : encode_runs(f, at, b);
 }
 
 static void trailer_encode(uint8_t *t, uint64_t footer_off, uint64_t footer_len, uint64_t sum,
@@ -380,7 +388,7 @@ int pack_writer_finish(pack_writer *w, uint64_t *size_out)
 	if (w->f.nunits != w->f.last - w->f.first + 1)
 		return err_set(STRATA_EINVAL, "pack %s: %zu of its units described", w->name, w->f.nunits);
 	bytebuf b = { 0 };
-	int rc = footer_encode(&w->f, w->footer_version, &b);
+	int rc = footer_encode(&w->f, w->footer_version, w->pos, &b);
 	uint8_t *t = rc ? NULL : buf_extend(&b, PACK_TRAILER_SIZE);
 	if (!rc && !t)
 		rc = STRATA_ENOMEM;
@@ -426,6 +434,7 @@ void pack_writer_free(pack_writer *w)
 	free(w->f.keys);
 	free(w->f.groups);
 	free(w->f.records);
+	free(w->f.runs);
 	for (size_t i = 0; i < w->f.nunits; i++)
 		free((void *)w->f.units[i].label);
 	free(w->f.units);
@@ -530,14 +539,22 @@ static void footer_read_entries(pack_footer *f, const uint8_t *p)
 					       .unit = le_get64(p + 64), .enc = p[72] };
 }
 
-/* Version 2: runs, from p to end. */
-static int footer_read_runs(pack_footer *f, const uint8_t *p, const uint8_t *end, const char *path)
+/* Version 2: runs, from p to end, of a footer read from file offset `at`
+ * (whose first byte is `start`). */
+static int footer_read_runs(pack_footer *f, const uint8_t *start, const uint8_t *p, const uint8_t *end,
+			    uint64_t at, const char *path)
 {
 	if (end - p < 8)
 		return corrupt(path, "footer run table truncated");
 	uint64_t nruns = le_get64(p), key, unit, len;
 	p += 8;
-	size_t at = 0;
+	/* Each run takes at least 3 bytes of header and RUN_ENTRY_MIN. */
+	if (nruns > (uint64_t)(end - p) / (3 + RUN_ENTRY_MIN) || nruns > f->nrecords)
+		return corrupt(path, "footer run count exceeds its size");
+	f->runs = calloc(nruns ? nruns : 1, sizeof *f->runs);
+	if (!f->runs)
+		return ERR_NOMEM();
+	size_t done = 0;
 	char what[4200];
 	snprintf(what, sizeof what, "pack %s", path);
 	for (uint64_t i = 0; i < nruns; i++) {
@@ -548,26 +565,30 @@ static int footer_read_runs(pack_footer *f, const uint8_t *p, const uint8_t *end
 			return corrupt(path, "footer run entry malformed");
 		p += k1 + k2 + k3;
 		run_head h;
-		if (!run_head_decode(p, (size_t)len, &h) || h.count > f->nrecords - at)
+		if (!run_head_decode(p, (size_t)len, &h) || h.count > f->nrecords - done)
 			return corrupt(path, "footer runs hold more records than the footer counts");
 		size_t got;
-		int rc = run_decode(p, (size_t)len, (uint32_t)key, unit, f->records + at, &got, what);
+		int rc = run_decode(p, (size_t)len, (uint32_t)key, unit, f->records + done, &got, what);
 		if (rc)
 			return rc;
-		at += got;
+		f->runs[f->nruns++] = (pack_run){ at + (uint64_t)(p - start), len, XXH3_64bits(p, (size_t)len), done, got };
+		done += got;
 		p += len;
 	}
-	if (p != end || at != f->nrecords)
+	if (p != end || done != f->nrecords)
 		return corrupt(path, "footer runs do not add up to its record count");
 	return 0;
 }
 
-static int footer_parse_records(pack_footer *f, const uint8_t *p, const uint8_t *end, int v2, const char *path)
+/* The records of a footer read from file offset `at` into `start`; p is
+ * where they begin. */
+static int footer_parse_records(pack_footer *f, const uint8_t *start, const uint8_t *p, const uint8_t *end,
+				uint64_t at, int v2, const char *path)
 {
 	if (!v2)
 		footer_read_entries(f, p);
 	else {
-		int rc = footer_read_runs(f, p, end, path);
+		int rc = footer_read_runs(f, start, p, end, at, path);
 		if (rc)
 			return rc;
 	}
@@ -672,7 +693,7 @@ int pack_open_fd(pack_reader **out, int fd, const char *path)
 	if (!rc)
 		rc = footer_parse_tables(&r->footer, r->footer_mem, flen, path, &rest, &v2);
 	if (!rc)
-		rc = footer_parse_records(&r->footer, rest, r->footer_mem + flen, v2, path);
+		rc = footer_parse_records(&r->footer, r->footer_mem, rest, r->footer_mem + flen, foff, v2, path);
 	if (!rc)
 		rc = footer_check_layout(&r->footer, foff, path);
 	if (rc) {
@@ -701,6 +722,7 @@ void pack_close(pack_reader *r)
 	free(r->footer.groups);
 	free(r->footer.keys);
 	free(r->footer.records);
+	free(r->footer.runs);
 	free(r->footer_mem);
 	free(r->path);
 	free(r);

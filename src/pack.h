@@ -60,6 +60,15 @@ typedef struct pack_unit {
 	uint32_t label_len;
 } pack_unit;
 
+/* Where a run of records (runs.h) lies in a pack file of footer version 2:
+ * the catalog refers to it rather than copying it. */
+typedef struct pack_run {
+	uint64_t off, len;  /* its encoding's bytes in the file */
+	uint64_t sum;       /* XXH3-64 of those bytes */
+	size_t first;       /* index of its first record in the footer */
+	size_t count;       /* its records */
+} pack_run;
+
 /* A pack's table of contents, as written or as parsed. */
 typedef struct pack_footer {
 	uint64_t first, last;   /* the range of units it holds */
@@ -72,6 +81,8 @@ typedef struct pack_footer {
 	size_t nkeys;
 	pack_record *records;
 	size_t nrecords;
+	pack_run *runs;         /* footer version 2 once written or parsed; else NULL */
+	size_t nruns;
 } pack_footer;
 
 /* "0000000042.pack" for unit 42, "0000000001-0000000042.pack" for units

@@ -158,6 +158,10 @@ static int check_catalog_entry(vctx *v, const pack_reader *r, const char *rel, c
 		problem(v, rel, k, rec->n, STRATA_ECORRUPT, "record is missing from the catalog");
 		return 0;
 	}
+	if (rc == STRATA_ECORRUPT) { /* e.g. its run in the footer is not what the catalog filed */
+		problem(v, rel, k, rec->n, rc, "%s", strata_errmsg());
+		return 0;
+	}
 	if (rc)
 		return rc;
 	const pack_group *g = &r->footer.groups[rec->group];

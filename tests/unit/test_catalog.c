@@ -43,7 +43,7 @@ static void footer_unit1(fbuild *b)
 	b->r[1] = REC(0, 0, 2, 100, 600, 2, 500, 1);
 	b->r[2] = REC(0, 1, 3, 0, 0, 3, 30, 1);
 	b->r[3] = REC(1, 1, 1, 0, 30, 0xffffffffffffffffull, 30, 1);
-	b->f = (pack_footer){ 1, 1, 1700000001, b->u, 1, b->g, 2, b->k, 2, b->r, 4 };
+	b->f = (pack_footer){ 1, 1, 1700000001, b->u, 1, b->g, 2, b->k, 2, b->r, 4, NULL, 0 };
 }
 
 static void footer_unit2(fbuild *b)
@@ -59,7 +59,7 @@ static void footer_unit2(fbuild *b)
 	b->r[1].enc = ENC_BASE;
 	b->r[1].base = 2;
 	b->r[2] = REC(1, 0, 1, 460, 100, 23, 77, 2);
-	b->f = (pack_footer){ 2, 2, 1700000002, b->u, 1, b->g, 1, b->k, 2, b->r, 3 };
+	b->f = (pack_footer){ 2, 2, 1700000002, b->u, 1, b->g, 1, b->k, 2, b->r, 3, NULL, 0 };
 }
 
 /* Units 1..2 repacked: every record of both, regrouped into one group of a
@@ -80,7 +80,7 @@ static void footer_units12(fbuild *b)
 	b->r[4] = REC(1, 0, 2, 1030, 600, 2, 250, 1);
 	b->r[5] = REC(1, 0, 3, 1630, 0, 3, 250, 1);
 	b->r[6] = REC(2, 0, 1, 1630, 100, 23, 300, 2);
-	b->f = (pack_footer){ 1, 2, 1700000100, b->u, 2, b->g, 1, b->k, 3, b->r, 7 };
+	b->f = (pack_footer){ 1, 2, 1700000100, b->u, 2, b->g, 1, b->k, 3, b->r, 7, NULL, 0 };
 }
 
 static catalog *open_new(const char *dir)
@@ -625,14 +625,14 @@ static void test_supersede(void **state)
 	b3.k[0] = (pack_key){ (const uint8_t *)"b", 1 };
 	b3.g[0] = (pack_group){ 64, 10, 10, 1, 0, 0 };
 	b3.r[0] = REC(0, 0, 4, 0, 10, 44, 10, 3);
-	b3.f = (pack_footer){ 3, 3, 1700000003, b3.u, 1, b3.g, 1, b3.k, 1, b3.r, 1 };
+	b3.f = (pack_footer){ 3, 3, 1700000003, b3.u, 1, b3.g, 1, b3.k, 1, b3.r, 1, NULL, 0 };
 	add_plain(c, &b3.f, "0000000003.pack", 150);
 	fbuild r13 = r12;
 	r13.u[2] = b3.u[0];
 	r13.k[1] = r12.k[1];
 	r13.r[7] = REC(1, 0, 4, 1730, 10, 44, 300, 3);
 	r13.g[0].blen = 1740;
-	r13.f = (pack_footer){ 1, 3, 1700000200, r13.u, 3, r13.g, 1, r13.k, 3, r13.r, 8 };
+	r13.f = (pack_footer){ 1, 3, 1700000200, r13.u, 3, r13.g, 1, r13.k, 3, r13.r, 8, NULL, 0 };
 	assert_int_equal(catalog_add_pack(c, &r13.f, "0000000001-0000000003.pack", 800, &sup, &nsup), 0);
 	assert_int_equal(nsup, 2);
 	assert_string_equal(sup[0].name, "0000000001-0000000002.pack");
@@ -717,7 +717,7 @@ static void test_empty_unit(void **state)
 {
 	catalog *c = open_new(*state);
 	pack_unit u = { 1, 5, (const uint8_t *)"empty", 5 };
-	pack_footer f = { 1, 1, 5, &u, 1, NULL, 0, NULL, 0, NULL, 0 };
+	pack_footer f = { 1, 1, 5, &u, 1, NULL, 0, NULL, 0, NULL, 0, NULL, 0 };
 	add_plain(c, &f, "0000000001.pack", 161);
 	strata_stats st;
 	assert_int_equal(catalog_stats(c, &st), 0);
@@ -733,7 +733,7 @@ static void test_empty_unit(void **state)
 	assert_int_equal(us.u[0].time, 5);
 	/* A repack of empty units: three units, no records. */
 	pack_unit us3[3] = { { 2, 6, NULL, 0 }, { 3, 7, (const uint8_t *)"x", 1 }, { 4, 8, NULL, 0 } };
-	pack_footer f3 = { 2, 4, 9, us3, 3, NULL, 0, NULL, 0, NULL, 0 };
+	pack_footer f3 = { 2, 4, 9, us3, 3, NULL, 0, NULL, 0, NULL, 0, NULL, 0 };
 	add_plain(c, &f3, "0000000002-0000000004.pack", 200);
 	assert_int_equal(catalog_stats(c, &st), 0);
 	assert_int_equal(st.units, 4);
@@ -852,7 +852,7 @@ static pack_footer long_footer(uint64_t first_unit, uint64_t last_unit, pack_uni
 	for (uint64_t i = first_unit; i <= last_unit; i++)
 		u[i - first_unit] = (pack_unit){ i, 1700000000 + (int64_t)i, NULL, 0 };
 	*recs = r;
-	return (pack_footer){ first_unit, last_unit, 1700000000, u, last_unit - first_unit + 1, g, 2, k, 2, r, n };
+	return (pack_footer){ first_unit, last_unit, 1700000000, u, last_unit - first_unit + 1, g, 2, k, 2, r, n, NULL, 0 };
 }
 
 /* Units 1..2 repacked: long_footer's records, with t 4 (of unit 2) after
@@ -976,7 +976,7 @@ static void test_long_runs(void **state)
 	pack_group g2[1] = { { 64, 10, 10, 1, 0, 0 } };
 	pack_key k2[1] = { { (const uint8_t *)"s", 1 } };
 	pack_record r2[1] = { REC(0, 0, 700, 0, 10, 1, 10, 2) };
-	pack_footer f2 = { 2, 2, 5, u2, 1, g2, 1, k2, 1, r2, 1 };
+	pack_footer f2 = { 2, 2, 5, u2, 1, g2, 1, k2, 1, r2, 1, NULL, 0 };
 	assert_int_equal(catalog_add_pack(c, &f2, "0000000002.pack", 100, NULL, NULL), STRATA_ECORRUPT);
 
 	/* Unit 2 (t 4), then a pack of units 1..2 that lacks s 700 in the
@@ -1061,7 +1061,7 @@ static void test_many_units_out_of_order(void **state)
 		pack_record r[2] = { REC(0, 0, (uint64_t)u, 0, 10, 1, 10, (uint64_t)u),
 				     REC(1, 0, 1, 10, 20, 2, 10, (uint64_t)u) };
 		pack_unit pu = { (uint64_t)u, u, NULL, 0 };
-		pack_footer f = { (uint64_t)u, (uint64_t)u, u, &pu, 1, &g, 1, k, 2, r, 2 };
+		pack_footer f = { (uint64_t)u, (uint64_t)u, u, &pu, 1, &g, 1, k, 2, r, 2, NULL, 0 };
 		char pack[64];
 		snprintf(pack, sizeof pack, "%010d.pack", u);
 		add_plain(c, &f, pack, 100);

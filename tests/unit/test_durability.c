@@ -603,36 +603,47 @@ static void test_swapped_packs(void **state)
 	free(tmp);
 }
 
-/* Change record n's checksum in the catalog's run of key t that holds it:
- * decode the run, add one to the sum, encode it again. */
-static void bump_catalog_sum(sqlite3 *db, uint64_t n)
+/* Give the catalog's run of key t that holds record n a copy of its own
+ * (as rows for packs of footer version 1 have), with record n's checksum
+ * one off: the record decodes against a checksum its content fails. */
+static void bump_catalog_sum(sqlite3 *db, const char *packs, uint64_t n)
 {
 	sqlite3_stmt *st;
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT rowid, recs, unit FROM runs WHERE first<=?1 AND last>=?1 AND "
-						"key=(SELECT id FROM keys WHERE name=CAST('t' AS BLOB))", -1, &st, NULL),
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT r.rowid, r.foff, r.flen, r.unit, p.name FROM runs r JOIN packs p "
+						"ON p.id=r.pack WHERE r.first<=?1 AND r.last>=?1 AND "
+						"r.key=(SELECT id FROM keys WHERE name=CAST('t' AS BLOB))", -1, &st, NULL),
 			 SQLITE_OK);
 	sqlite3_bind_int64(st, 1, (int64_t)n);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	int64_t rowid = sqlite3_column_int64(st, 0);
+	uint64_t off = (uint64_t)sqlite3_column_int64(st, 1), len = (uint64_t)sqlite3_column_int64(st, 2);
+	uint64_t unit = (uint64_t)sqlite3_column_int64(st, 3);
+	char *path = tu_join(packs, (const char *)sqlite3_column_text(st, 4));
+	sqlite3_finalize(st);
+	size_t size;
+	uint8_t *file = tu_read_file(path, &size);
+	assert_true(len > 0 && off + len <= size);
 	pack_record recs[RUN_MAX];
 	size_t count;
-	assert_int_equal(run_decode(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1), 0,
-				    (uint64_t)sqlite3_column_int64(st, 2), recs, &count, "test"), 0);
-	sqlite3_finalize(st);
+	assert_int_equal(run_decode(file + off, (size_t)len, 0, unit, recs, &count, "test"), 0);
 	recs[n - recs[0].n].sum++;
 	bytebuf b = { 0 };
 	assert_int_equal(run_encode(recs, count, &b), 0);
-	assert_int_equal(sqlite3_prepare_v2(db, "UPDATE runs SET recs=?1 WHERE rowid=?2", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "UPDATE runs SET recs=?1, foff=NULL, flen=NULL, fsum=NULL WHERE rowid=?2",
+					    -1, &st, NULL), SQLITE_OK);
 	sqlite3_bind_blob(st, 1, b.p, (int)b.len, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, rowid);
 	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
 	assert_int_equal(sqlite3_changes(db), 1);
 	sqlite3_finalize(st);
 	buf_free(&b);
+	free(file);
+	free(path);
 }
 
 /* The catalog disagreeing with a pack footer: a wrong checksum makes the
- * record unreadable (never wrong bytes) and verify names it; a row missing
+ * record unreadable (never wrong bytes) and verify names it; so does a run
+ * whose footer bytes differ from those the catalog filed; a row missing
  * from the catalog is reported too. */
 static void test_catalog_disagrees(void **state)
 {
@@ -641,10 +652,15 @@ static void test_catalog_disagrees(void **state)
 	char *cat = tu_join(f->store, "catalog.db");
 	sqlite3 *db;
 	assert_int_equal(sqlite3_open(cat, &db), SQLITE_OK);
-	bump_catalog_sum(db, 2);
-	/* t@4 is the only record of t in unit 2: a run of its own. */
+	bump_catalog_sum(db, f->packs, 2);
+	/* t@4 is the only record of t in unit 2: a run of its own; k@7 and
+	 * k@8 are one run of unit 2. */
 	assert_int_equal(sqlite3_exec(db,
 		"DELETE FROM runs WHERE first = 4 AND key = (SELECT id FROM keys WHERE name = CAST('t' AS BLOB));",
+		NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_changes(db), 1);
+	assert_int_equal(sqlite3_exec(db,
+		"UPDATE runs SET fsum = fsum + 1 WHERE first = 7 AND key = (SELECT id FROM keys WHERE name = CAST('k' AS BLOB));",
 		NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_changes(db), 1);
 	sqlite3_close(db);
@@ -655,14 +671,17 @@ static void test_catalog_disagrees(void **state)
 	size_t len;
 	assert_int_equal(strata_get(s, "t", 1, 2, &out, &len), STRATA_ECORRUPT);
 	assert_int_equal(strata_get(s, "t", 1, 4, &out, &len), STRATA_ENOTFOUND);
+	assert_int_equal(strata_get(s, "k", 1, 8, &out, &len), STRATA_ECORRUPT);
+	assert_non_null(strstr(strata_errmsg(), "differs from what the catalog filed"));
 	expect_content(s, "t", 1, 5000, 0);
 	expect_content(s, "t", 3, 5000, 0);
-	expect_content(s, "k", 8, KLEN, 1);
+	expect_content(s, "k", 6, KLEN, 1);
 	problems ps = { 0 };
 	assert_int_equal(strata_verify(s, on_problem, NULL, &ps, NULL), STRATA_ECORRUPT);
-	if (!has_problem(&ps, "packs/0000000001.pack", "t", 2) || !has_problem(&ps, "packs/0000000002.pack", "t", 4)) {
+	if (!has_problem(&ps, "packs/0000000001.pack", "t", 2) || !has_problem(&ps, "packs/0000000002.pack", "t", 4) ||
+	    !has_problem(&ps, "packs/0000000002.pack", "k", 7)) {
 		print_problems(&ps);
-		fail_msg("verify did not name t@2 in pack 1 and t@4 in pack 2");
+		fail_msg("verify did not name t@2 in pack 1, t@4 and k@7 in pack 2");
 	}
 	strata_close(s);
 }
