@@ -113,7 +113,14 @@ struct catalog {
 	int fd;
 	uint8_t *fetch;
 	size_t fetch_cap;
+	/* The last fetch found its pack gone: a repack superseded it after
+	 * the query's snapshot was taken, or it is damage. Asking again, in
+	 * a new snapshot, tells which. */
+	int vanished;
 };
+
+/* Times a lookup or scan asks again after a pack vanished under it. */
+#define VANISHED_RETRIES 3
 
 static int db_fail(catalog *c, int src, const char *what)
 {
@@ -541,6 +548,7 @@ static int fetch_run(catalog *c, int64_t pack, const char *name, uint64_t off, u
 		os_close(c->fd);
 		c->fd = -1;
 		int rc = os_open(&c->fd, path, O_RDONLY, 0);
+		c->vanished = rc == STRATA_ENOTFOUND;
 		if (rc)
 			return rc == STRATA_ENOTFOUND ? err_set(STRATA_ECORRUPT, "pack %s is missing", path) : rc;
 		c->fd_pack = pack;
@@ -580,9 +588,29 @@ static int decode_row(catalog *c, sqlite3_stmt *s, pack_record *out, size_t *n)
 	return rc;
 }
 
+static int lookup_once(catalog *c, const void *key, size_t len, uint64_t n, catalog_loc *out);
+
+int catalog_lookup(catalog *c, const void *key, size_t len, uint64_t n, catalog_loc *out)
+{
+	int rc;
+	for (int tries = 0;; tries++) {
+		c->vanished = 0;
+		rc = lookup_once(c, key, len, n, out);
+		if (!rc || !c->vanished || tries == VANISHED_RETRIES)
+			break;
+		err_clear();
+	}
+	return rc;
+}
+
 void catalog_sequential(catalog *c, int on)
 {
 	c->sequential = on;
+}
+
+void catalog_forget(catalog *c)
+{
+	c->run_n = 0;
 }
 
 /* Fill the record's own fields of *out from the cached run. */
@@ -599,7 +627,7 @@ static void from_run(const catalog *c, uint64_t n, catalog_loc *out)
 	out->base = rec->base;
 }
 
-int catalog_lookup(catalog *c, const void *key, size_t len, uint64_t n, catalog_loc *out)
+static int lookup_once(catalog *c, const void *key, size_t len, uint64_t n, catalog_loc *out)
 {
 	if (c->sequential && c->run_n && c->run_name && len == c->run_namelen && n >= c->run_first &&
 	    n - c->run_first < c->run_n && memcmp(key, c->run_name, len) == 0) {
@@ -790,7 +818,8 @@ typedef struct run_scan {
 	int (*each)(struct run_scan *, sqlite3_stmt *, const pack_record *);
 	cb_ctx k;
 	void *more;
-	int rc;
+	int64_t done_key;     /* the last run handed out whole: its key id */
+	uint64_t done_first;  /* and first record */
 } run_scan;
 
 static int run_row(sqlite3_stmt *s, void *p)
@@ -800,7 +829,30 @@ static int run_row(sqlite3_stmt *s, void *p)
 	int rc = decode_row(rs->c, s, rs->recs, &n);
 	for (size_t i = 0; !rc && i < n; i++)
 		rc = rs->each(rs, s, &rs->recs[i]);
-	return rs->rc = rc;
+	if (!rc) {
+		rs->done_key = sqlite3_column_int64(s, RUN_NCOLS);
+		rs->done_first = (uint64_t)sqlite3_column_int64(s, 0);
+	}
+	return rc;
+}
+
+/* Scan runs in (key, first) order with `sql`, whose ?2 and ?3 resume it
+ * after run (done_key, done_first): a run whose pack vanished (superseded
+ * by a repack after the scan's snapshot) is found again, in a new
+ * snapshot, without handing out twice what was handed out. */
+static int scan_runs(catalog *c, const char *sql, const void *key, size_t len, run_scan *rs)
+{
+	int rc;
+	rs->done_key = -1;
+	rs->done_first = 0;
+	for (int tries = 0;; tries++) {
+		c->vanished = 0;
+		rc = each_row_b(c, sql, key, len, 2, rs->done_key, (int64_t)rs->done_first, run_row, rs);
+		if (!rc || !c->vanished || tries == VANISHED_RETRIES)
+			break;
+		err_clear();
+	}
+	return rc;
 }
 
 static int record_each(run_scan *rs, sqlite3_stmt *s, const pack_record *r)
@@ -816,8 +868,9 @@ int catalog_foreach_record(catalog *c, const void *key, size_t len, strata_recor
 	if (!rs)
 		return ERR_NOMEM();
 	*rs = (run_scan){ .c = c, .each = record_each, .k = { (void *)cb, ctx } };
-	int rc = each_row(c, "SELECT " RUN_COLS " FROM runs r JOIN keys k ON r.key=k.id JOIN packs p "
-			     "ON p.id=r.pack WHERE k.name=?1 ORDER BY r.first", key, len, run_row, rs);
+	int rc = scan_runs(c, "SELECT " RUN_COLS ", r.key FROM runs r JOIN keys k ON r.key=k.id JOIN packs p "
+			      "ON p.id=r.pack WHERE k.name=?1 AND (r.key>?2 OR r.first>?3) ORDER BY r.first",
+			   key, len, rs);
 	free(rs);
 	return rc;
 }
@@ -924,8 +977,8 @@ static int read_cost_stats(catalog *c, strata_stats *out)
 	if (!rs)
 		return ERR_NOMEM();
 	*rs = (run_scan){ .c = c, .each = cost_each, .more = &cs };
-	int rc = each_row(c, "SELECT " RUN_COLS ", r.key FROM runs r JOIN packs p ON p.id=r.pack "
-			     "ORDER BY r.key, r.first", NULL, 0, run_row, rs);
+	int rc = scan_runs(c, "SELECT " RUN_COLS ", r.key FROM runs r JOIN packs p ON p.id=r.pack "
+			      "WHERE r.key>?2 OR (r.key=?2 AND r.first>?3) ORDER BY r.key, r.first", NULL, 0, rs);
 	free(rs);
 	if (cs.oom)
 		rc = ERR_NOMEM();

@@ -76,6 +76,8 @@ int catalog_lookup(catalog *c, const void *key, size_t len, uint64_t n, catalog_
  * (a run's records never change; a repack that supersedes its pack leaves
  * the pack readable through descriptors already open). */
 void catalog_sequential(catalog *c, int on);
+/* Drop the run kept for sequential lookups (its pack is gone). */
+void catalog_forget(catalog *c);
 
 int catalog_foreach_key(catalog *c, strata_key_cb *cb, void *ctx);
 int catalog_foreach_record(catalog *c, const void *key, size_t len, strata_record_cb *cb, void *ctx);

@@ -99,8 +99,8 @@ static int pack_fd(strata_store *s, const catalog_loc *loc, int *fd, char *path,
 		}
 	snprintf(path, cap, "%s/%s", s->packs, loc->pack_name);
 	int rc = os_open(fd, path, O_RDONLY, 0);
-	if (rc)
-		return rc == STRATA_ENOTFOUND ? err_set(STRATA_ECORRUPT, "pack %s is missing", path) : rc;
+	if (rc) /* STRATA_ENOTFOUND: the callers say what a missing pack means */
+		return rc;
 	unsigned slot = s->fd_next++ % STORE_FD_CACHE;
 	os_close(s->fds[slot].fd);
 	s->fds[slot].pack = loc->pack;
@@ -200,17 +200,27 @@ int read_record(strata_store *s, const void *key, size_t keylen, uint64_t n, int
 	if (depth > READ_MAX_DEPTH)
 		return err_set(STRATA_ECORRUPT, "chain of base records longer than %d", READ_MAX_DEPTH);
 	catalog_loc loc;
-	int rc = catalog_lookup(s->cat, key, keylen, n, &loc);
+	char path[4096];
+	int fd, rc;
+	/* A pack gone between the lookup and the open was superseded by a
+	 * repack in between (or is damage): look again. */
+	for (int tries = 0;; tries++) {
+		if ((rc = catalog_lookup(s->cat, key, keylen, n, &loc)) != 0)
+			return rc;
+		rc = pack_fd(s, &loc, &fd, path, sizeof path);
+		if (rc != STRATA_ENOTFOUND)
+			break;
+		if (tries == 3)
+			return err_set(STRATA_ECORRUPT, "pack %s is missing", path);
+		catalog_forget(s->cat);
+	}
 	if (rc)
 		return rc;
 	if ((loc.enc == ENC_BASE || loc.enc == ENC_PATCH) && (loc.base == 0 || loc.base >= n))
 		return err_set(STRATA_ECORRUPT, "record %" PRIu64 " has a malformed base reference", n);
-	char path[4096];
-	int fd;
 	uint8_t *mem = NULL;
 	const uint8_t *prefix = NULL, *enc = NULL;
-	rc = pack_fd(s, &loc, &fd, path, sizeof path);
-	if (!rc && s->body_cache_on) {
+	if (s->body_cache_on) {
 		rc = cached_body(s, &loc, fd, path, &prefix);
 		enc = prefix ? prefix + loc.off : NULL;
 	} else if (!rc && !(rc = fetch(s, &loc, fd, path, &mem))) {
@@ -239,6 +249,8 @@ int read_encoding(strata_store *s, const catalog_loc *loc, uint8_t **out)
 	int fd;
 	uint8_t *mem = NULL;
 	int rc = pack_fd(s, loc, &fd, path, sizeof path);
+	if (rc == STRATA_ENOTFOUND)
+		rc = err_set(STRATA_ECORRUPT, "pack %s is missing", path);
 	if (!rc)
 		rc = fetch(s, loc, fd, path, &mem);
 	if (rc)
