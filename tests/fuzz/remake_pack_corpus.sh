@@ -4,12 +4,17 @@
 # change. Needs the strata CLI and make_pack_seeds built in BUILD_DIR
 # (cmake --build BUILD_DIR --target strata_cli make_pack_seeds) and python3.
 #
-#   <shape>.pack       written by make_pack_seeds (one shape each)
-#   cli-*.pack         written by `strata load` / `strata repack`
-#   damaged-*          copies of the above with one thing broken; those
-#                      that break a checksummed byte are repaired by
-#                      fuzz_pack's checksum-fixing retry, so they reach the
-#                      check past the checksum
+#   v2-<shape>.pack    written by make_pack_seeds (one shape each)
+#   v2-cli-*.pack      written by `strata load` / `strata repack`
+#   v2-damaged-*       copies of those with one thing broken
+#   the rest           footer version 1 packs of builds before format 1.2,
+#                      kept as they are (this script no longer writes
+#                      them; its damaged-* and found-* edits start from
+#                      them): <shape>.pack, cli-*.pack, damaged-* copies
+#                      with one thing broken (those that break a
+#                      checksummed byte are repaired by fuzz_pack's
+#                      checksum-fixing retry, so they reach the check past
+#                      the checksum)
 #
 # Every file stays under 4 KiB.
 set -eu
@@ -22,21 +27,21 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
 mkdir -p "$OUT"
-rm -f "$OUT"/*
+rm -f "$OUT"/v2-*
 
 # ---- generator shapes
 mkdir "$T/gen"
 "$SEEDS" "$T/gen"
-cp "$T/gen/0000000001.pack" "$OUT/empty-unit.pack"
-cp "$T/gen/0000000002.pack" "$OUT/one-zstd-group.pack"
-cp "$T/gen/0000000003.pack" "$OUT/uncompressed-group.pack"
-cp "$T/gen/0000000004.pack" "$OUT/two-groups-binary-key.pack"
-cp "$T/gen/0000000005.pack" "$OUT/empty-groups.pack"
-cp "$T/gen/0000000006.pack" "$OUT/zstd-19.pack"
-cp "$T/gen/0000000007.pack" "$OUT/empty-record.pack"
-cp "$T/gen/0000000008.pack" "$OUT/in-group-deltas.pack"
-cp "$T/gen/0000000009.pack" "$OUT/base-deltas.pack"
-cp "$T/gen/0000000003-0000000006.pack" "$OUT/range-3-6.pack"
+cp "$T/gen/0000000001.pack" "$OUT/v2-empty-unit.pack"
+cp "$T/gen/0000000002.pack" "$OUT/v2-one-zstd-group.pack"
+cp "$T/gen/0000000003.pack" "$OUT/v2-uncompressed-group.pack"
+cp "$T/gen/0000000004.pack" "$OUT/v2-two-groups-binary-key.pack"
+cp "$T/gen/0000000005.pack" "$OUT/v2-empty-groups.pack"
+cp "$T/gen/0000000006.pack" "$OUT/v2-zstd-19.pack"
+cp "$T/gen/0000000007.pack" "$OUT/v2-empty-record.pack"
+cp "$T/gen/0000000008.pack" "$OUT/v2-in-group-deltas.pack"
+cp "$T/gen/0000000009.pack" "$OUT/v2-base-deltas.pack"
+cp "$T/gen/0000000003-0000000006.pack" "$OUT/v2-range-3-6.pack"
 
 # ---- packs the CLI writes
 python3 - "$T/streams" <<'PY'
@@ -79,19 +84,19 @@ load() { # load STORE STREAM
 	"$STRATA" load "$1" "$2" >/dev/null
 }
 load "$T/s1" "$T/streams/unit1"
-cp "$T/s1/packs/0000000001.pack" "$OUT/cli-unit1.pack"
+cp "$T/s1/packs/0000000001.pack" "$OUT/v2-cli-unit1.pack"
 load "$T/s2" "$T/streams/empty"
-cp "$T/s2/packs/0000000002.pack" "$OUT/cli-unit2-empty-record.pack"
+cp "$T/s2/packs/0000000002.pack" "$OUT/v2-cli-unit2-empty-record.pack"
 load "$T/s3" "$T/streams/deltas"
-cp "$T/s3/packs/0000000001.pack" "$OUT/cli-in-group-deltas.pack"
+cp "$T/s3/packs/0000000001.pack" "$OUT/v2-cli-in-group-deltas.pack"
 load "$T/s4" "$T/streams/units"
-cp "$T/s4/packs/0000000003.pack" "$OUT/cli-base-deltas-unit3.pack"
-cp "$T/s4/packs/0000000004.pack" "$OUT/cli-base-delta-unit4.pack"
+cp "$T/s4/packs/0000000003.pack" "$OUT/v2-cli-base-deltas-unit3.pack"
+cp "$T/s4/packs/0000000004.pack" "$OUT/v2-cli-base-delta-unit4.pack"
 cp -r "$T/s4" "$T/s5"
 "$STRATA" repack "$T/s4" >/dev/null
-cp "$T/s4/packs/0000000001-0000000004.pack" "$OUT/cli-repacked-1-4.pack"
+cp "$T/s4/packs/0000000001-0000000004.pack" "$OUT/v2-cli-repacked-1-4.pack"
 "$STRATA" repack "$T/s5" --oldest-first >/dev/null
-cp "$T/s5/packs/0000000001-0000000004.pack" "$OUT/cli-repacked-oldest-first-1-4.pack"
+cp "$T/s5/packs/0000000001-0000000004.pack" "$OUT/v2-cli-repacked-oldest-first-1-4.pack"
 
 # ---- damaged copies
 python3 - "$OUT" <<'PY'
@@ -124,6 +129,13 @@ def flip(b, off, mask=0x01):
     b[off] ^= mask
     return b
 
+# Footer version 2: a flipped byte in the record runs (the checksum
+# catches it; the fuzzer's retry fixes the checksum and reaches the run
+# decoder), and a pack cut inside its footer.
+b = rd("v2-cli-in-group-deltas.pack"); foff = u64(b, len(b) - 48)
+wr("v2-damaged-run-byte-flipped", flip(b, len(b) - 48 - 12, 0x40))
+b = rd("v2-cli-repacked-1-4.pack"); foff = u64(b, len(b) - 48)
+wr("v2-damaged-truncated-in-footer", b[: foff + (len(b) - 48 - foff) // 2])
 # Checksummed bytes: the checksum catches these as given.
 b = rd("range-3-6.pack"); foff, units, groups, recs = layout(b)
 wr("damaged-footer-byte-flipped", flip(b, foff + (len(b) - 48 - foff) // 2))
