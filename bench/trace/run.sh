@@ -14,9 +14,9 @@
 #   WORKLOADS      captures in turn, repeated until TRACE_MB is reached, of
 #                  "build compileall cat" [build compileall cat]
 #   REBUILD_DATA   1: capture and convert again even if cached [0]
-#   CODECS         strata rows: "trace" (--profile trace: lz4) and codecs
+#   CODECS         strata rows: "trace" (--profile trace: zstd:1) and codecs
 #                  given with --codec on top of the trace profile
-#                  [trace zstd:1 zstd:3]
+#                  [trace lz4 zstd:3]
 #   THREADS        worker threads of strata load and putbench [1 2]
 #   QUEUE_MB       queue cap of strata load and putbench, MiB [64]
 #   PEERS          rows of "gzip pigz zstd zstd-long lz4 xz" [all of them]
@@ -39,7 +39,7 @@ BENCH_WORK=${BENCH_WORK:-/tmp/strata-bench-work-trace}
 TRACE_MB=${TRACE_MB:-300}
 WORKLOADS=${WORKLOADS:-"build compileall cat"}
 REBUILD_DATA=${REBUILD_DATA:-0}
-CODECS=${CODECS:-"trace zstd:1 zstd:3"}
+CODECS=${CODECS:-"trace lz4 zstd:3"}
 THREADS=${THREADS:-"1 2"}
 QUEUE_MB=${QUEUE_MB:-64}
 PEERS=${PEERS:-"gzip pigz zstd zstd-long lz4 xz"}
@@ -317,7 +317,7 @@ run_strata() { # CODEC THREADS
 	local codec=$1 t=$2 row packs
 	s_init=(--profile trace)
 	if [ "$codec" = trace ]; then
-		row="strata --profile trace (lz4)"
+		row="strata --profile trace (zstd:1)"
 	else
 		s_init+=(--codec "$codec")
 		row="strata trace + --codec $codec"
