@@ -4,6 +4,10 @@
  * The only module that includes sqlite3.h. The catalog is derived from the
  * packs: catalog_add_pack() files a pack's footer, and that is the only way
  * rows are written, whether by a commit, a repack, recovery or a rebuild.
+ * A row stands for a run of records (runs.h) and, for packs of footer
+ * version 2, points at the run's bytes in the footer: lookups and scans read
+ * them from the pack (the store's packs/ directory, beside the catalog
+ * file), through one descriptor the handle keeps.
  */
 #ifndef STRATA_CATALOG_H
 #define STRATA_CATALOG_H
