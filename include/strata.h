@@ -213,8 +213,9 @@ int strata_rollback(strata_store *s);
  * different keys or the same one). Every other call on the handle must not
  * overlap any other call.
  *
- * Back-pressure: the bytes of records put and not yet written (the store's
- * own accounting, see strata_pipeline_stats) stay under queue_bytes; a put
+ * Back-pressure: the bytes of records put and not yet written, plus about
+ * 100 bytes per record for the store's bookkeeping (the store's own
+ * accounting, see strata_pipeline_stats), stay under queue_bytes; a put
  * that would pass it blocks until the writer catches up. One record larger
  * than the cap is let through alone.
  */

@@ -29,6 +29,11 @@
 typedef struct pkey pkey;
 
 /* A record on its way: from pipe_put to the worker that codes it. */
+/* What a record counts against the queue cap: its bytes, its prec and what
+ * the allocator keeps beside each of the two blocks. For a trace's small
+ * records that bookkeeping is a third of what they hold. */
+#define PREC_COST(len) ((uint64_t)(len) + sizeof(prec) + 32)
+
 typedef struct prec {
 	struct prec *next;
 	const pkey *key;      /* its key (the table outlives every item) */
@@ -52,7 +57,8 @@ struct pkey {
 			       * (0: filed before the pipeline knew it) */
 	int in_unit;          /* on the touched list */
 	prec *head, *tail;    /* its batch: records not yet in a work item */
-	uint64_t batch_bytes;
+	uint64_t batch_bytes;   /* record bytes of the batch */
+	uint64_t batch_cost;    /* what they count in flight (PREC_COST) */
 	size_t len;
 	uint8_t key[];
 };
@@ -181,10 +187,10 @@ static int push_batch(pipe_t *p, prec *head, uint64_t bytes)
 
 static int push_key_batch(pipe_t *p, pkey *k)
 {
-	int rc = push_batch(p, k->head, k->batch_bytes);
+	int rc = push_batch(p, k->head, k->batch_cost);
 	if (!rc) {
 		k->head = k->tail = NULL;
-		k->batch_bytes = 0;
+		k->batch_bytes = k->batch_cost = 0;
 	}
 	return rc;
 }
@@ -199,7 +205,7 @@ static int flush_partials(pipe_t *p)
 		if (k->head) {
 			*tail = k->head;
 			tail = &k->tail->next;
-			bytes += k->batch_bytes;
+			bytes += k->batch_cost;
 		}
 	if (!head)
 		return 0;
@@ -212,7 +218,7 @@ static int flush_partials(pipe_t *p)
 	}
 	for (pkey *k = p->touched; k; k = k->tnext) {
 		k->head = k->tail = NULL;
-		k->batch_bytes = 0;
+		k->batch_bytes = k->batch_cost = 0;
 	}
 	return 0;
 }
@@ -225,10 +231,10 @@ static prec *take_partials(pipe_t *p)
 		if (k->head) {
 			*tail = k->head;
 			tail = &k->tail->next;
-			p->inflight -= k->batch_bytes;
+			p->inflight -= k->batch_cost;
 		}
 		k->head = k->tail = NULL;
-		k->batch_bytes = 0;
+		k->batch_bytes = k->batch_cost = 0;
 	}
 	pthread_cond_broadcast(&p->room);
 	return head;
@@ -548,8 +554,8 @@ static int queue_commit(pipe_t *p, const char *label, int waited, work **out)
 	return 0;
 }
 
-/* Wait until a put of len bytes fits under the cap. Under mu. */
-static int wait_room(pipe_t *p, size_t len)
+/* Wait until a put that counts `cost` fits under the cap. Under mu. */
+static int wait_room(pipe_t *p, uint64_t len)
 {
 	int counted = 0;
 	while (p->inflight > 0 && p->inflight + len > p->o.queue_bytes && !p->sticky_rc) {
@@ -573,7 +579,7 @@ int pipe_put(pipe_t *p, const void *key, size_t keylen, const unitw_hint *hint, 
 	if (!rc)
 		rc = key_get(p, key, keylen, &k);
 	if (!rc)
-		rc = wait_room(p, len);
+		rc = wait_room(p, PREC_COST(len));
 	if (rc) {
 		pthread_mutex_unlock(&p->mu);
 		free(r);
@@ -599,7 +605,8 @@ int pipe_put(pipe_t *p, const void *key, size_t keylen, const unitw_hint *hint, 
 		k->head = r;
 	k->tail = r;
 	k->batch_bytes += len;
-	p->inflight += len;
+	k->batch_cost += PREC_COST(len);
+	p->inflight += PREC_COST(len);
 	if (p->inflight > p->peak)
 		p->peak = p->inflight;
 	p->since_commit += len;
