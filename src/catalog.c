@@ -48,11 +48,11 @@ static const char *const SQL[ST_COUNT] = {
 		      "WHERE k.name=?1 AND r.first<=?2 ORDER BY r.first DESC LIMIT 1",
 	[ST_PACK_RECS] = "SELECT coalesce(sum(last-first+1),0) FROM runs WHERE pack=?1",
 	/* Records of the superseded packs (saved in old_runs) that no run of
-	 * the new pack ?1 holds. A run spans at most RUN_MAX numbers, which
-	 * bounds the index range each old run looks at. */
+	 * the new pack ?1 holds. A run spans at most RUN_MAX numbers (?2),
+	 * which bounds the index range each old run looks at. */
 	[ST_STRAYS] = "SELECT coalesce(sum(o.last-o.first+1),0) - (SELECT coalesce(sum(min(o2.last,r.last)-"
 		      "max(o2.first,r.first)+1),0) FROM temp.old_runs o2 JOIN runs r ON r.key=o2.key "
-		      "AND r.first<=o2.last AND r.first>=o2.first-511 AND r.last>=o2.first AND r.pack=?1) "
+		      "AND r.first<=o2.last AND r.first>o2.first-?2 AND r.last>=o2.first AND r.pack=?1) "
 		      "FROM temp.old_runs o",
 	[ST_RUN_NEAR] = "SELECT unit, last FROM runs WHERE key=?1 AND first<=?2 ORDER BY first DESC LIMIT 1",
 };
@@ -474,6 +474,7 @@ static int add_pack_rows(catalog *c, const pack_footer *f, const char *name, uin
 	uint64_t strays = 0;
 	s = stmt(c, ST_STRAYS);
 	sqlite3_bind_int64(s, 1, pack);
+	sqlite3_bind_int64(s, 2, RUN_MAX);
 	if (!rc)
 		rc = one_u64(c, s, &strays, NULL, "checking records");
 	if (!rc && strays)
@@ -588,21 +589,6 @@ static int decode_row(catalog *c, sqlite3_stmt *s, pack_record *out, size_t *n)
 	return rc;
 }
 
-static int lookup_once(catalog *c, const void *key, size_t len, uint64_t n, catalog_loc *out);
-
-int catalog_lookup(catalog *c, const void *key, size_t len, uint64_t n, catalog_loc *out)
-{
-	int rc;
-	for (int tries = 0;; tries++) {
-		c->vanished = 0;
-		rc = lookup_once(c, key, len, n, out);
-		if (!rc || !c->vanished || tries == VANISHED_RETRIES)
-			break;
-		err_clear();
-	}
-	return rc;
-}
-
 void catalog_sequential(catalog *c, int on)
 {
 	c->sequential = on;
@@ -672,15 +658,29 @@ static int lookup_once(catalog *c, const void *key, size_t len, uint64_t n, cata
 		snprintf(out->pack_name, sizeof out->pack_name, "%s", pn ? (const char *)pn : "");
 		if (c->sequential) {
 			uint8_t *name = realloc(c->run_name, len ? len : 1);
-			if (name) {
+			if (!name)
+				free(c->run_name); /* no name: no answers from memory */
+			else
 				memcpy(name, key, len);
-				c->run_name = name;
-				c->run_namelen = len;
-				c->run_loc = *out;
-			}
+			c->run_name = name;
+			c->run_namelen = len;
+			c->run_loc = *out;
 		}
 	}
 	sqlite3_reset(s);
+	return rc;
+}
+
+int catalog_lookup(catalog *c, const void *key, size_t len, uint64_t n, catalog_loc *out)
+{
+	int rc;
+	for (int tries = 0;; tries++) {
+		c->vanished = 0;
+		rc = lookup_once(c, key, len, n, out);
+		if (!rc || !c->vanished || tries == VANISHED_RETRIES)
+			break;
+		err_clear();
+	}
 	return rc;
 }
 

@@ -63,13 +63,13 @@ static void slot_free(slot *sl)
 	*sl = (slot){ 0 };
 }
 
-/* Decode the next batch into c->in; returns nonzero after a failure (the
- * batch ends with it). */
-static int decode_batch(strata_cursor *c, unsigned cap)
+/* Decode the next batch into c->in, *bytes its records' bytes; returns
+ * nonzero after a failure (the batch ends with it). */
+static int decode_batch(strata_cursor *c, unsigned cap, size_t *bytes)
 {
-	size_t bytes = 0;
+	*bytes = 0;
 	c->in.n = 0;
-	while (c->in.n < cap && bytes < CURSOR_BATCH_BYTES && c->next_n <= c->last_n) {
+	while (c->in.n < cap && *bytes < CURSOR_BATCH_BYTES && c->next_n <= c->last_n) {
 		slot *sl = &c->in.v[c->in.n++];
 		*sl = (slot){ .n = c->next_n++ };
 		sl->rc = strata_get(c->own, c->key, c->keylen, sl->n, &sl->data, &sl->len);
@@ -77,7 +77,7 @@ static int decode_batch(strata_cursor *c, unsigned cap)
 			sl->msg = strdup(strata_errmsg());
 			return 1;
 		}
-		bytes += sl->len;
+		*bytes += sl->len;
 	}
 	return 0;
 }
@@ -91,10 +91,8 @@ static void *prefetch_main(void *arg)
 		cap = CURSOR_BATCH;
 	int failed = 0, stopped = 0;
 	while (!failed && !stopped && c->next_n <= c->last_n) {
-		failed = decode_batch(c, cap);
-		size_t bytes = 0;
-		for (unsigned i = 0; i < c->in.n; i++)
-			bytes += c->in.v[i].len;
+		size_t bytes;
+		failed = decode_batch(c, cap, &bytes);
 		pthread_mutex_lock(&c->mu);
 		while (!c->stop && (c->count + c->in.n > c->depth ||
 				    (c->count && c->ring_bytes + bytes > CURSOR_RING_BYTES)))

@@ -29,11 +29,6 @@
 typedef struct pkey pkey;
 
 /* A record on its way: from pipe_put to the worker that codes it. */
-/* What a record counts against the queue cap: its bytes, its prec and what
- * the allocator keeps beside each of the two blocks. For a trace's small
- * records that bookkeeping is a third of what they hold. */
-#define PREC_COST(len) ((uint64_t)(len) + sizeof(prec) + 32)
-
 typedef struct prec {
 	struct prec *next;
 	const pkey *key;      /* its key (the table outlives every item) */
@@ -48,6 +43,11 @@ typedef struct prec {
 } prec;
 
 /* A key put through this handle: the producers' view of it. */
+/* What a record counts against the queue cap: its bytes, its prec and what
+ * the allocator keeps beside each of the two blocks. For a trace's small
+ * records that bookkeeping is a third of what they hold. */
+#define PREC_COST(len) ((uint64_t)(len) + sizeof(prec) + 32)
+
 struct pkey {
 	pkey *hnext;          /* hash chain */
 	pkey *tnext;          /* keys with records in the unit in progress */
@@ -555,10 +555,10 @@ static int queue_commit(pipe_t *p, const char *label, int waited, work **out)
 }
 
 /* Wait until a put that counts `cost` fits under the cap. Under mu. */
-static int wait_room(pipe_t *p, uint64_t len)
+static int wait_room(pipe_t *p, uint64_t cost)
 {
 	int counted = 0;
-	while (p->inflight > 0 && p->inflight + len > p->o.queue_bytes && !p->sticky_rc) {
+	while (p->inflight > 0 && p->inflight + cost > p->o.queue_bytes && !p->sticky_rc) {
 		if (!counted++)
 			p->blocked++;
 		int rc = flush_partials(p); /* so that what is in flight can drain */

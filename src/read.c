@@ -85,27 +85,27 @@ int read_decode(strata_store *s, const read_rec *r, const uint8_t *prefix, const
 	return 0;
 }
 
-/* A descriptor for a live pack, from the small cache, and its path (into
- * path, cap bytes). */
-static int pack_fd(strata_store *s, const catalog_loc *loc, int *fd, char *path, size_t cap)
+/* A descriptor for a live pack, from the small cache, and its path (the
+ * cache's: valid until the next pack_fd, which a base's read may make).
+ * STRATA_ENOTFOUND when the pack is gone: the callers say what that means. */
+static int pack_fd(strata_store *s, const catalog_loc *loc, int *fd, const char **path)
 {
 	for (int i = 0; i < STORE_FD_CACHE; i++)
 		if (s->fds[i].fd >= 0 && s->fds[i].pack == loc->pack) {
 			*fd = s->fds[i].fd;
-			size_t n = strnlen(s->fds[i].path, cap - 1);
-			memcpy(path, s->fds[i].path, n);
-			path[n] = '\0';
+			*path = s->fds[i].path;
 			return 0;
 		}
-	snprintf(path, cap, "%s/%s", s->packs, loc->pack_name);
-	int rc = os_open(fd, path, O_RDONLY, 0);
-	if (rc) /* STRATA_ENOTFOUND: the callers say what a missing pack means */
-		return rc;
 	unsigned slot = s->fd_next++ % STORE_FD_CACHE;
 	os_close(s->fds[slot].fd);
+	s->fds[slot].fd = -1;
+	snprintf(s->fds[slot].path, sizeof s->fds[slot].path, "%s/%s", s->packs, loc->pack_name);
+	*path = s->fds[slot].path;
+	int rc = os_open(fd, *path, O_RDONLY, 0);
+	if (rc)
+		return rc;
 	s->fds[slot].pack = loc->pack;
 	s->fds[slot].fd = *fd;
-	snprintf(s->fds[slot].path, sizeof s->fds[slot].path, "%s", path);
 	return 0;
 }
 
@@ -200,14 +200,14 @@ int read_record(strata_store *s, const void *key, size_t keylen, uint64_t n, int
 	if (depth > READ_MAX_DEPTH)
 		return err_set(STRATA_ECORRUPT, "chain of base records longer than %d", READ_MAX_DEPTH);
 	catalog_loc loc;
-	char path[4096];
+	const char *path;
 	int fd, rc;
 	/* A pack gone between the lookup and the open was superseded by a
 	 * repack in between (or is damage): look again. */
 	for (int tries = 0;; tries++) {
 		if ((rc = catalog_lookup(s->cat, key, keylen, n, &loc)) != 0)
 			return rc;
-		rc = pack_fd(s, &loc, &fd, path, sizeof path);
+		rc = pack_fd(s, &loc, &fd, &path);
 		if (rc != STRATA_ENOTFOUND)
 			break;
 		if (tries == 3)
@@ -223,7 +223,7 @@ int read_record(strata_store *s, const void *key, size_t keylen, uint64_t n, int
 	if (s->body_cache_on) {
 		rc = cached_body(s, &loc, fd, path, &prefix);
 		enc = prefix ? prefix + loc.off : NULL;
-	} else if (!rc && !(rc = fetch(s, &loc, fd, path, &mem))) {
+	} else if (!(rc = fetch(s, &loc, fd, path, &mem))) {
 		prefix = loc.enc == ENC_DELTA ? mem : NULL;
 		enc = loc.enc == ENC_DELTA ? mem + loc.off : mem;
 	}
@@ -236,7 +236,9 @@ int read_record(strata_store *s, const void *key, size_t keylen, uint64_t n, int
 		/* A reserved key starts with a NUL byte: show it as "\0...". */
 		const char *k = key;
 		int reserved = keylen && k[0] == '\0';
-		return err_prefix(rc, "pack %s, key '%s%.*s', record %" PRIu64 ": ", path, reserved ? "\\0" : "",
+		/* `path` may name another pack by now (a base's read): loc's. */
+		return err_prefix(rc, "pack %s/%s, key '%s%.*s', record %" PRIu64 ": ", s->packs, loc.pack_name,
+				  reserved ? "\\0" : "",
 				  (int)(keylen > 200 ? 200 : keylen) - reserved, k + reserved, n);
 	}
 	*len = (size_t)loc.size;
@@ -245,10 +247,10 @@ int read_record(strata_store *s, const void *key, size_t keylen, uint64_t n, int
 
 int read_encoding(strata_store *s, const catalog_loc *loc, uint8_t **out)
 {
-	char path[4096];
+	const char *path;
 	int fd;
 	uint8_t *mem = NULL;
-	int rc = pack_fd(s, loc, &fd, path, sizeof path);
+	int rc = pack_fd(s, loc, &fd, &path);
 	if (rc == STRATA_ENOTFOUND)
 		rc = err_set(STRATA_ECORRUPT, "pack %s is missing", path);
 	if (!rc)

@@ -883,9 +883,8 @@ static pack_footer repacked(pack_unit *u, pack_group *g, pack_key *k, pack_recor
 	return f;
 }
 
-static int64_t count_rows(catalog *c, const char *dir, const char *sql)
+static int64_t count_rows(const char *dir, const char *sql)
 {
-	(void)c;
 	char *p = tu_join(dir, "catalog.db");
 	sqlite3 *db;
 	assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
@@ -944,7 +943,7 @@ static void test_long_runs(void **state)
 	pack_footer f = long_footer(1, 1, u, g, k, &r, 0);
 	add_plain(c, &f, "0000000001.pack", 5000);
 	/* s: 512 + 512 + 276 in group 0, then 10 in group 1; t: one run. */
-	assert_int_equal(count_rows(c, dir, "SELECT count(*) FROM runs"), 5);
+	assert_int_equal(count_rows(dir, "SELECT count(*) FROM runs"), 5);
 	expect_footer(c, &f, "0000000001.pack");
 	/* Out of order lookups go through other runs and back. */
 	catalog_loc loc;
@@ -1003,7 +1002,7 @@ static void test_long_runs(void **state)
 	assert_int_equal(nsup, 2);
 	free(sup);
 	expect_footer(c, &f12, "0000000001-0000000002.pack");
-	assert_int_equal(count_rows(c, dir, "SELECT count(*) FROM runs WHERE pack NOT IN (SELECT id FROM packs)"), 0);
+	assert_int_equal(count_rows(dir, "SELECT count(*) FROM runs WHERE pack NOT IN (SELECT id FROM packs)"), 0);
 	free(l);
 	free(r);
 	free(r12);
@@ -1041,7 +1040,7 @@ static void test_schema1_replaced(void **state)
 	add_plain(c, &b1.f, "0000000001.pack", 1000);
 	expect_footer(c, &b1.f, "0000000001.pack");
 	catalog_close(c);
-	assert_int_equal(count_rows(NULL, dir, "SELECT count(*) FROM sqlite_master WHERE name='records'"), 0);
+	assert_int_equal(count_rows(dir, "SELECT count(*) FROM sqlite_master WHERE name='records'"), 0);
 	free(p);
 }
 
