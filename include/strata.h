@@ -93,7 +93,7 @@ typedef struct strata_options {
 	unsigned version;   /* STRATA_OPTIONS_VERSION */
 	uint64_t group_cap; /* group body cap in bytes, 4 KiB..256 MiB (default 4 MiB) */
 	int zstd_level;     /* zstd level where none is given, 1..22 (default 3) */
-	int chain_max;      /* most groups one get may touch, 1..16 (default 4) */
+	int chain_max;      /* most groups one get may touch, 1..32 (default 4) */
 	int read_cost_max;  /* most compressed bytes one get may read, as a
 			     * multiple of the record's size (records under
 			     * 4 KiB count as 4 KiB), 1..64 (default 4) */
@@ -122,7 +122,7 @@ typedef struct strata_options {
 			       * (default 4 MiB; a store made before version
 			       * 3 never chunks) */
 	uint32_t chunk_avg;   /* the chunker's average chunk size, a power of
-			       * two 4 KiB..4 MiB (default 64 KiB); chunks are
+			       * two 4 KiB..16 MiB (default 64 KiB); chunks are
 			       * avg/4..avg*4 bytes */
 	uint64_t state_mem;   /* memory cap of the chunk and sketch indexes'
 			       * cache, 16 MiB.. (default 1 GiB) */
@@ -137,13 +137,13 @@ typedef struct strata_options {
  * name):
  *   "versions"  STRATA_OPTIONS_INIT: zstd:3, 4 MiB groups, chains of 4,
  *               read cost 4, repack after 16 small packs
- *   "trace"     lz4, 16 MiB groups, no deltas against earlier units
+ *   "trace"     zstd:1, 4 MiB groups, no deltas against earlier units
  *               (chain_max 1), read cost 64 (groups fill whatever the
  *               records' sizes), never repack on commit (repack_after 0),
  *               no chunking (a put stays O(1) on the caller's thread)
- *   "archive"   zstd:12, 16 MiB groups, read cost 8, chains of 16, never
+ *   "archive"   zstd:12, 64 MiB groups, read cost 8, chains of 32, never
  *               repack on commit, records of 512 KiB or more chunked
- *               (4 MiB chunks on average, each a zstd patch against a
+ *               (8 MiB chunks on average, each a zstd patch against a
  *               similar earlier chunk where one is found)
  */
 int strata_options_profile(strata_options *o, const char *profile);

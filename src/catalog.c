@@ -77,7 +77,7 @@ static const char SCHEMA[] =
 static const char DROP_SCHEMA_1[] =
 	"BEGIN IMMEDIATE; DROP TABLE IF EXISTS records; DROP TABLE IF EXISTS groups; DROP TABLE IF EXISTS keys;"
 	" DROP TABLE IF EXISTS units; DROP TABLE IF EXISTS packs; DROP TABLE IF EXISTS chunks;"
-	" DROP TABLE IF EXISTS sketches; DROP TABLE IF EXISTS meta; COMMIT;";
+	" DROP TABLE IF EXISTS sketches; DROP TABLE IF EXISTS features; DROP TABLE IF EXISTS meta; COMMIT;";
 
 /* Statements on the compressor state's tables, prepared on first use (a
  * reader's catalog may not have those tables). */
@@ -85,7 +85,7 @@ enum { SS_CHUNK_FIND, SS_SKETCH_FIND, SS_COUNT };
 
 static const char *const STATE_SQL[SS_COUNT] = {
 	[SS_CHUNK_FIND] = "SELECT n FROM chunks WHERE hash=?1",
-	[SS_SKETCH_FIND] = "SELECT n FROM sketches WHERE sf=?1 ORDER BY n DESC LIMIT ?2",
+	[SS_SKETCH_FIND] = "SELECT n FROM features WHERE f=?1 ORDER BY n DESC LIMIT ?2",
 };
 
 struct catalog {
@@ -1009,8 +1009,8 @@ int catalog_stats(catalog *c, strata_stats *out)
 
 static const char STATE_SCHEMA[] =
 	"CREATE TABLE IF NOT EXISTS chunks(hash BLOB PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS sketches(sf INTEGER NOT NULL, n INTEGER NOT NULL,"
-	" PRIMARY KEY(sf, n)) WITHOUT ROWID;";
+	"CREATE TABLE IF NOT EXISTS features(f INTEGER NOT NULL, n INTEGER NOT NULL,"
+	" PRIMARY KEY(f, n)) WITHOUT ROWID;";
 
 int catalog_state_open(catalog *c, uint64_t cache_bytes)
 {
@@ -1019,10 +1019,11 @@ int catalog_state_open(catalog *c, uint64_t cache_bytes)
 	snprintf(sql, sizeof sql, "PRAGMA cache_size=-%" PRIu64 ";", cache_bytes / 1024);
 	int rc = exec(c, sql);
 	/* Tables lost (or never made) mean nothing is indexed, whatever the
-	 * mark says: start over, and catch up from unit 1. */
+	 * mark says: start over, and catch up from unit 1. So does the
+	 * super-feature index of format 1.1 and 1.2 (`sketches`). */
 	sqlite3_stmt *st;
 	int have = 0, r = sqlite3_prepare_v2(c->db, "SELECT count(*) FROM sqlite_master WHERE type='table' AND "
-						    "name IN ('chunks','sketches')", -1, &st, NULL);
+						    "name IN ('chunks','features')", -1, &st, NULL);
 	if (!rc && r == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
 		have = sqlite3_column_int(st, 0);
 	if (r == SQLITE_OK)
@@ -1031,6 +1032,7 @@ int catalog_state_open(catalog *c, uint64_t cache_bytes)
 		rc = db_fail(c, r, "reading the schema");
 	if (!rc && have != 2)
 		rc = exec(c, "BEGIN IMMEDIATE; DROP TABLE IF EXISTS chunks; DROP TABLE IF EXISTS sketches; "
+			     "DROP TABLE IF EXISTS features; "
 			     "DELETE FROM meta WHERE name='state-upto'; COMMIT;");
 	return rc ? rc : exec(c, STATE_SCHEMA);
 }
@@ -1060,14 +1062,14 @@ int catalog_chunk_find(catalog *c, const uint8_t hash[32], uint64_t *n)
 	return rc ? rc : found ? 0 : STRATA_ENOTFOUND;
 }
 
-int catalog_sketch_find(catalog *c, uint64_t sf, uint64_t *ns, size_t cap, size_t *got)
+int catalog_sketch_find(catalog *c, uint64_t f, uint64_t *ns, size_t cap, size_t *got)
 {
 	sqlite3_stmt *s = NULL;
 	*got = 0;
 	int r, rc = state_stmt(c, SS_SKETCH_FIND, &s);
 	if (rc)
 		return rc;
-	sqlite3_bind_int64(s, 1, (int64_t)sf);
+	sqlite3_bind_int64(s, 1, (int64_t)f);
 	sqlite3_bind_int64(s, 2, (int64_t)cap);
 	while ((r = sqlite3_step(s)) == SQLITE_ROW)
 		ns[(*got)++] = (uint64_t)sqlite3_column_int64(s, 0);
@@ -1094,7 +1096,7 @@ int catalog_state_add(catalog *c, const catalog_chunk *v, size_t n, uint64_t upt
 		return rc;
 	int r = sqlite3_prepare_v2(c->db, "INSERT OR IGNORE INTO chunks(hash, n) VALUES(?1, ?2)", -1, &ch, NULL);
 	if (r == SQLITE_OK)
-		r = sqlite3_prepare_v2(c->db, "INSERT OR IGNORE INTO sketches(sf, n) VALUES(?1, ?2)", -1, &sk, NULL);
+		r = sqlite3_prepare_v2(c->db, "INSERT OR IGNORE INTO features(f, n) VALUES(?1, ?2)", -1, &sk, NULL);
 	if (r == SQLITE_OK)
 		r = sqlite3_prepare_v2(c->db, "INSERT OR REPLACE INTO meta VALUES('state-upto', max(?1, "
 				       "coalesce((SELECT value FROM meta WHERE name='state-upto'), 0)))", -1, &mk, NULL);
@@ -1103,9 +1105,9 @@ int catalog_state_add(catalog *c, const catalog_chunk *v, size_t n, uint64_t upt
 		sqlite3_bind_blob(ch, 1, v[i].hash, 32, SQLITE_STATIC);
 		sqlite3_bind_int64(ch, 2, (int64_t)v[i].n);
 		r = sqlite3_step(ch) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(c->db);
-		for (int j = 0; r == SQLITE_OK && v[i].has_sf && j < CATALOG_SF; j++) {
+		for (int j = 0; r == SQLITE_OK && v[i].has_sketch && j < CATALOG_FEATURES; j++) {
 			sqlite3_reset(sk);
-			sqlite3_bind_int64(sk, 1, (int64_t)v[i].sf[j]);
+			sqlite3_bind_int64(sk, 1, (int64_t)v[i].feat[j]);
 			sqlite3_bind_int64(sk, 2, (int64_t)v[i].n);
 			r = sqlite3_step(sk) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(c->db);
 		}

@@ -90,16 +90,16 @@ int catalog_stats(catalog *c, strata_stats *out);
 
 /* ------------------------------------------ compressor state (format 1.1)
  * The chunk index (SHA-256 -> chunk record number) and the sketch index
- * (super-feature -> chunk record numbers), derived from the chunk key's
+ * (feature -> chunk record numbers), derived from the chunk key's
  * records (docs/FORMAT.md, "Catalog"). */
 
-#define CATALOG_SF 3
+#define CATALOG_FEATURES 12 /* cdc.h's CDC_FEATURES */
 
 typedef struct catalog_chunk {
 	uint8_t hash[32];   /* SHA-256 of the chunk */
 	uint64_t n;         /* its record number in the chunk key */
-	uint64_t sf[CATALOG_SF];
-	int has_sf;         /* 0: too short for a sketch */
+	uint64_t feat[CATALOG_FEATURES]; /* its sketch */
+	int has_sketch;     /* 0: too short for one */
 } catalog_chunk;
 
 /* A writer: create the state tables if missing and let SQLite's page cache
@@ -107,8 +107,8 @@ typedef struct catalog_chunk {
 int catalog_state_open(catalog *c, uint64_t cache_bytes);
 /* The chunk of this SHA-256: 0 and *n, or STRATA_ENOTFOUND. */
 int catalog_chunk_find(catalog *c, const uint8_t hash[32], uint64_t *n);
-/* Up to cap chunks sharing super-feature sf, newest first. */
-int catalog_sketch_find(catalog *c, uint64_t sf, uint64_t *ns, size_t cap, size_t *got);
+/* Up to cap chunks sharing feature f, newest first. */
+int catalog_sketch_find(catalog *c, uint64_t f, uint64_t *ns, size_t cap, size_t *got);
 /* Units up to which every chunk is in the indexes (0: none). */
 int catalog_state_upto(catalog *c, uint64_t *upto);
 /* Add chunks in one transaction and raise the mark to upto (0: leave it). */

@@ -2,12 +2,9 @@
 #include "cdc.h"
 
 #include <pthread.h>
-#include <xxhash.h>
-
-#define FEATURES (CDC_SF * 4)
 
 static uint64_t gear[256];
-static uint32_t fa[FEATURES], fb[FEATURES];
+static uint32_t fa[CDC_FEATURES], fb[CDC_FEATURES];
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
 /* splitmix64: a fixed seed gives the format's fixed tables. */
@@ -24,7 +21,7 @@ static void make_tables(void)
 	uint64_t x = 0x5354524154413131ull; /* "STRATA11" */
 	for (int i = 0; i < 256; i++)
 		gear[i] = next_rand(&x);
-	for (int i = 0; i < FEATURES; i++) {
+	for (int i = 0; i < CDC_FEATURES; i++) {
 		fa[i] = (uint32_t)next_rand(&x) | 1;
 		fb[i] = (uint32_t)next_rand(&x);
 	}
@@ -69,10 +66,10 @@ size_t cdc_next(const cdc_params *p, const uint8_t *data, size_t len)
 	return end;
 }
 
-int cdc_sketch(const uint8_t *data, size_t len, uint64_t sf[CDC_SF])
+int cdc_sketch(const uint8_t *data, size_t len, uint64_t feat[CDC_FEATURES])
 {
 	pthread_once(&tables_once, make_tables);
-	uint32_t f[FEATURES] = { 0 };
+	uint32_t f[CDC_FEATURES] = { 0 };
 	uint64_t h = 0;
 	int sampled = 0;
 	for (size_t i = 0; i < len; i++) {
@@ -80,19 +77,14 @@ int cdc_sketch(const uint8_t *data, size_t len, uint64_t sf[CDC_SF])
 		if (h >> 60)
 			continue;
 		uint32_t v = (uint32_t)(h >> 28);
-		for (int k = 0; k < FEATURES; k++) {
+		for (int k = 0; k < CDC_FEATURES; k++) {
 			uint32_t t = fa[k] * v + fb[k];
 			if (t > f[k])
 				f[k] = t;
 		}
 		sampled = 1;
 	}
-	for (int j = 0; j < CDC_SF; j++) {
-		uint8_t b[16];
-		for (int k = 0; k < 4; k++)
-			for (int m = 0; m < 4; m++)
-				b[k * 4 + m] = (uint8_t)(f[j * 4 + k] >> (8 * m));
-		sf[j] = XXH3_64bits(b, sizeof b);
-	}
+	for (int k = 0; k < CDC_FEATURES; k++)
+		feat[k] = (uint64_t)(k + 1) << 32 | f[k];
 	return sampled;
 }

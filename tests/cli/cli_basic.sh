@@ -144,7 +144,7 @@ help_says() {
 }
 # init: each option's range and default (the checks of 'store errors' and
 # 'init' hold the CLI to them)
-for doc in "(default 4194304; 4096..268435456)" "zstd level 1..22 (default 3)" "(1..16, default 4)" \
+for doc in "(default 4194304; 4096..268435456)" "zstd level 1..22 (default 3)" "(1..32, default 4)" \
 	"(1..64, default 4; records under 4 KiB count as 4 KiB)" "(0 = never, 2..1000, default 16)"; do
 	check help_says "$T/help_init" "$doc" -- "init --help does not say '$doc'"
 done
@@ -271,8 +271,8 @@ declare -A BADOPT=(
 	["--level 0"]="zstd level 0 is outside 1..22"
 	["--level 23"]="zstd level 23 is outside 1..22"
 	["--level 1000"]="zstd level 1000 is outside 1..22"
-	["--chain-max 0"]="chain max 0 is outside 1..16"
-	["--chain-max 17"]="chain max 17 is outside 1..16"
+	["--chain-max 0"]="chain max 0 is outside 1..32"
+	["--chain-max 33"]="chain max 33 is outside 1..32"
 	["--chain-max 99999999999"]="'99999999999' is too large"
 	["--level 4294967297"]="'4294967297' is too large"
 	["--read-cost-max 0"]="read cost max 0 is outside 1..64"
@@ -280,8 +280,9 @@ declare -A BADOPT=(
 	["--repack-after 1"]="repack-after 1 is neither 0 nor within 2..1000"
 	["--repack-after 1001"]="repack-after 1001 is neither 0 nor within 2..1000"
 	["--chunk-above 65535"]="chunk-above 65535 is neither 0 nor within 65536..2^40"
-	["--chunk-avg 65537"]="chunk-avg 65537 is not a power of two within 4096..4194304"
-	["--chunk-avg 2048"]="chunk-avg 2048 is not a power of two within 4096..4194304"
+	["--chunk-avg 65537"]="chunk-avg 65537 is not a power of two within 4096..16777216"
+	["--chunk-avg 2048"]="chunk-avg 2048 is not a power of two within 4096..16777216"
+	["--chunk-avg 33554432"]="chunk-avg 33554432 is not a power of two within 4096..16777216"
 	["--state-mem 1000"]="state-mem 1000 is under 16 MiB"
 	["--group-cap abc"]="'abc' is not a number"
 	["--group-cap -5"]="'-5' is not a number"

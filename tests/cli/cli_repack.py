@@ -27,7 +27,7 @@ made with --repack-after 0 (exactly one pack per unit, checked).
                   nothing written), a one-pack store (the pack stays byte
                   for byte as it is), a one-unit store, a store of 4 KiB
                   groups with records much larger than that
-  deep chains     a store made with --chain-max 16 (the documented maximum):
+  deep chains     a store made with --chain-max 16:
                   a key of 24 versions, one unit each; repack must succeed
                   and every record read back; the same versions (and back)
                   as 48 units with automatic repack on: at most 24 packs

@@ -98,42 +98,55 @@ static void test_shift_resistance(void **state)
 	free(b);
 }
 
-static int shared_sf(const uint64_t *x, const uint64_t *y)
+static int shared_features(const uint64_t *x, const uint64_t *y)
 {
 	int n = 0;
-	for (int i = 0; i < CDC_SF; i++)
+	for (int i = 0; i < CDC_FEATURES; i++)
 		n += x[i] == y[i];
 	return n;
 }
 
-/* Chunks with a few bytes changed share super-features; unrelated ones
- * share none. */
+/* Chunks with a few bytes changed share most features, chunks with a
+ * third rewritten fewer, unrelated ones (text of the same vocabulary)
+ * fewer still: the count ranks them. */
 static void test_sketches(void **state)
 {
 	(void)state;
 	const size_t len = 64 << 10;
-	uint8_t *a = tu_alloc(len), *b = tu_alloc(len), *c = tu_alloc(len);
-	int similar = 0, unrelated = 0;
+	uint8_t *a = tu_alloc(len), *b = tu_alloc(len), *m = tu_alloc(len), *c = tu_alloc(len);
+	int near = 0, mid = 0, far = 0;
 	for (int round = 0; round < 20; round++) {
 		tu_fill_text(a, len, 100 + (uint64_t)round);
 		memcpy(b, a, len);
 		for (size_t k = 0; k < 4; k++)
 			b[(k * 7919 * (size_t)(round + 1)) % len] ^= 0x5a;
+		memcpy(m, a, len);
+		for (size_t i = 0; i + 1024 <= len; i += 3072)
+			tu_fill_text(m + i, 1024, 5000 + (uint64_t)round * 64 + i);
 		tu_fill_text(c, len, 1000 + (uint64_t)round);
-		uint64_t sa[CDC_SF], sb[CDC_SF], sc[CDC_SF];
+		uint64_t sa[CDC_FEATURES], sb[CDC_FEATURES], sm[CDC_FEATURES], sc[CDC_FEATURES];
 		assert_int_equal(cdc_sketch(a, len, sa), 1);
 		assert_int_equal(cdc_sketch(b, len, sb), 1);
+		assert_int_equal(cdc_sketch(m, len, sm), 1);
 		assert_int_equal(cdc_sketch(c, len, sc), 1);
-		similar += shared_sf(sa, sb) > 0;
-		unrelated += shared_sf(sa, sc) > 0;
+		near += shared_features(sa, sb);
+		mid += shared_features(sa, sm);
+		far += shared_features(sa, sc);
+		/* features of different indexes never meet */
+		for (int i = 0; i < CDC_FEATURES; i++)
+			for (int j = 0; j < CDC_FEATURES; j++)
+				assert_true(i == j || sa[i] != sc[j]);
 	}
-	assert_true(similar >= 18);
-	assert_int_equal(unrelated, 0);
+	/* out of 20 * 12 features */
+	assert_true(near >= 200);
+	assert_true(mid >= 60 && mid < near - 40);
+	assert_true(far < mid / 2);
 	/* too short to sample: no sketch */
-	uint64_t s[CDC_SF];
+	uint64_t s[CDC_FEATURES];
 	assert_int_equal(cdc_sketch(a, 3, s), 0);
 	free(a);
 	free(b);
+	free(m);
 	free(c);
 }
 
@@ -292,10 +305,10 @@ static uint8_t *pack_groups(const char *store, uint64_t unit, size_t *len)
 	return b;
 }
 
-/* Two stores with the same first units; one loses its catalog (and so its
- * chunk indexes) and rebuilds them from the packs on open, the other by
- * strata_rebuild. Both then write the same next unit as the one that kept
- * its state, byte for byte. */
+/* Stores with the same first units; one loses its catalog (and so its
+ * chunk indexes) and rebuilds them from the packs on open, one by
+ * strata_rebuild, one has the sketch index of an older format. All then
+ * write the same next unit as the one that kept its state, byte for byte. */
 static void test_state_rebuilt(void **state)
 {
 	const char *dir = *state;
@@ -317,11 +330,16 @@ static void test_state_rebuilt(void **state)
 	}
 	tu_remove_catalog(s2);
 	tu_remove_catalog(s3);
-	/* s4 keeps its catalog but loses the index tables */
+	/* s4 keeps its catalog and chunk index, but its sketch index is the
+	 * super-feature table of format 1.2, which a writer replaces */
 	char *cp = tu_join(s4, "catalog.db");
 	sqlite3 *db;
 	assert_int_equal(sqlite3_open(cp, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "DROP TABLE chunks; DROP TABLE sketches;", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+				      "DROP TABLE features; CREATE TABLE sketches(sf INTEGER NOT NULL, n INTEGER "
+				      "NOT NULL, PRIMARY KEY(sf, n)) WITHOUT ROWID; INSERT INTO sketches VALUES(7, 1);",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
 	sqlite3_close(db);
 	free(cp);
 	uint64_t units = 0;
@@ -644,6 +662,84 @@ static void test_patches(void **state)
 	strata_close(s);
 }
 
+/* A new chunk's base is the earlier chunk sharing the most features of its
+ * sketch: with a quarter of its text rewritten, a chunk shares 8 of 12 with
+ * its original (and no super-feature of 4 of them, as format 1.2 indexed),
+ * an unrelated chunk of the same vocabulary none. Without a match the base
+ * would be the chunk key's previous record, the unrelated one. */
+static void test_similar_base(void **state)
+{
+	const char *dir = *state;
+	strata_options o;
+	assert_int_equal(strata_options_profile(&o, "archive"), 0);
+	strata_store *s = NULL;
+	assert_int_equal(strata_open(&s, dir, STRATA_OPEN_CREATE, &o), 0);
+	const size_t len = MIB;
+	uint8_t *x = tu_alloc(len), *y = tu_alloc(len);
+	tu_fill_text(x, len, 61);
+	tu_fill_text(y, len, 62);
+	uint8_t *z = rewritten(y, len, 8192, 63);
+	put_copy(s, "y", y, len); /* chunk 1 */
+	put_copy(s, "x", x, len); /* chunk 2 */
+	assert_int_equal(commit(s), 1);
+	put_copy(s, "z", z, len); /* a new key: no previous version to fall back on */
+	assert_int_equal(commit(s), 2);
+	char *p = tu_join(dir, "packs/0000000002.pack");
+	pack_reader *r;
+	assert_int_equal(pack_open(&r, p), 0);
+	int found = 0;
+	for (size_t i = 0; i < r->footer.nrecords; i++) {
+		const pack_record *rec = &r->footer.records[i];
+		if (rec->size != len || rec->enc == ENC_CHUNKS)
+			continue;
+		assert_int_equal(rec->enc, ENC_PATCH);
+		assert_int_equal(rec->base, 1);
+		assert_true(rec->len < len / 3);
+		found = 1;
+	}
+	assert_true(found);
+	pack_close(r);
+	free(p);
+	check_get(s, "z", 1, z, len);
+	strata_close(s);
+	free(x);
+	free(y);
+	free(z);
+}
+
+/* Chains of patches reach the archive profile's chain_max of 32, and stop
+ * there: every version still reads back. */
+static void test_deep_chains(void **state)
+{
+	const char *dir = *state;
+	strata_options o;
+	assert_int_equal(strata_options_profile(&o, "archive"), 0);
+	assert_int_equal(o.chain_max, 32);
+	strata_store *s = NULL;
+	assert_int_equal(strata_open(&s, dir, STRATA_OPEN_CREATE, &o), 0);
+	const size_t len = 600 << 10;
+	enum { VERSIONS = 36 };
+	uint8_t *v[VERSIONS];
+	v[0] = tu_alloc(len);
+	tu_fill_text(v[0], len, 71);
+	for (int i = 0; i < VERSIONS; i++) {
+		if (i)
+			v[i] = rewritten(v[i - 1], len, 200000 + 997 * (size_t)i, 1000 * (uint64_t)i);
+		put_copy(s, "f", v[i], len);
+		assert_int_equal(commit(s), (uint64_t)i + 1);
+	}
+	strata_stats st;
+	assert_int_equal(strata_stats_get(s, &st), 0);
+	assert_int_equal(st.chain_max, 32);
+	for (int i = 0; i < VERSIONS; i++) {
+		check_get(s, "f", (uint64_t)i + 1, v[i], len);
+		free(v[i]);
+	}
+	strata_verify_result vr;
+	assert_int_equal(strata_verify(s, NULL, NULL, NULL, &vr), 0);
+	strata_close(s);
+}
+
 /* A file deleted after the tree was listed is left out of the unit and
  * counted, the rest imported. */
 static void delete_later(void *ctx, uint64_t done, uint64_t total)
@@ -699,6 +795,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_state_rebuilt, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_put_fd, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_patches, tu_setup_dir, tu_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_similar_base, tu_setup_dir, tu_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_deep_chains, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_import_vanished, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_repack_and_damage, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_verify_since_and_fork, tu_setup_dir, tu_teardown_dir),
