@@ -1020,10 +1020,12 @@ int catalog_state_open(catalog *c, uint64_t cache_bytes)
 	int rc = exec(c, sql);
 	/* Tables lost (or never made) mean nothing is indexed, whatever the
 	 * mark says: start over, and catch up from unit 1. So does the
-	 * super-feature index of format 1.1 and 1.2 (`sketches`). */
+	 * super-feature index of formats 1.1 and 1.2 (`sketches`): a build of
+	 * those that wrote to the store since left `features` behind its mark. */
 	sqlite3_stmt *st;
-	int have = 0, r = sqlite3_prepare_v2(c->db, "SELECT count(*) FROM sqlite_master WHERE type='table' AND "
-						    "name IN ('chunks','features')", -1, &st, NULL);
+	int have = 0, r = sqlite3_prepare_v2(c->db, "SELECT coalesce(sum(CASE name WHEN 'sketches' THEN 3 ELSE 1 END), 0) "
+						    "FROM sqlite_master WHERE type='table' AND "
+						    "name IN ('chunks','features','sketches')", -1, &st, NULL);
 	if (!rc && r == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
 		have = sqlite3_column_int(st, 0);
 	if (r == SQLITE_OK)

@@ -330,18 +330,18 @@ static void test_state_rebuilt(void **state)
 	}
 	tu_remove_catalog(s2);
 	tu_remove_catalog(s3);
-	/* s4 keeps its catalog and chunk index, but its sketch index is the
-	 * super-feature table of format 1.2, which a writer replaces */
+	/* s4 keeps its catalog and chunk index, but a build of format 1.2 wrote
+	 * to it since: its super-feature table is back, and the features table
+	 * fell behind the mark. A writer replaces both. */
 	char *cp = tu_join(s4, "catalog.db");
 	sqlite3 *db;
 	assert_int_equal(sqlite3_open(cp, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db,
-				      "DROP TABLE features; CREATE TABLE sketches(sf INTEGER NOT NULL, n INTEGER "
+				      "DELETE FROM features; CREATE TABLE sketches(sf INTEGER NOT NULL, n INTEGER "
 				      "NOT NULL, PRIMARY KEY(sf, n)) WITHOUT ROWID; INSERT INTO sketches VALUES(7, 1);",
 				      NULL, NULL, NULL),
 			 SQLITE_OK);
 	sqlite3_close(db);
-	free(cp);
 	uint64_t units = 0;
 	assert_int_equal(strata_rebuild(s3, NULL, NULL, NULL, &units), 0);
 	assert_int_equal(units, 2);
@@ -357,6 +357,25 @@ static void test_state_rebuilt(void **state)
 	size_t l1, l2, l3, l4;
 	uint8_t *g1 = pack_groups(s1, 3, &l1), *g2 = pack_groups(s2, 3, &l2), *g3 = pack_groups(s3, 3, &l3),
 		*g4 = pack_groups(s4, 3, &l4);
+	/* s4's feature index is whole again, and the old table gone */
+	int64_t rows[2];
+	for (int i = 0; i < 2; i++) {
+		char *p = tu_join(i ? s4 : s1, "catalog.db");
+		assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+		sqlite3_stmt *q;
+		assert_int_equal(sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM features), (SELECT count(*) "
+							"FROM sqlite_master WHERE name='sketches')", -1, &q, NULL),
+				 SQLITE_OK);
+		assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+		rows[i] = sqlite3_column_int64(q, 0);
+		assert_int_equal(sqlite3_column_int64(q, 1), 0);
+		sqlite3_finalize(q);
+		sqlite3_close(db);
+		free(p);
+	}
+	assert_true(rows[0] > 0);
+	assert_int_equal(rows[1], rows[0]);
+	free(cp);
 	assert_int_equal(l4, l1);
 	assert_memory_equal(g4, g1, l1);
 	free(g4);
