@@ -3,6 +3,7 @@
 #include "commands.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -27,24 +28,6 @@ static int get_opt(int opt, const char *arg, void *ctx)
 	return 0;
 }
 
-static int write_out(const char *path, const void *p, size_t len)
-{
-	FILE *f = path ? fopen(path, "wbe") : stdout;
-	if (!f)
-		return fail("get: cannot create %s: %s", path, strerror(errno));
-	size_t w = fwrite(p, 1, len, f);
-	int bad = w != len || fflush(f) != 0;
-	int err = errno;
-	if (path && fclose(f) != 0)
-		bad = 1;
-	if (bad) {
-		if (path)
-			unlink(path);
-		return fail("get: cannot write %s: %s", path ? path : "standard output", strerror(err));
-	}
-	return 0;
-}
-
 int cmd_get(int argc, char **argv)
 {
 	static const struct option lo[] = { { "output", required_argument, NULL, 'o' },
@@ -57,7 +40,7 @@ int cmd_get(int argc, char **argv)
 		return usage_error("get", "expected STORE KEY[@N]");
 	const char *ref = argv[optind + 1];
 	size_t keylen;
-	uint64_t n;
+	uint64_t n, count = 0;
 	if (parse_key_ref(ref, &keylen, &n))
 		return usage_error("get", "'%s': record numbers start at 1", ref);
 	if (keylen == 0)
@@ -65,32 +48,35 @@ int cmd_get(int argc, char **argv)
 	strata_store *s;
 	if (open_store(&s, "get", argv[optind], STRATA_OPEN_READ))
 		return 1;
-	if (n == 0) {
-		rc = strata_record_count(s, ref, keylen, &n);
-		if (!rc && n == 0)
-			rc = fail("get: no key '%.*s' in %s", (int)keylen, ref, argv[optind]);
-		else if (rc)
-			rc = fail_lib("get", rc);
-	}
-	void *data = NULL;
-	size_t len = 0;
-	if (!rc && (rc = strata_get(s, ref, keylen, n, &data, &len)) != 0) {
-		uint64_t count = 0;
-		if (rc == STRATA_ENOTFOUND && !strata_record_count(s, ref, keylen, &count))
-			rc = count ? fail("get: key '%.*s' has %" PRIu64 " records; there is no record %" PRIu64,
-					  (int)keylen, ref, count, n)
-				   : fail("get: no key '%.*s' in %s", (int)keylen, ref, argv[optind]);
-		else
-			rc = fail_lib("get", rc);
-	}
-	if (!rc)
-		rc = write_out(go.out, data, len);
+	/* Whether the record exists, before any output is made. */
+	if ((rc = strata_record_count(s, ref, keylen, &count)) != 0)
+		rc = fail_lib("get", rc);
+	else if (count == 0)
+		rc = fail("get: no key '%.*s' in %s", (int)keylen, ref, argv[optind]);
+	else if (n > count)
+		rc = fail("get: key '%.*s' has %" PRIu64 " records; there is no record %" PRIu64, (int)keylen, ref,
+			  count, n);
+	if (n == 0)
+		n = count;
+	const char *what = go.out ? go.out : "standard output";
+	int fd = go.out ? -1 : STDOUT_FILENO; /* a file: once this made it */
+	if (!rc && go.out && (fd = open(go.out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0)
+		rc = fail("get: cannot create %s: %s", go.out, strerror(errno));
+	/* A chunked record goes out chunk by chunk, each checked first; a
+	 * failure midway leaves no file behind, but standard output has had
+	 * a prefix of the record. */
+	uint64_t size = 0;
+	if (!rc && (rc = strata_get_fd(s, ref, keylen, n, fd, what, &size)) != 0)
+		rc = fail_lib("get", rc);
+	if (go.out && fd >= 0 && close(fd) != 0 && !rc)
+		rc = fail("get: cannot write %s: %s", go.out, strerror(errno));
+	if (rc && go.out && fd >= 0)
+		unlink(go.out);
 	strata_read_cost cost;
 	if (!rc && go.stats && !strata_read_cost_get(s, &cost))
 		fprintf(stderr, "read %" PRIu64 " bytes from packs in %" PRIu64 " group(s), decoded %" PRIu64
-			" bytes, returned %zu bytes (%.2f bytes read per byte returned)\n", cost.bytes_read,
-			cost.groups, cost.bytes_decoded, len, len ? (double)cost.bytes_read / (double)len : 0.0);
-	strata_buf_free(data);
+			" bytes, returned %" PRIu64 " bytes (%.2f bytes read per byte returned)\n", cost.bytes_read,
+			cost.groups, cost.bytes_decoded, size, size ? (double)cost.bytes_read / (double)size : 0.0);
 	strata_close(s);
 	return rc;
 }

@@ -278,8 +278,25 @@ int strata_pipeline_stats_get(strata_store *s, strata_pipeline_stats *out);
 int strata_get(strata_store *s, const void *key, size_t keylen, uint64_t n,
 	       void **out, size_t *len);
 
+/*
+ * Write record `n` of `key` to descriptor fd (a file, a pipe), without
+ * holding a chunked record whole in memory: a chunk list is written chunk
+ * by chunk (memory stays at a chunk and a group, where strata_get needs
+ * the whole record). Each chunk is checked against its SHA-256 before it
+ * is written, and the whole content against its checksum at the end, so
+ * damaged data gives STRATA_ECORRUPT, never wrong bytes; but after a
+ * failure a prefix of the record may have been written, which the caller
+ * must discard. A record that is not chunked is checked whole before any
+ * byte is written. `what` names the output in errors (may be NULL).
+ * *size_out (may be NULL) receives the record's size. fd is written, never
+ * closed. strata_read_cost_get() then tells what the read cost.
+ */
+int strata_get_fd(strata_store *s, const void *key, size_t keylen, uint64_t n, int fd, const char *what,
+		  uint64_t *size_out);
+
 /* What one read cost: filled by strata_read_cost() for the handle's last
- * strata_get(). bytes_read counts compressed bytes fetched from packs. */
+ * strata_get() or strata_get_fd(). bytes_read counts compressed bytes
+ * fetched from packs. */
 typedef struct strata_read_cost {
 	uint64_t bytes_read;    /* bytes read from pack files */
 	uint64_t bytes_decoded; /* group body bytes decompressed */

@@ -319,6 +319,42 @@ static int to_fd(void *ctx, const uint8_t *p, size_t len)
 	return os_write(d->fd, p, len, d->path);
 }
 
+/* Write record n of key to d: a chunk list chunk by chunk, in bounded
+ * memory; another record once read whole and checked. */
+static int write_record(strata_store *s, const void *key, size_t keylen, uint64_t n, fd_dst *d)
+{
+	int chunked = 0;
+	int rc = chunk_write_record(s, key, keylen, n, to_fd, d, &chunked);
+	if (!rc && !chunked) {
+		void *data;
+		size_t len;
+		rc = strata_get(s, key, keylen, n, &data, &len);
+		if (!rc) {
+			rc = to_fd(d, data, len);
+			strata_buf_free(data);
+		}
+	}
+	return rc;
+}
+
+int strata_get_fd(strata_store *s, const void *key, size_t keylen, uint64_t n, int fd, const char *what,
+		  uint64_t *size_out)
+{
+	err_clear();
+	if (!s || !key || keylen == 0 || fd < 0)
+		return err_set(STRATA_EINVAL, "strata_get_fd needs a store, a key and a descriptor");
+	group_read_cost before, after;
+	group_coder_cost(s->coder, &before);
+	fd_dst d = { fd, what ? what : "the output", 0 };
+	int rc = write_record(s, key, keylen, n, &d);
+	group_coder_cost(s->coder, &after);
+	s->last_cost = (strata_read_cost){ after.bytes_read - before.bytes_read,
+					   after.bytes_decoded - before.bytes_decoded, after.groups - before.groups };
+	if (!rc && size_out)
+		*size_out = d.written;
+	return rc;
+}
+
 /* Restore one file: a chunked one chunk by chunk, in bounded memory. */
 static int write_file(strata_store *s, const char *path, const tree_entry *e)
 {
@@ -327,17 +363,7 @@ static int write_file(strata_store *s, const char *path, const tree_entry *e)
 	if (rc)
 		return rc;
 	fd_dst d = { fd, path, 0 };
-	int chunked = 0;
-	rc = chunk_write_record(s, e->path, e->plen, e->n, to_fd, &d, &chunked);
-	if (!rc && !chunked) {
-		void *data;
-		size_t len;
-		rc = strata_get(s, e->path, e->plen, e->n, &data, &len);
-		if (!rc) {
-			rc = to_fd(&d, data, len);
-			strata_buf_free(data);
-		}
-	}
+	rc = write_record(s, e->path, e->plen, e->n, &d);
 	if (!rc && d.written != e->size)
 		rc = err_set(STRATA_ECORRUPT, "record %" PRIu64 " has %" PRIu64 " bytes, the manifest says %" PRIu64,
 			     e->n, d.written, e->size);

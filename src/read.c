@@ -134,14 +134,19 @@ static int fetch(strata_store *s, const catalog_loc *loc, int fd, const char *pa
 }
 
 /* Whole decoded group bodies, kept while s->body_cache_on (repack reads
- * every record of a group, in an order of its own). */
+ * every record of a group, in an order of its own; a chunked record's
+ * chunks sit in few groups). At most READ_CACHE_SLOTS bodies, and beyond
+ * the newest at most READ_CACHE_BYTES in all: four of the versions
+ * profile's 4 MiB groups, one of the archive profile's 64 MiB. */
 #define READ_CACHE_SLOTS 4
+#define READ_CACHE_BYTES (64u << 20)
 
 struct read_cache {
 	struct {
 		int64_t pack;
 		uint32_t grp;
 		uint8_t *body;    /* NULL when the slot is free */
+		uint64_t len;
 		uint64_t used;    /* tick of the last use */
 	} slot[READ_CACHE_SLOTS];
 	uint64_t tick;
@@ -189,7 +194,24 @@ static int cached_body(strata_store *s, const catalog_loc *loc, int fd, const ch
 	c->slot[victim].pack = loc->pack;
 	c->slot[victim].grp = loc->grp;
 	c->slot[victim].body = b;
+	c->slot[victim].len = loc->group.blen;
 	c->slot[victim].used = ++c->tick;
+	/* Drop the least recently used others while the bodies pass the cap. */
+	for (;;) {
+		uint64_t total = 0;
+		int lru = -1;
+		for (int i = 0; i < READ_CACHE_SLOTS; i++) {
+			if (!c->slot[i].body)
+				continue;
+			total += c->slot[i].len;
+			if (i != victim && (lru < 0 || c->slot[i].used < c->slot[lru].used))
+				lru = i;
+		}
+		if (total <= READ_CACHE_BYTES || lru < 0)
+			break;
+		free(c->slot[lru].body);
+		c->slot[lru].body = NULL;
+	}
 	*body = b;
 	return 0;
 }

@@ -39,6 +39,10 @@ every export is compared with the snapshot of its unit.
                 or of no unit: exit 1, "unit N holds no imported tree";
                 --unit 0 / x / -1 / '': exit 2, DIR not created; get of the
                 chunked file's records gives them back
+  get           a chunked file's record, streamed, to a file (-o, --stats
+                counts its bytes) and to standard output equals the file; a
+                missing record: exit 1, "there is no record N", an existing
+                -o FILE left as it was
   sizes         (`strata packs -v`) the pack of unit 2 (the big file edited
                 in place) is under 5% of the big file, that of the unchanged
                 unit 3 tiny; a unit adding a copy of the (edited) big file
@@ -540,6 +544,21 @@ expect_export.latest = 4
 expect_export(S, None, snaps[4], "no --unit, the latest unit holds no tree: ")
 r = t.ok("ls", S)
 t.eq(r.out, ls_output(counts), "ls after 4 imports and a put")
+
+t.section("get of a chunked file: streamed, whole")
+out = j(D, "got.bin")
+r = t.expect(0, "get", S, "copy/big copy.bin", "-o", out, "--stats")
+with open(out, "rb") as f:
+    t.check(f.read() == bytes(big), "get -o of a chunked record: not the file's bytes")
+t.check(b"returned %d bytes" % len(big) in r.err, lambda: "get --stats of a chunked record: %r" % r.err)
+r = t.ok("get", S, "copy/big copy.bin")
+t.check(r.out == bytes(big), "get of a chunked record to standard output: not the file's bytes")
+with open(out, "wb") as f:
+    f.write(b"keep me")
+r = t.expect(1, "get", S, "copy/big copy.bin@2", "-o", out)
+t.eq(r.err, b"strata: get: key 'copy/big copy.bin' has 1 records; there is no record 2\n", "get of a missing record")
+with open(out, "rb") as f:
+    t.eq(f.read(), b"keep me", "get of a missing record -o FILE: FILE")
 
 t.section("verify")
 rows = pack_rows(S)

@@ -460,9 +460,82 @@ static void test_repack_and_damage(void **state)
 		}
 	}
 	assert_true(bad > 0);
+	/* strata_get_fd streams the same records: the damaged ones fail with
+	 * at most a true prefix written, never a wrong byte */
+	char *out = tu_join(dir, "out");
+	int streamed_bad = 0;
+	for (int i = 0; i < 4; i++) {
+		int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		assert_true(fd >= 0);
+		uint64_t size = 0;
+		int rc = strata_get_fd(s, "f", 1, (uint64_t)i + 1, fd, out, &size);
+		assert_int_equal(close(fd), 0);
+		size_t olen;
+		uint8_t *o = tu_read_file(out, &olen);
+		if (rc) {
+			assert_int_equal(rc, STRATA_ECORRUPT);
+			assert_true(olen < len);
+			assert_memory_equal(o, v[i], olen);
+			streamed_bad++;
+		} else {
+			assert_int_equal(size, len);
+			assert_int_equal(olen, len);
+			assert_memory_equal(o, v[i], len);
+		}
+		free(o);
+	}
+	assert_int_equal(streamed_bad, bad);
+	free(out);
 	strata_close(s);
 	for (int i = 0; i < 4; i++)
 		free(v[i]);
+}
+
+/* strata_get_fd writes records whole: a chunked one (several chunks, as
+ * strata_get returns it) and a small one; a missing one writes nothing. */
+static void test_get_fd(void **state)
+{
+	const char *dir = *state;
+	strata_store *s = open_chunked(dir, 2);
+	const size_t len = 3 * MIB + 12345;
+	uint8_t *big = tu_alloc(len);
+	tu_fill_text(big, len, 81);
+	put_copy(s, "big", big, len);
+	put_copy(s, "small", "tiny record", 11);
+	commit(s);
+	char *out = tu_join(dir, "out");
+	const struct {
+		const char *key;
+		const void *want;
+		size_t len;
+	} cases[] = { { "big", big, len }, { "small", "tiny record", 11 } };
+	for (size_t i = 0; i < 2; i++) {
+		int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		assert_true(fd >= 0);
+		uint64_t size = 0;
+		assert_int_equal(strata_get_fd(s, cases[i].key, strlen(cases[i].key), 1, fd, NULL, &size), 0);
+		assert_int_equal(close(fd), 0);
+		assert_int_equal(size, cases[i].len);
+		size_t olen;
+		uint8_t *o = tu_read_file(out, &olen);
+		assert_int_equal(olen, cases[i].len);
+		assert_memory_equal(o, cases[i].want, olen);
+		free(o);
+		/* the read cost is the stream's */
+		strata_read_cost cost;
+		assert_int_equal(strata_read_cost_get(s, &cost), 0);
+		assert_true(cost.bytes_read > 0 && cost.bytes_decoded >= cases[i].len);
+	}
+	int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(strata_get_fd(s, "big", 3, 2, fd, NULL, NULL), STRATA_ENOTFOUND);
+	assert_int_equal(strata_get_fd(s, "none", 4, 1, fd, NULL, NULL), STRATA_ENOTFOUND);
+	assert_int_equal(strata_get_fd(s, "big", 3, 1, -1, NULL, NULL), STRATA_EINVAL);
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(tu_file_size(out), 0);
+	free(out);
+	free(big);
+	strata_close(s);
 }
 
 /* verify --since checks fewer packs; a fork shares the packs (hard links),
@@ -813,6 +886,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dedup_pipeline, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_state_rebuilt, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_put_fd, tu_setup_dir, tu_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_get_fd, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_patches, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_similar_base, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_deep_chains, tu_setup_dir, tu_teardown_dir),
