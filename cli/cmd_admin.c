@@ -33,11 +33,6 @@ static void show_progress(void *ctx, uint64_t done, uint64_t total)
 	progress_show(&c->prog, done == total, "%s: %" PRIu64 "/%" PRIu64 " packs", c->cmd, done, total);
 }
 
-static int no_opt(int opt, const char *arg, void *ctx)
-{
-	return 0;
-}
-
 static int since_opt(int opt, const char *arg, void *ctx)
 {
 	char *end;
@@ -81,16 +76,28 @@ int cmd_verify(int argc, char **argv)
 
 int cmd_rebuild(int argc, char **argv)
 {
-	int done, rc = command_getopt(argc, argv, "", NULL, no_opt, NULL, &done);
-	if (rc || done)
+	store_opts *so = store_opts_new("rebuild");
+	if (!so)
+		return fail("out of memory");
+	strata_options o;
+	int done, rc = command_getopt(argc, argv, "", store_longopts(), store_opt, so, &done);
+	if (!rc && !done && argc - optind != 1)
+		rc = usage_error("rebuild", "expected STORE");
+	int given = store_opts_given(so);
+	if (!rc && !done && given)
+		rc = store_opts_resolve(so, &o);
+	if (rc || done) {
+		store_opts_free(so);
 		return rc;
-	if (argc - optind != 1)
-		return usage_error("rebuild", "expected STORE");
+	}
 	check_ctx c = { "rebuild", { 0 } };
 	progress_init(&c.prog);
 	uint64_t units = 0;
-	rc = strata_rebuild(argv[optind], report_problem, show_progress, &c, &units);
+	rc = strata_rebuild_opts(argv[optind], given ? &o : NULL, report_problem, show_progress, &c, &units);
 	progress_done(&c.prog);
+	store_opts_free(so);
+	if (rc == STRATA_EINVAL) /* an option out of range, or options for a store that has its own */
+		return usage_error("rebuild", "%s", strata_errmsg());
 	if (rc)
 		return fail_lib("rebuild", rc);
 	printf("rebuilt the catalog of %s: %" PRIu64 " units\n", argv[optind], units);

@@ -13,9 +13,11 @@
 
 /* ---------------------------------------------------------------- init */
 
-/* What the init command line says; a profile's defaults apply first, then
- * the options given, whatever their order. */
-typedef struct init_opts {
+/* What the store options on a command line say (init's, and rebuild's for
+ * a directory of packs); a profile's defaults apply first, then the options
+ * given, whatever their order. */
+struct store_opts {
+	const char *cmd;        /* names the command in errors */
 	strata_options o;       /* numeric options given (see `given`) */
 	unsigned given;         /* GIVEN_* bits */
 	const char *profile;
@@ -23,10 +25,51 @@ typedef struct init_opts {
 	const char **rules;     /* --codec-rule values, NULL-terminated */
 	size_t nrules;
 	int level, level_given;
-} init_opts;
+	char codec_buf[64];     /* the codec with --level's level */
+};
 
 enum { GIVEN_CAP = 1, GIVEN_CHAIN = 2, GIVEN_COST = 4, GIVEN_REPACK = 8, GIVEN_CHUNK = 16, GIVEN_AVG = 32,
        GIVEN_STATE = 64 };
+
+static const struct option STORE_LONGOPTS[] = { { "group-cap", required_argument, NULL, 'c' },
+					 { "level", required_argument, NULL, 'l' },
+					 { "chain-max", required_argument, NULL, 'd' },
+					 { "read-cost-max", required_argument, NULL, 'r' },
+					 { "repack-after", required_argument, NULL, 'a' },
+					 { "chunk-above", required_argument, NULL, 'k' },
+					 { "chunk-avg", required_argument, NULL, 'g' },
+					 { "state-mem", required_argument, NULL, 'm' },
+					 { "profile", required_argument, NULL, 'p' },
+					 { "codec", required_argument, NULL, 'C' },
+					 { "codec-rule", required_argument, NULL, 'R' },
+					 { 0, 0, 0, 0 } };
+
+const struct option *store_longopts(void)
+{
+	return STORE_LONGOPTS;
+}
+
+store_opts *store_opts_new(const char *cmd)
+{
+	store_opts *so = calloc(1, sizeof *so);
+	if (so) {
+		so->cmd = cmd;
+		so->o = (strata_options)STRATA_OPTIONS_INIT;
+	}
+	return so;
+}
+
+void store_opts_free(store_opts *so)
+{
+	if (so)
+		free(so->rules);
+	free(so);
+}
+
+int store_opts_given(const store_opts *so)
+{
+	return so->given || so->profile || so->codec || so->rules || so->level_given;
+}
 
 static int parse_u64(const char *s, uint64_t *v)
 {
@@ -39,9 +82,9 @@ static int parse_u64(const char *s, uint64_t *v)
 	return 0;
 }
 
-static int init_opt(int opt, const char *arg, void *ctx)
+int store_opt(int opt, const char *arg, void *ctx)
 {
-	init_opts *io = ctx;
+	store_opts *io = ctx;
 	if (opt == 'p' || opt == 'C') {
 		*(opt == 'p' ? &io->profile : &io->codec) = arg;
 		return 0;
@@ -57,11 +100,11 @@ static int init_opt(int opt, const char *arg, void *ctx)
 	}
 	uint64_t v;
 	if (parse_u64(arg, &v))
-		return usage_error("init", "'%s' is not a number", arg);
+		return usage_error(io->cmd, "'%s' is not a number", arg);
 	/* The library checks each option's range and names the value; only a
 	 * value too large for its int field is refused here. */
 	if (opt != 'c' && opt != 'k' && opt != 'm' && v > INT_MAX)
-		return usage_error("init", "'%s' is too large", arg);
+		return usage_error(io->cmd, "'%s' is too large", arg);
 	int iv = (int)v;
 	if (opt == 'c') {
 		io->o.group_cap = v;
@@ -91,12 +134,10 @@ static int init_opt(int opt, const char *arg, void *ctx)
 	return 0;
 }
 
-/* The store's options: the profile's, then what was given. --level is the
- * default codec's level (zstd's unless a codec is named). */
-static int init_options(init_opts *io, strata_options *o, char *codec_buf, size_t cap)
+int store_opts_resolve(store_opts *io, strata_options *o)
 {
 	if (strata_options_profile(o, io->profile ? io->profile : "versions"))
-		return usage_error("init", "%s", strata_errmsg());
+		return usage_error(io->cmd, "%s", strata_errmsg());
 	if (io->given & GIVEN_CAP)
 		o->group_cap = io->o.group_cap;
 	if (io->given & GIVEN_CHAIN)
@@ -118,48 +159,37 @@ static int init_options(init_opts *io, strata_options *o, char *codec_buf, size_
 	if (!io->level_given)
 		return 0;
 	if (io->codec && strchr(io->codec, ':'))
-		return usage_error("init", "give the level either in --codec or with --level, not both");
+		return usage_error(io->cmd, "give the level either in --codec or with --level, not both");
 	size_t name = o->codec ? strcspn(o->codec, ":") : 0;
 	if (!o->codec || (name == 4 && !strncmp(o->codec, "zstd", 4))) {
 		o->zstd_level = io->level;
 		if (o->codec)
 			o->codec = "zstd"; /* takes zstd_level */
 	} else {
-		snprintf(codec_buf, cap, "%.*s:%d", (int)name, o->codec, io->level);
-		o->codec = codec_buf;
+		snprintf(io->codec_buf, sizeof io->codec_buf, "%.*s:%d", (int)name, o->codec, io->level);
+		o->codec = io->codec_buf;
 	}
 	return 0;
 }
 
 int cmd_init(int argc, char **argv)
 {
-	static const struct option lo[] = { { "group-cap", required_argument, NULL, 'c' },
-					    { "level", required_argument, NULL, 'l' },
-					    { "chain-max", required_argument, NULL, 'd' },
-					    { "read-cost-max", required_argument, NULL, 'r' },
-					    { "repack-after", required_argument, NULL, 'a' },
-					    { "chunk-above", required_argument, NULL, 'k' },
-					    { "chunk-avg", required_argument, NULL, 'g' },
-					    { "state-mem", required_argument, NULL, 'm' },
-					    { "profile", required_argument, NULL, 'p' },
-					    { "codec", required_argument, NULL, 'C' },
-					    { "codec-rule", required_argument, NULL, 'R' },
-					    { 0, 0, 0, 0 } };
-	init_opts io = { .o = STRATA_OPTIONS_INIT };
+	store_opts *so = store_opts_new("init");
+	if (!so)
+		return fail("out of memory");
 	strata_options o;
-	char codec_buf[64];
-	int done, rc = command_getopt(argc, argv, "", lo, init_opt, &io, &done);
+	int done, rc = command_getopt(argc, argv, "", store_longopts(), store_opt, so, &done);
 	if (!rc && !done && argc - optind != 1)
 		rc = usage_error("init", "expected one STORE directory");
 	if (!rc && !done)
-		rc = init_options(&io, &o, codec_buf, sizeof codec_buf);
+		rc = store_opts_resolve(so, &o);
 	if (rc || done) {
-		free(io.rules);
+		store_opts_free(so);
 		return rc;
 	}
 	strata_store *s;
 	rc = strata_open(&s, argv[optind], STRATA_OPEN_CREATE | STRATA_OPEN_EXCL, &o);
-	free(io.rules);
+	store_opts_free(so);
 	if (rc == STRATA_EINVAL) /* an option out of range: bad usage */
 		return usage_error("init", "%s", strata_errmsg());
 	if (rc)

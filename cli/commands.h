@@ -36,4 +36,17 @@ struct option;
 int command_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts,
 		   int (*on_opt)(int opt, const char *arg, void *ctx), void *ctx, int *done);
 
+/* The options that make a store: init's, and rebuild's for a directory of
+ * packs. Parse them with command_getopt(..., store_longopts(), store_opt,
+ * so, ...), then store_opts_resolve() gives the options (pointing into so,
+ * valid until store_opts_free). `cmd` names the command in errors. */
+typedef struct store_opts store_opts;
+struct strata_options;
+const struct option *store_longopts(void);
+store_opts *store_opts_new(const char *cmd);
+int store_opt(int opt, const char *arg, void *ctx);
+int store_opts_given(const store_opts *so);
+int store_opts_resolve(store_opts *so, struct strata_options *o);
+void store_opts_free(store_opts *so);
+
 #endif

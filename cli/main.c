@@ -170,13 +170,21 @@ static const command COMMANDS[] = {
 	  "\n"
 	  "  --oldest-first  order each key's records oldest first\n" },
 	{ "rebuild", cmd_rebuild, "recreate the catalog from the packs",
-	  "usage: strata rebuild STORE\n"
+	  "usage: strata rebuild STORE [--profile NAME] [init's options]\n"
 	  "\n"
 	  "Delete the catalog and recreate it from the pack files alone, with the\n"
 	  "chunk indexes. Damaged packs are reported, set aside as *.damaged and\n"
 	  "left out. Needs the writer lock. STORE may be a directory holding only\n"
 	  "packs/ (copies of another store's packs, see 'strata packs'): it gets a\n"
-	  "strata.conf of the default options, which only steer later writes.\n" },
+	  "strata.conf of the options given, or else of the default (versions)\n"
+	  "profile. They only steer later writes, but give the ones the store was\n"
+	  "made with: an archive rebuilt with the defaults would chunk less and\n"
+	  "repack its packs. A store that has a strata.conf keeps it; options are\n"
+	  "then refused.\n"
+	  "\n"
+	  "  --profile NAME    the store's profile (trace, versions, archive); the\n"
+	  "                    other options of 'strata init' (see its --help) are\n"
+	  "                    taken too and override it\n" },
 	{ "import", cmd_import, "store a snapshot of a directory tree as one unit",
 	  "usage: strata import STORE DIR [--label LABEL] [--reread]\n"
 	  "\n"
@@ -207,7 +215,8 @@ static const command COMMANDS[] = {
 	  "Print the path of every live pack holding units N and later (default:\n"
 	  "all), oldest first: after copying the packs of units before N, these\n"
 	  "are what a copy lacks. Packs are immutable; a directory holding copies\n"
-	  "of all of them becomes the whole store again with 'strata rebuild'.\n"
+	  "of all of them becomes the whole store again with 'strata rebuild'\n"
+	  "(give it the store's --profile and options: packs do not hold them).\n"
 	  "\n"
 	  "  --since N      only packs holding units N and later\n"
 	  "  -v, --verbose  also print each pack's first and last unit and size,\n"

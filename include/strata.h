@@ -475,6 +475,18 @@ int strata_rebuild(const char *path, strata_problem_cb *on_problem,
 		   strata_progress_cb *progress, void *ctx,
 		   uint64_t *units_out);
 
+/*
+ * strata_rebuild, where `path` may be a directory holding only packs/
+ * (copies of another store's packs): it gets a strata.conf of `opts` (NULL:
+ * the defaults), which steer later writes only, so give the options the
+ * store was made with (its profile: an archive's must not repack). A store
+ * that has a strata.conf keeps it: `opts` must then be NULL (STRATA_EINVAL,
+ * nothing changed, otherwise). `opts` is read only during the call.
+ */
+int strata_rebuild_opts(const char *path, const strata_options *opts,
+			strata_problem_cb *on_problem, strata_progress_cb *progress,
+			void *ctx, uint64_t *units_out);
+
 /* --------------------------------------------------- archives: trees, packs */
 
 /*

@@ -219,17 +219,21 @@ static void remove_catalog_files(const char *catalog_path)
 }
 
 /* A directory holding only copies of a store's packs becomes a store: it
- * gets the default options (they steer later writes only). */
-static int conf_for_packs(const char *path)
+ * gets the options given, or the defaults (they steer later writes only).
+ * A store that has its options keeps them. */
+static int conf_for_packs(const char *path, const strata_options *opts)
 {
 	char conf[4096], packs[4096];
 	snprintf(conf, sizeof conf, "%s/strata.conf", path);
 	snprintf(packs, sizeof packs, "%s/packs", path);
+	if (os_exists(conf) && opts)
+		return err_set(STRATA_EINVAL, "%s has its options already (strata.conf): options are for a directory "
+					      "holding only packs/", path);
 	if (os_exists(conf) || !os_exists(packs))
 		return 0;
 	strata_options o;
 	conf_codecs cc;
-	int rc = conf_from_options(NULL, &o, &cc);
+	int rc = conf_from_options(opts, &o, &cc);
 	if (!rc) {
 		rc = conf_write(path, &o, &cc);
 		conf_codecs_free(&cc);
@@ -240,8 +244,17 @@ static int conf_for_packs(const char *path)
 int strata_rebuild(const char *path, strata_problem_cb *on_problem, strata_progress_cb *progress,
 		   void *ctx, uint64_t *units_out)
 {
+	return strata_rebuild_opts(path, NULL, on_problem, progress, ctx, units_out);
+}
+
+int strata_rebuild_opts(const char *path, const strata_options *opts, strata_problem_cb *on_problem,
+			strata_progress_cb *progress, void *ctx, uint64_t *units_out)
+{
+	err_clear();
+	if (!path)
+		return err_set(STRATA_EINVAL, "strata_rebuild needs a path");
 	strata_store *s;
-	int rc = conf_for_packs(path);
+	int rc = conf_for_packs(path, opts);
 	/* Without the catalog: it may be what is damaged. */
 	if (!rc)
 		rc = strata_open(&s, path, STRATA_OPEN_WRITE | STORE_OPEN_BARE, NULL);

@@ -55,7 +55,11 @@ every export is compared with the snapshot of its unit.
                 and size tab-separated (the files' sizes); --since 2 only the
                 packs holding units 2 and later; after a repack the repacked
                 pack, then newer ones; --since 0: exit 2
-  offsite copy  only the packs/ of the store copied into a new directory:
+  offsite copy  (rebuild --profile archive: the archive profile's strata.conf;
+                an option out of range: exit 2, the directory untouched; a
+                store with a strata.conf: exit 2, "has its options
+                already", nothing changed)
+                only the packs/ of the store copied into a new directory:
                 rebuild says "rebuilt the catalog of D: 5 units", writes the
                 default strata.conf, `strata log` and ls are the source's,
                 every unit exports equal to its snapshot, an import with
@@ -639,6 +643,29 @@ t.check(bo < BIG * 5 // 100, lambda: "unit 3 of the offsite store (the big file 
 for u, sn in ((1, snaps[1]), (2, snaps[2]), (3, snapO2)):
     expect_export(O2, u, sn, "offsite store, unit %d: " % u)
 verify(O2)
+
+t.section("offsite copy: packs only, rebuild with the store's profile")
+O3 = os.path.join(D, "offsite3")
+os.makedirs(j(O3, "packs"))
+for path, _, _, _ in rows:
+    shutil.copy2(path, os.path.join(O3, "packs"))
+r = t.expect(2, "rebuild", O3, "--profile", "archive", "--chain-max", "99")
+t.check(b"chain max 99 is outside" in r.err, lambda: "rebuild with an option out of range: %r" % r)
+t.eq(sorted(os.listdir(O3)), [b"packs"] if isinstance(O3, bytes) else ["packs"],
+     "a rebuild refused for its options left the directory as it was")
+r = t.ok("rebuild", O3, "--profile", "archive")
+t.eq(r.out, b"rebuilt the catalog of %s: 5 units\n" % O3.encode(), "rebuild --profile archive of a directory of packs")
+ARC = os.path.join(D, "archive-conf")
+t.must("init", ARC, "--profile", "archive")
+t.eq(open(j(O3, "strata.conf"), "rb").read(), open(j(ARC, "strata.conf"), "rb").read(),
+     "the strata.conf rebuild --profile archive wrote: the archive profile's")
+for u in (1, 4):
+    expect_export(O3, u, snaps[u], "rebuilt with the archive profile, unit %d: " % u)
+conf3 = open(j(O3, "strata.conf"), "rb").read()
+r = t.expect(2, "rebuild", O3, "--profile", "trace")
+t.check(b"has its options already" in r.err, lambda: "rebuild --profile of a store with a strata.conf: %r" % r)
+t.eq(open(j(O3, "strata.conf"), "rb").read(), conf3, "strata.conf after a refused rebuild --profile")
+t.eq(t.run("log", O3).out, t.run("log", S).out, "log after a refused rebuild --profile")
 
 t.section("import --reread")
 R = os.path.join(D, "reread")

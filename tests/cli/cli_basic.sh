@@ -48,7 +48,7 @@ declare -A USAGE=(
 	[stats]="usage: strata stats STORE [--json]"
 	[verify]="usage: strata verify STORE [--since N]"
 	[repack]="usage: strata repack STORE [--oldest-first]"
-	[rebuild]="usage: strata rebuild STORE"
+	[rebuild]="usage: strata rebuild STORE [--profile NAME] [init's options]"
 	[import]="usage: strata import STORE DIR [--label LABEL] [--reread]"
 	[export]="usage: strata export STORE DIR [--unit N]"
 	[packs]="usage: strata packs STORE [--since N] [-v]"
@@ -59,7 +59,7 @@ declare -A OPTS=(
 	[init]="--group-cap --level --chain-max --read-cost-max --repack-after --chunk-above --chunk-avg --state-mem --profile --codec --codec-rule"
 	[put]="--label"
 	[get]="-o --output --stats" [cat]="--from --count --prefetch" [load]="-v --verbose --threads --queue-mb --durable-mb --durable-sec"
-	[ls]="" [log]="" [stats]="--json" [verify]="--since" [repack]="--oldest-first" [rebuild]=""
+	[ls]="" [log]="" [stats]="--json" [verify]="--since" [repack]="--oldest-first" [rebuild]="--profile"
 	[import]="--label --reread" [export]="--unit" [packs]="--since -v --verbose" [fork]=""
 )
 # the exact "wrong number of arguments" message of each command
