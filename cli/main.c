@@ -228,7 +228,9 @@ static const command COMMANDS[] = {
 	  "with the history and chunk indexes of STORE: its packs are hard links\n"
 	  "to STORE's (copies where the file system refuses), its catalog a copy.\n"
 	  "Units added to NEW compress against that history; STORE is left as it\n"
-	  "was (its lock is taken meanwhile).\n" },
+	  "was (its lock is taken meanwhile). If a fork stops midway (a crash, a\n"
+	  "full disk), NEW is no store; running the fork again clears what the\n"
+	  "stopped one left there, and nothing else.\n" },
 };
 
 #define NCOMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])

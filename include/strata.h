@@ -567,7 +567,10 @@ int strata_verify_since(strata_store *s, uint64_t since, strata_problem_cb *on_p
  * copy. Units committed to either store afterwards are the other's
  * business: packs are immutable, so neither sees the other's. Takes the
  * writer lock of `from` meanwhile. *copied_out (may be NULL) receives the
- * number of packs copied rather than linked.
+ * number of packs copied rather than linked. A fork that stopped midway (a
+ * crash, a full disk) leaves `to` no store but marked (docs/FORMAT.md,
+ * "Store directory"): the next fork into it clears what it left, and only
+ * that.
  */
 int strata_fork(const char *from, const char *to, uint64_t *copied_out);
 

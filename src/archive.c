@@ -481,6 +481,78 @@ int strata_foreach_pack(strata_store *s, uint64_t since, strata_pack_cb *cb, voi
 	return rc;
 }
 
+/* A fork writes this file into NEW first and removes it last, after
+ * strata.conf: a fork that stopped midway (a crash, a full disk) leaves it
+ * beside what it made, so that the next fork into NEW may clear that. */
+#define FORK_MARK "fork-incomplete"
+
+static int is_fork_file(const char *name)
+{
+	static const char *const made[] = { FORK_MARK, "packs", "catalog.db", "catalog.db-wal", "catalog.db-shm",
+					    "catalog.db-journal", "strata.conf.tmp" };
+	for (size_t i = 0; i < sizeof made / sizeof *made; i++)
+		if (!strcmp(name, made[i]))
+			return 1;
+	return 0;
+}
+
+/* Empty `to` (a directory holding the marker) of an unfinished fork: no
+ * strata.conf, nothing but what a fork makes (packs/ of regular files, the
+ * catalog); else `to` is refused as not empty, and left as it is. */
+static int clear_unfinished_fork(const char *to)
+{
+	char **names = NULL, **pn = NULL;
+	size_t n = 0, np = 0;
+	char *conf = path_join(to, "strata.conf"), *packs = path_join(to, "packs");
+	int rc = conf && packs ? 0 : ERR_NOMEM();
+	int unfinished = !rc && !os_exists(conf);
+	if (!rc && unfinished)
+		rc = os_list(to, &names, &n);
+	for (size_t i = 0; !rc && unfinished && i < n; i++)
+		unfinished = is_fork_file(names[i]);
+	if (!rc && unfinished && os_exists(packs) && !(rc = os_list(packs, &pn, &np)))
+		for (size_t i = 0; unfinished && i < np; i++) {
+			os_stat st;
+			char *p = path_join(packs, pn[i]);
+			unfinished = p && !os_lstat(p, &st) && st.type == OS_FILE;
+			err_clear();
+			free(p);
+		}
+	if (!rc && !unfinished)
+		rc = err_set(STRATA_EEXIST, "%s is not empty", to);
+	for (size_t i = 0; !rc && i < np; i++) {
+		char *p = path_join(packs, pn[i]);
+		rc = p ? os_unlink(p) : ERR_NOMEM();
+		free(p);
+	}
+	if (!rc)
+		rc = os_rmdir(packs);
+	for (size_t i = 0; !rc && i < n; i++) {
+		char *p = strcmp(names[i], "packs") && strcmp(names[i], FORK_MARK) ? path_join(to, names[i]) : NULL;
+		rc = p ? os_unlink(p) : 0;
+		free(p);
+	}
+	os_names_free(names, n);
+	os_names_free(pn, np);
+	free(conf);
+	free(packs);
+	return rc;
+}
+
+/* Write the fork's marker into `to` (empty, or cleared). */
+static int mark_fork(const char *to, const char *from)
+{
+	char *mark = path_join(to, FORK_MARK);
+	int fd, rc = mark ? os_open(&fd, mark, O_WRONLY | O_CREAT | O_TRUNC, 0644) : ERR_NOMEM();
+	if (!rc) {
+		rc = os_write(fd, from, strlen(from), mark);
+		int rc2 = os_close_checked(fd, mark);
+		rc = rc ? rc : rc2;
+	}
+	free(mark);
+	return rc ? rc : os_fsync_dir(to);
+}
+
 int strata_fork(const char *from, const char *to, uint64_t *copied_out)
 {
 	err_clear();
@@ -490,9 +562,15 @@ int strata_fork(const char *from, const char *to, uint64_t *copied_out)
 	int rc = strata_open(&s, from, STRATA_OPEN_WRITE, NULL);
 	if (rc)
 		return rc;
+	char *packs = path_join(to, "packs"), *cat = path_join(to, "catalog.db"), *mark = path_join(to, FORK_MARK);
 	rc = empty_dir(to);
-	char *packs = path_join(to, "packs"), *cat = path_join(to, "catalog.db");
-	if (!rc && (!packs || !cat))
+	if (rc == STRATA_EEXIST && mark && os_exists(mark)) {
+		err_clear();
+		rc = clear_unfinished_fork(to);
+	}
+	if (!rc)
+		rc = mark_fork(to, from);
+	if (!rc && (!packs || !cat || !mark))
 		rc = ERR_NOMEM();
 	if (!rc)
 		rc = os_mkdir_new(packs, 0755);
@@ -514,12 +592,18 @@ int strata_fork(const char *from, const char *to, uint64_t *copied_out)
 	free(v);
 	if (!rc)
 		rc = os_fsync_dir(packs);
-	/* strata.conf last: until it is there, `to` is not a store. */
+	/* strata.conf last: until it is there, `to` is not a store; then the
+	 * marker goes. */
 	if (!rc)
 		rc = conf_write(to, &s->opts, &s->codecs);
+	if (!rc)
+		rc = os_unlink(mark);
+	if (!rc)
+		rc = os_fsync_dir(to);
 	strata_close(s);
 	free(packs);
 	free(cat);
+	free(mark);
 	if (!rc && copied_out)
 		*copied_out = copied;
 	return rc;

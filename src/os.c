@@ -161,6 +161,13 @@ int os_unlink(const char *path)
 	return 0;
 }
 
+int os_rmdir(const char *path)
+{
+	if (rmdir(path) != 0 && errno != ENOENT)
+		return err_errno(errno, "cannot remove directory %s", path);
+	return 0;
+}
+
 int os_mkdir(const char *path)
 {
 	if (mkdir(path, 0777) != 0 && errno != EEXIST)

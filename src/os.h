@@ -40,6 +40,8 @@ int os_rename_noreplace(const char *from, const char *to);
 int os_unlink(const char *path);
 /* mkdir; an existing directory is not an error. */
 int os_mkdir(const char *path);
+/* rmdir of an empty directory; a missing one is not an error. */
+int os_rmdir(const char *path);
 /* 1 if path exists, 0 if not. */
 int os_exists(const char *path);
 

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "cdc.h"
+#include "os.h"
 #include "pack.h"
 #include "strata.h"
 #include "tree.h"
@@ -594,6 +595,86 @@ static void test_verify_since_and_fork(void **state)
 	free(fk);
 }
 
+/* A fork that fails midway (each write-side call in turn fails) leaves
+ * no store, and the next fork into the same directory clears what it left
+ * and succeeds; a directory holding the marker and anything a fork does not
+ * make, or a finished store, is never cleared. */
+static void test_fork_interrupted(void **state)
+{
+	const char *dir = *state;
+	char *src = tu_join(dir, "src"), *fk = tu_join(dir, "fork");
+	strata_store *s = open_chunked(src, -1);
+	const size_t len = MIB;
+	uint8_t *a = tu_alloc(len);
+	tu_fill_text(a, len, 91);
+	put_copy(s, "f", a, len);
+	commit(s);
+	strata_close(s);
+	int failed = 0, cleared = 0, done = 0;
+	for (uint64_t k = 1; k < 64 && !done; k++) {
+		os_fault_set(k, ENOSPC);
+		int rc = strata_fork(src, fk, NULL);
+		os_fault_set(0, 0);
+		if (rc == 0) {
+			done = 1;
+			break;
+		}
+		failed++;
+		strata_store *x = NULL;
+		char *mark = tu_join(fk, "fork-incomplete");
+		if (strata_open(&x, fk, STRATA_OPEN_READ, NULL) == 0) {
+			/* failed after strata.conf was in place (syncing the
+			 * directory): a whole store, which no fork clears */
+			check_get(x, "f", 1, a, len);
+			strata_close(x);
+			assert_int_equal(strata_fork(src, fk, NULL), STRATA_EEXIST);
+			free(mark);
+			tu_rmrf(fk);
+			continue;
+		}
+		/* failed before it made NEW (opening the source), or NEW holds
+		 * the marker */
+		assert_true(!os_exists(fk) || os_exists(mark));
+		cleared += os_exists(mark);
+		uint64_t copied = 99;
+		if ((rc = strata_fork(src, fk, &copied)) != 0)
+			fail_msg("fork after one that failed at write %llu: %s", (unsigned long long)k, strata_errmsg());
+		assert_int_equal(copied, 0); /* hard links again */
+		assert_int_equal(strata_open(&x, fk, STRATA_OPEN_READ, NULL), 0);
+		check_get(x, "f", 1, a, len);
+		strata_close(x);
+		assert_false(os_exists(mark));
+		free(mark);
+		tu_rmrf(fk);
+	}
+	assert_true(done);
+	assert_true(failed >= 3 && cleared >= 2);
+	/* a finished store with a stray marker: refused, kept */
+	char *mark = tu_join(fk, "fork-incomplete");
+	tu_write_file(mark, "x", 1, 0644);
+	assert_int_equal(strata_fork(src, fk, NULL), STRATA_EEXIST);
+	assert_int_equal(strata_open(&s, fk, STRATA_OPEN_READ, NULL), 0);
+	check_get(s, "f", 1, a, len);
+	strata_close(s);
+	/* the marker beside a file no fork makes: refused, kept */
+	tu_rmrf(fk);
+	assert_int_equal(mkdir(fk, 0755), 0);
+	tu_write_file(mark, "x", 1, 0644);
+	char *mine = tu_join(fk, "notes.txt");
+	tu_write_file(mine, "mine", 4, 0644);
+	assert_int_equal(strata_fork(src, fk, NULL), STRATA_EEXIST);
+	assert_true(os_exists(mine));
+	/* once it is gone, the fork clears its own leftovers */
+	assert_int_equal(unlink(mine), 0);
+	assert_int_equal(strata_fork(src, fk, NULL), 0);
+	assert_false(os_exists(mark));
+	free(mine);
+	free(mark);
+	free(a);
+	free(src);
+	free(fk);
+}
+
 /* A record read from a descriptor is chunked as it is read: the same
  * chunks as strata_put of the same bytes makes (so the second costs
  * nothing), and a small one is put whole. */
@@ -893,6 +974,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_import_vanished, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_repack_and_damage, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_verify_since_and_fork, tu_setup_dir, tu_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_fork_interrupted, tu_setup_dir, tu_teardown_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
