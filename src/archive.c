@@ -36,12 +36,13 @@ static int fd_read(void *ctx, uint8_t *dst, size_t cap, size_t *got)
 	return os_read_some(f->fd, dst, cap, got, f->what);
 }
 
-int strata_put_fd(strata_store *s, const void *key, size_t keylen, int fd, const char *what, uint64_t *n_out,
-		  uint64_t *size_out)
+/* strata_put_fd; with `reused` (else NULL), chunked content equal to the
+ * key's latest record is not put again (chunk_put_stream). */
+static int put_fd(strata_store *s, const void *key, size_t keylen, int fd, const char *what, uint64_t *n_out,
+		  uint64_t *size_out, int *reused)
 {
-	err_clear();
-	if (!s || !key || fd < 0)
-		return err_set(STRATA_EINVAL, "strata_put_fd needs a store, a key and a descriptor");
+	if (reused)
+		*reused = 0;
 	int rc = store_check_key(key, keylen);
 	if (rc)
 		return rc;
@@ -78,9 +79,18 @@ int strata_put_fd(strata_store *s, const void *key, size_t keylen, int fd, const
 			*size_out = have;
 		return strata_put(s, key, keylen, buf, have, strata_release_free, NULL, n_out);
 	}
-	rc = chunk_put_stream(s, key, keylen, buf, have, fd_read, &src, n_out, size_out);
+	rc = chunk_put_stream(s, key, keylen, buf, have, fd_read, &src, n_out, size_out, reused);
 	free(buf);
 	return rc;
+}
+
+int strata_put_fd(strata_store *s, const void *key, size_t keylen, int fd, const char *what, uint64_t *n_out,
+		  uint64_t *size_out)
+{
+	err_clear();
+	if (!s || !key || fd < 0)
+		return err_set(STRATA_EINVAL, "strata_put_fd needs a store, a key and a descriptor");
+	return put_fd(s, key, keylen, fd, what, n_out, size_out, NULL);
 }
 
 /* ------------------------------------------------------------- import */
@@ -160,7 +170,8 @@ static int latest_tree(strata_store *s, tree *t)
  * SHA-256 equals that of the previous import's entry `p` (then that record
  * is reused). Its size is what was read: a file that changes while it is
  * read is stored as read. A file of chunk_above bytes or more is streamed
- * into chunks, unhashed (its chunks are). */
+ * into chunks, unhashed (its chunks are): when they are exactly the
+ * chunks of the path's latest record, that record is reused. */
 static int put_file(strata_store *s, const char *full, tree_entry *e, const tree_entry *p, int *stored)
 {
 	int fd;
@@ -170,7 +181,9 @@ static int put_file(strata_store *s, const char *full, tree_entry *e, const tree
 	*stored = 1;
 	if (s->opts.chunk_above && e->size >= s->opts.chunk_above) {
 		memset(e->sha, 0, 32);
-		rc = strata_put_fd(s, e->path, e->plen, fd, full, &e->n, &e->size);
+		int reused = 0;
+		rc = put_fd(s, e->path, e->plen, fd, full, &e->n, &e->size, &reused);
+		*stored = !reused;
 		os_close(fd);
 		return rc;
 	}

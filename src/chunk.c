@@ -223,6 +223,7 @@ typedef struct chunker {
 	uint64_t *prev_n, *prev_end; /* the key's previous version, when it is a
 				      * chunk list: its chunks and where each ends */
 	size_t nprev;
+	uint64_t prev_rec;    /* that version's record number (0: none read) */
 	bytebuf list;         /* entries so far */
 	uint64_t count, size;
 	XXH3_state_t *xx;     /* over the whole content */
@@ -259,7 +260,32 @@ static void load_previous(chunker *ck, const void *key, size_t keylen)
 		ck->prev_n[ck->nprev] = n;
 		ck->prev_end[ck->nprev++] = end;
 	}
+	if (ck->prev_n && ck->prev_end && ck->nprev == nc)
+		ck->prev_rec = count;
 	free(list);
+}
+
+/* Whether the list cut is the previous version's: the same chunks, so the
+ * same content (chunks are found by SHA-256). */
+static int same_as_previous(const chunker *ck)
+{
+	if (!ck->prev_rec || ck->count != ck->nprev || ck->size != (ck->nprev ? ck->prev_end[ck->nprev - 1] : 0))
+		return 0;
+	const uint8_t *p = ck->list.p;
+	size_t at = 0, len = ck->list.len;
+	uint64_t end = 0;
+	for (size_t i = 0; i < ck->nprev; i++) {
+		uint64_t n, clen;
+		size_t k = varint_get(p + at, len - at, &n);
+		size_t m = k ? varint_get(p + at + k, len - at - k, &clen) : 0;
+		if (!m || len - at - k - m < 32)
+			return 0;
+		at += k + m + 32;
+		end += clen;
+		if (n != ck->prev_n[i] || end != ck->prev_end[i])
+			return 0;
+	}
+	return at == len;
 }
 
 /* The previous version's chunk covering offset `off`, or 0. */
@@ -313,16 +339,23 @@ static int chunker_feed(chunker *ck, shared_buf *sb, uint8_t *p, size_t len, int
 	return rc;
 }
 
-/* Put the chunk list (unless an earlier step failed) and let go. */
-static int chunker_end(chunker *ck, int rc, const void *key, size_t keylen, uint64_t *n_out)
+/* Put the chunk list (unless an earlier step failed) and let go. With
+ * `reused` (else NULL), a list equal to the key's latest record's is not
+ * put again: *n_out is that record's number and *reused set. */
+static int chunker_end(chunker *ck, int rc, const void *key, size_t keylen, uint64_t *n_out, int *reused)
 {
 	strata_store *s = ck->s;
 	uint8_t hdr[10];
 	size_t hl = varint_put(hdr, ck->count);
-	uint8_t *enc = rc ? NULL : malloc(hl + ck->list.len);
-	if (!rc && !enc)
+	int same = !rc && reused && same_as_previous(ck);
+	if (reused)
+		*reused = same;
+	if (same && n_out)
+		*n_out = ck->prev_rec;
+	uint8_t *enc = rc || same ? NULL : malloc(hl + ck->list.len);
+	if (!rc && !same && !enc)
 		rc = ERR_NOMEM();
-	if (!rc) {
+	if (!rc && !same) {
 		unitw_hint h = { .chunk_list = 1, .size = ck->size, .sum = XXH3_64bits_digest(ck->xx) };
 		memcpy(enc, hdr, hl);
 		memcpy(enc + hl, ck->list.p, ck->list.len);
@@ -352,13 +385,13 @@ int chunk_put(strata_store *s, const void *key, size_t keylen, void *data, size_
 	int rc = chunker_begin(s, &ck, key, keylen);
 	if (!rc)
 		rc = chunker_feed(&ck, sb, data, len, 1, &used);
-	rc = chunker_end(&ck, rc, key, keylen, n_out);
+	rc = chunker_end(&ck, rc, key, keylen, n_out, NULL);
 	shared_release(sb, NULL, 0);
 	return rc;
 }
 
 int chunk_put_stream(strata_store *s, const void *key, size_t keylen, uint8_t *head, size_t head_len,
-		     chunk_read_fn *rd, void *rctx, uint64_t *n_out, uint64_t *size_out)
+		     chunk_read_fn *rd, void *rctx, uint64_t *n_out, uint64_t *size_out, int *reused)
 {
 	chunker ck;
 	int rc = chunker_begin(s, &ck, key, keylen);
@@ -391,7 +424,7 @@ int chunk_put_stream(strata_store *s, const void *key, size_t keylen, uint8_t *h
 	free(w);
 	if (size_out)
 		*size_out = ck.size;
-	return chunker_end(&ck, rc, key, keylen, n_out);
+	return chunker_end(&ck, rc, key, keylen, n_out, reused);
 }
 
 void chunk_committed(strata_store *s, uint64_t unit)

@@ -26,10 +26,12 @@ int chunk_put(strata_store *s, const void *key, size_t keylen, void *data, size_
 /* The same, for a record read from a stream: `head` (head_len bytes
  * already read, borrowed) then what rd gives until it gives 0 bytes.
  * Memory stays at a few chunks whatever the size. *size_out (may be NULL)
- * receives the record's size. */
+ * receives the record's size. With `reused` (else NULL), content whose
+ * chunks are exactly those of the key's latest record is not put again:
+ * *n_out is that record's number and *reused is set. */
 typedef int chunk_read_fn(void *ctx, uint8_t *dst, size_t cap, size_t *got);
 int chunk_put_stream(strata_store *s, const void *key, size_t keylen, uint8_t *head, size_t head_len,
-		     chunk_read_fn *rd, void *rctx, uint64_t *n_out, uint64_t *size_out);
+		     chunk_read_fn *rd, void *rctx, uint64_t *n_out, uint64_t *size_out, int *reused);
 
 /* After a commit of `unit` through s returned: add the chunks put since the
  * last such call to the indexes. A failure is not the commit's: the next

@@ -22,8 +22,8 @@ every export is compared with the snapshot of its unit.
                 edits, added and deleted files, a file replaced by a
                 directory, modes changed without touching the content, a
                 link retargeted): changed = exactly the new files and those
-                whose content changed, plus chunked files read again (size,
-                mtime, ctime or inode moved); unit 3 of the unchanged tree:
+                whose content changed, chunked files read again (size,
+                mtime, ctime or inode moved) included; unit 3 of the unchanged tree:
                 "0 changed (0 B)" and `strata log` shows it with 0 records;
                 each unit's log records = its changed files, its label as
                 given; an edit keeping size and mtime is caught (ctime);
@@ -208,35 +208,22 @@ def write(path, data, ns, mode=None):
 SUMMARY_TIME_RE = re.compile(rb"^ in \d+\.\d s\n$")
 
 
-CHUNK_ABOVE = {}                # store -> its chunk-above, when not the archive profile's 512 KiB
-META = {}                       # store -> {path: (size, mtime, ctime, inode)} at its last import
-
-
-def file_meta(tree, p):
-    st = os.lstat(os.path.join(os.fsencode(tree), p))
-    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-
-
 def expect_import(store, tree, label, prev, counts, nunit, *extra):
     """Import tree into store (unit nunit) and check the summary line
     exactly (but the time); returns (snapshot, changed paths). A file is
-    stored anew ("changed") when it is new or its content differs; a file
-    of the store's chunk-above bytes or more also whenever it is read again (--reread,
-    or size, mtime, ctime or inode not those of the last import): it is
-    not hashed whole, its chunks are."""
+    stored anew ("changed") when it is new or its content differs, whether
+    it is read again or not (--reread, or size, mtime, ctime or inode not
+    those of the last import): a small file is hashed whole, a file of the
+    store's chunk-above bytes or more cut into the same chunks as its
+    latest record."""
     snap = snapshot(tree)
-    reread = "--reread" in extra
     files = {p: e for p, e in snap.items() if e[0] == "file"}
-    last = META.get(store, {})
-    meta = {p: file_meta(tree, p) for p in files}
     changed = []
     for p, e in files.items():
         q = prev.get(p) if prev else None
         differs = not (q and q[0] == "file" and q[3] == e[3])
-        read_again = reread or last.get(p) != meta[p]
-        if differs or (len(e[3]) >= CHUNK_ABOVE.get(store, 512 * 1024) and read_again):
+        if differs:
             changed.append(p)
-    META[store] = meta
     args = ["import", store, tree] + (["--label", label] if label is not None else []) + list(extra)
     r = t.ok(*args)
     head = b"unit %d: %d files (%s), %d changed (%s), %d directories, %d links" % (
@@ -492,7 +479,6 @@ write(j(T, "big.bin"), bytes(big), ns())
 write(j(T, "docs/deep/er/nest.txt"), text.text(rng, 3100), ns())
 fix_dir_times(T, T0 + 3 * 10**12)
 cf = dict(counts)
-META[F] = dict(META[S])          # the fork starts from the source's last import
 snapF, chF = expect_import(F, T, "fork day4", snaps[3], cf, 4, "--reread")
 bf = unit_pack_bytes(F, 4)
 t.check(bf < BIG * 5 // 100, lambda: "the fork's unit 4 (a 1000-byte insert in the big file, every file reread) has "
@@ -598,8 +584,6 @@ verify(O)
 # a new version of the big file (a chunk list so far) must still restore
 write(j(T, "big.bin"), bytes(big[:50000]) + b"edited in the rebuilt copy" + bytes(big[50000:]), ns())
 fix_dir_times(T, T0 + 5 * 10**12)
-CHUNK_ABOVE[O] = 4 << 20         # the default options
-META[O] = dict(META[S])
 snapO, _ = expect_import(O, T, "rebuilt copy day6", snaps[4], {}, 6)
 expect_export(O, 6, snapO, "rebuilt copy, unit 6 (default options): ")
 write(j(T, "big.bin"), bytes(big), snaps[4][b"big.bin"][2])      # back as in unit 4
@@ -673,6 +657,7 @@ RT = j(D, "rtree")
 os.makedirs(j(RT, "d"))
 write(j(RT, "d/a.txt"), b"version one\n", T0)
 write(j(RT, "b.txt"), b"bee\n", T0 + 5)
+write(j(RT, "big.bin"), bytes(big), T0 + 6)
 fix_dir_times(RT, T0 + 10**9)
 t.must("init", R, "--profile", "archive")
 rc_ = {}
@@ -682,9 +667,15 @@ rs2, rch = expect_import(R, RT, None, rs1, rc_, 2)
 t.eq(rch, [b"d/a.txt"], "same size and mtime, a new ctime: read again and stored")
 expect_export(R, 2, rs2, "an edit of the same size and time: ")
 rs3, rch = expect_import(R, RT, "again", rs2, rc_, 3, "--reread")
-t.eq(sorted(rch), [], "--reread of unchanged small files: read, hashed, not stored again")
+t.eq(sorted(rch), [], "--reread of unchanged files: read, not stored again")
 expect_export(R, 3, rs3, "--reread: ")
 t.eq(t.run("ls", R).out, ls_output(rc_), "ls after --reread")
+write(j(RT, "big.bin"), bytes(big), T0 + 7)             # the same bytes, a new mtime
+fix_dir_times(RT, T0 + 10**9)
+rs4, rch = expect_import(R, RT, "touched", rs3, rc_, 4)
+t.eq(sorted(rch), [], "a chunked file touched: read again, its chunks those of its latest record, not stored")
+t.check(unit_pack_bytes(R, 4) < 4096, lambda: "the unit of a touched chunked file has %d bytes" % unit_pack_bytes(R, 4))
+expect_export(R, 4, rs4, "a touched chunked file: ")
 
 t.section("the writer lock: import, fork, export")
 p = subprocess.Popen([t.strata, "load", R, "-", "-v"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -692,7 +683,7 @@ p = subprocess.Popen([t.strata, "load", R, "-", "-v"], stdin=subprocess.PIPE, st
 try:
     p.stdin.write(b"put 5 locked\nhello\ncommit holding the lock\n")
     p.stdin.flush()
-    t.eq(p.stdout.readline(), b"committed unit 4\n", "load -v while holding the lock")
+    t.eq(p.stdout.readline(), b"committed unit 5\n", "load -v while holding the lock")
     r = t.expect(1, "import", R, RT)
     t.eq(r.err, b"strata import: %s/lock is held by another writer\n" % R.encode(), "import while the lock is held")
     F3 = os.path.join(D, "F3")
@@ -700,7 +691,7 @@ try:
     t.check(r.err.startswith(b"strata fork: ") and b"lock is held by another writer" in r.err,
             lambda: "fork while the lock is held: %r" % r)
     t.check(not os.path.exists(F3) or os.listdir(F3) == [], "a fork refused the lock left files in NEW")
-    expect_export(R, 3, rs3, "export while a writer holds the lock: ")
+    expect_export(R, 4, rs4, "export while a writer holds the lock: ")
 finally:
     p.stdin.close()
     rc = p.wait(timeout=60)
@@ -708,8 +699,8 @@ t.eq(rc, 0, "load exit status")
 shutil.rmtree(F3, ignore_errors=True)
 r = t.ok("fork", R, F3)
 t.eq(t.run("log", F3).out, t.run("log", R).out, "fork once the lock is free: log")
-expect_export.latest = 3
-expect_export(F3, None, rs3, "fork once the lock is free: ")
+expect_export.latest = 4
+expect_export(F3, None, rs4, "fork once the lock is free: ")
 
 t.section("many files")
 MT = j(D, "mtree")
