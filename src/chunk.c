@@ -589,7 +589,37 @@ static int to_stream(void *ctx, const uint8_t *p, size_t len)
 {
 	stream_out *so = ctx;
 	XXH3_64bits_update(so->xx, p, len);
-	return so->write(so->ctx, p, len);
+	return so->write ? so->write(so->ctx, p, len) : 0;
+}
+
+/* Decode a list of `len` bytes to write (NULL: nowhere) chunk by chunk and
+ * check the content against `size` bytes of checksum `sum`. */
+static int stream_list(strata_store *s, const uint8_t *list, size_t len, uint64_t size, uint64_t sum,
+		       chunk_write_fn *write, void *ctx)
+{
+	stream_out so = { write, ctx, XXH3_createState() };
+	int rc = so.xx ? 0 : ERR_NOMEM();
+	if (!rc) {
+		XXH3_64bits_reset(so.xx);
+		rc = decode_cached(s, list, len, size, 0, to_stream, &so);
+	}
+	if (!rc && XXH3_64bits_digest(so.xx) != sum)
+		rc = err_set(STRATA_ECORRUPT, "content checksum mismatch");
+	XXH3_freeState(so.xx);
+	return rc;
+}
+
+int chunk_check_list(strata_store *s, const uint8_t *list, size_t len, uint64_t size, uint64_t sum)
+{
+	/* The chunks' reads may evict the memory `list` lies in (a cached
+	 * group body): keep a copy. */
+	uint8_t *copy = malloc(len ? len : 1);
+	if (!copy)
+		return ERR_NOMEM();
+	memcpy(copy, list, len);
+	int rc = stream_list(s, copy, len, size, sum, NULL, NULL);
+	free(copy);
+	return rc;
 }
 
 int chunk_write_record(strata_store *s, const void *key, size_t keylen, uint64_t n, chunk_write_fn *write,
@@ -604,15 +634,7 @@ int chunk_write_record(strata_store *s, const void *key, size_t keylen, uint64_t
 	*chunked = 1;
 	if ((rc = read_encoding(s, &loc, &list)) != 0)
 		return rc;
-	stream_out so = { write, ctx, XXH3_createState() };
-	rc = so.xx ? 0 : ERR_NOMEM();
-	if (!rc) {
-		XXH3_64bits_reset(so.xx);
-		rc = decode_cached(s, list, (size_t)loc.len, loc.size, 0, to_stream, &so);
-	}
-	if (!rc && XXH3_64bits_digest(so.xx) != loc.sum)
-		rc = err_set(STRATA_ECORRUPT, "content checksum mismatch");
-	XXH3_freeState(so.xx);
+	rc = stream_list(s, list, (size_t)loc.len, loc.size, loc.sum, write, ctx);
 	free(list);
 	return rc;
 }

@@ -50,6 +50,11 @@ int chunk_catch_up(strata_store *s, strata_progress_cb *progress, void *ctx);
  * read at depth + 1 and checked against its length and SHA-256. */
 int chunk_decode_list(strata_store *s, const uint8_t *list, size_t len, uint8_t *dst, uint64_t size, int depth);
 
+/* Check a chunk list of `len` bytes (borrowed) standing for `size` bytes
+ * of content of XXH3-64 `sum`: every chunk read and checked, the content
+ * never whole in memory (verify). */
+int chunk_check_list(strata_store *s, const uint8_t *list, size_t len, uint64_t size, uint64_t sum);
+
 /* Write record n of key to `write` chunk by chunk, if it is a chunk list
  * (*chunked set; memory stays at a chunk and a group), checking every
  * chunk and, at the end, the content's checksum: a failure after some

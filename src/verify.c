@@ -1,5 +1,6 @@
 /* verify.c - strata_verify(): every checksum of every pack, and the catalog
  * against the packs' footers. */
+#include "chunk.h"
 #include "err.h"
 #include "os.h"
 #include "read.h"
@@ -186,7 +187,11 @@ static int check_group_records(vctx *v, const pack_reader *r, const char *rel, u
 		}
 		read_rec rr = { k->p, k->len, rec->n, rec->enc, rec->off, rec->len, rec->size, rec->sum, rec->base };
 		uint8_t *content = NULL;
-		int rc = read_decode(v->s, &rr, body, body + rec->off, 0, &content);
+		/* A chunk list is checked chunk by chunk: its content may be far
+		 * larger than memory. */
+		int rc = rec->enc == ENC_CHUNKS
+				 ? chunk_check_list(v->s, body + rec->off, (size_t)rec->len, rec->size, rec->sum)
+				 : read_decode(v->s, &rr, body, body + rec->off, 0, &content);
 		free(content);
 		if (rc == STRATA_ENOMEM || rc == STRATA_EIO)
 			return rc;
