@@ -329,8 +329,15 @@ static int load_stream(load_state *st, FILE *in, const char *name)
 			break;
 		}
 		if (c.kind == LOAD_END) {
-			if (st->unit_records)
+			/* The records since the last commit, unless a durable
+			 * point (--durable-mb/-sec) took them all already. */
+			int pending = 0;
+			if (st->unit_records && (rc = strata_pending(st->s, &pending)) != 0)
+				rc = fail_lib("load", rc);
+			else if (pending)
 				rc = load_commit(st, NULL);
+			else if ((rc = strata_pipeline_wait(st->s, NULL)) != 0) /* those durable points */
+				rc = fail_lib("load", rc);
 			break;
 		}
 		if (c.kind == LOAD_COMMIT) {

@@ -266,6 +266,12 @@ typedef struct strata_pipeline_stats {
 
 int strata_pipeline_stats_get(strata_store *s, strata_pipeline_stats *out);
 
+/* *pending = 1 when records were put through s since its last commit (the
+ * pipeline's own durable points count as commits), else 0: whether a
+ * strata_commit() now would make a unit holding records rather than an
+ * empty one. */
+int strata_pending(strata_store *s, int *pending);
+
 /* ------------------------------------------------------------------ read */
 
 /*

@@ -354,6 +354,15 @@ int strata_pipeline_wait(strata_store *s, uint64_t *unit_out)
 	return s->pipe ? pipe_wait(s->pipe, unit_out) : 0;
 }
 
+int strata_pending(strata_store *s, int *pending)
+{
+	err_clear();
+	if (!s || !pending)
+		return err_set(STRATA_EINVAL, "strata_pending needs a store and an output");
+	*pending = s->unit || (s->pipe && pipe_pending(s->pipe));
+	return 0;
+}
+
 int strata_pipeline_set(strata_store *s, const strata_pipeline_options *o)
 {
 	err_clear();

@@ -176,6 +176,21 @@ for what, s in [("an empty stream", b""), ("a comment-only stream", b"# nothing\
     check_summary(r, 0, 0, 0, what)
 check_store(S, m, "after the second loads")
 
+# --durable-mb: a stream of exactly two durable points' worth makes two
+# units, not a third, empty one at its end
+DU = os.path.join(D, "durable")
+t.must("init", DU, "--profile", "trace")
+halves = [bytes([65 + i]) * (512 << 10) for i in range(4)]
+r = t.expect(0, "load", DU, "-", "-v", "--durable-mb", "1", input=b"".join(put(b"k", d) for d in halves))
+check_summary(r, 4, 4 * (512 << 10), 2, "load --durable-mb 1 of 2 MiB")
+t.eq([ln.split()[0] for ln in t.ok("log", DU).out.splitlines()[1:]], [b"1", b"2"], "units after --durable-mb 1 of 2 MiB")
+for n, d in enumerate(halves, 1):
+    t.check_record(DU, b"k", n, d)
+# and a remainder after the last durable point is committed at the end
+r = t.expect(0, "load", DU, "-", "-v", "--durable-mb", "1", input=b"".join(put(b"k", d) for d in halves[:3]))
+check_summary(r, 3, 3 * (512 << 10), 2, "load --durable-mb 1 of 1.5 MiB")
+t.check_record(DU, b"k", 7, halves[2])
+
 # a missing input file
 r = t.expect(1, "load", S, os.path.join(D, "no-such-file"))
 t.check(r.out == b"" and r.err.count(b"\n") == 1 and b"no-such-file" in r.err, lambda: "load of a missing file: %r" % r)

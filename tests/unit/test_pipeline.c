@@ -352,8 +352,24 @@ static void test_durable_bytes(void **state)
 		free(want);
 	}
 	strata_close(r);
+	int pending = 0;
+	assert_int_equal(strata_pending(s, &pending), 0);
+	assert_int_equal(pending, 1); /* 81 * 64 KiB is not a whole number of MiB */
 	assert_int_equal(strata_commit(s, NULL, NULL), 0);
+	assert_int_equal(strata_pending(s, &pending), 0);
+	assert_int_equal(pending, 0);
 	assert_int_equal(count(s, "trace"), n - 1);
+	/* 16 more records: exactly a MiB, so the durable point takes them all */
+	for (uint64_t m = 0; m < 16; m++) {
+		uint8_t *p = tu_alloc(rl);
+		tu_fill_text(p, rl, n + m);
+		assert_int_equal(strata_put(s, "trace", 5, p, rl, strata_release_free, NULL, NULL), 0);
+	}
+	assert_int_equal(strata_pending(s, &pending), 0);
+	assert_int_equal(pending, 0);
+	assert_int_equal(strata_pipeline_wait(s, NULL), 0);
+	assert_int_equal(count(s, "trace"), n - 1 + 16);
+	assert_int_equal(strata_pending(NULL, &pending), STRATA_EINVAL);
 	strata_close(s);
 	free(path);
 }
