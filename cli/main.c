@@ -144,7 +144,8 @@ static const command COMMANDS[] = {
 	  "Show records, keys, units, groups, raw bytes, stored bytes, the ratio\n"
 	  "raw/stored, and the distribution (median, p99, max) of read cost over all\n"
 	  "records: compressed bytes a get reads per byte it returns (at most; a get\n"
-	  "of a large group may stop a little short of its bound).\n"
+	  "of a large group may stop a little short of its bound). A record stored\n"
+	  "in chunks counts as its chunks.\n"
 	  "\n"
 	  "  --json  print one JSON object instead of text\n" },
 	{ "verify", cmd_verify, "check every checksum of every record",

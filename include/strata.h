@@ -398,7 +398,8 @@ typedef struct strata_stats {
 	uint64_t groups;      /* groups in all packs */
 	/* Read cost over all records: compressed bytes a get may read (through
 	 * every base it needs) per byte returned, records under 4 KiB counted
-	 * as 4 KiB. Computed from the catalog: each record's bound is the
+	 * as 4 KiB; a chunked record counts as its chunks (records of the chunk
+	 * key), not as its list. Computed from the catalog: each record's bound is the
 	 * group prefix that decodes past its end; a get reads at most that and
 	 * may stop short of it when the prefix spans several reads. */
 	double read_cost_median;

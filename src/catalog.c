@@ -960,7 +960,10 @@ static int cost_each(run_scan *rs, sqlite3_stmt *s, const pack_record *r)
 	cs->depth[n] = (uint8_t)(1 + (has_base && cs->depth[base] < 255 ? cs->depth[base] : 0));
 	if (cs->depth[n] > cs->chain_max)
 		cs->chain_max = cs->depth[n];
-	cs->ratio[cs->n++] = (double)cs->cost[n] / (double)(size < 4096 ? 4096 : size);
+	/* A chunk list's own read is a sliver of its content's, which its
+	 * chunks' records stand for. */
+	if (r->enc != ENC_CHUNKS)
+		cs->ratio[cs->n++] = (double)cs->cost[n] / (double)(size < 4096 ? 4096 : size);
 	return 0;
 }
 

@@ -492,6 +492,34 @@ static void test_repack_and_damage(void **state)
 		free(v[i]);
 }
 
+/* Read cost statistics count a chunked record as its chunks: 100 keys of
+ * the same random megabyte (100 lists, one set of chunks) read at least a
+ * byte per byte, not the sliver a list's own read is. */
+static void test_stats_chunked(void **state)
+{
+	const char *dir = *state;
+	strata_store *s = open_chunked(dir, -1);
+	const size_t len = MIB;
+	uint8_t *a = tu_alloc(len);
+	tu_fill_random(a, len, 101);
+	char key[16];
+	for (int i = 0; i < 100; i++) {
+		snprintf(key, sizeof key, "k%03d", i);
+		put_copy(s, key, a, len);
+	}
+	commit(s);
+	strata_stats st;
+	assert_int_equal(strata_stats_get(s, &st), 0);
+	assert_int_equal(st.records, 100);
+	/* each chunk reads its group's prefix: between its size and the
+	 * read-cost cap of 4 times it */
+	assert_true(st.read_cost_median >= 0.9 && st.read_cost_max <= 4.5);
+	assert_true(st.read_cost_max >= st.read_cost_median);
+	check_get(s, "k042", 1, a, len);
+	strata_close(s);
+	free(a);
+}
+
 /* strata_get_fd writes records whole: a chunked one (several chunks, as
  * strata_get returns it) and a small one; a missing one writes nothing. */
 static void test_get_fd(void **state)
@@ -968,6 +996,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_state_rebuilt, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_put_fd, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_get_fd, tu_setup_dir, tu_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_stats_chunked, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_patches, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_similar_base, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_deep_chains, tu_setup_dir, tu_teardown_dir),
