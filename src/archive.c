@@ -356,13 +356,11 @@ int strata_get_fd(strata_store *s, const void *key, size_t keylen, uint64_t n, i
 	err_clear();
 	if (!s || !key || keylen == 0 || fd < 0)
 		return err_set(STRATA_EINVAL, "strata_get_fd needs a store, a key and a descriptor");
-	group_read_cost before, after;
+	group_read_cost before;
 	group_coder_cost(s->coder, &before);
 	fd_dst d = { fd, what ? what : "the output", 0 };
 	int rc = write_record(s, key, keylen, n, &d);
-	group_coder_cost(s->coder, &after);
-	s->last_cost = (strata_read_cost){ after.bytes_read - before.bytes_read,
-					   after.bytes_decoded - before.bytes_decoded, after.groups - before.groups };
+	store_note_cost(s, &before);
 	if (!rc && size_out)
 		*size_out = d.written;
 	return rc;
@@ -552,17 +550,15 @@ static int clear_unfinished_fork(const char *to)
 	return rc;
 }
 
-/* Write the fork's marker into `to` (empty, or cleared). */
-static int mark_fork(const char *to, const char *from)
+/* Write the fork's marker `mark` into `to` (empty, or cleared). */
+static int mark_fork(const char *to, const char *mark, const char *from)
 {
-	char *mark = path_join(to, FORK_MARK);
-	int fd, rc = mark ? os_open(&fd, mark, O_WRONLY | O_CREAT | O_TRUNC, 0644) : ERR_NOMEM();
+	int fd, rc = os_open(&fd, mark, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (!rc) {
 		rc = os_write(fd, from, strlen(from), mark);
 		int rc2 = os_close_checked(fd, mark);
 		rc = rc ? rc : rc2;
 	}
-	free(mark);
 	return rc ? rc : os_fsync_dir(to);
 }
 
@@ -581,10 +577,10 @@ int strata_fork(const char *from, const char *to, uint64_t *copied_out)
 		err_clear();
 		rc = clear_unfinished_fork(to);
 	}
-	if (!rc)
-		rc = mark_fork(to, from);
 	if (!rc && (!packs || !cat || !mark))
 		rc = ERR_NOMEM();
+	if (!rc)
+		rc = mark_fork(to, mark, from);
 	if (!rc)
 		rc = os_mkdir_new(packs, 0755);
 	if (!rc)

@@ -1026,16 +1026,16 @@ int catalog_state_open(catalog *c, uint64_t cache_bytes)
 	 * super-feature index of formats 1.1 and 1.2 (`sketches`): a build of
 	 * those that wrote to the store since left `features` behind its mark. */
 	sqlite3_stmt *st;
-	int have = 0, r = sqlite3_prepare_v2(c->db, "SELECT coalesce(sum(CASE name WHEN 'sketches' THEN 3 ELSE 1 END), 0) "
-						    "FROM sqlite_master WHERE type='table' AND "
-						    "name IN ('chunks','features','sketches')", -1, &st, NULL);
+	int whole = 0, r = sqlite3_prepare_v2(c->db, "SELECT (SELECT count(*) FROM sqlite_master WHERE type='table' AND "
+						     "name IN ('chunks','features'))=2 AND NOT EXISTS (SELECT 1 FROM "
+						     "sqlite_master WHERE type='table' AND name='sketches')", -1, &st, NULL);
 	if (!rc && r == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-		have = sqlite3_column_int(st, 0);
+		whole = sqlite3_column_int(st, 0);
 	if (r == SQLITE_OK)
 		sqlite3_finalize(st);
 	else if (!rc)
 		rc = db_fail(c, r, "reading the schema");
-	if (!rc && have != 2)
+	if (!rc && !whole)
 		rc = exec(c, "BEGIN IMMEDIATE; DROP TABLE IF EXISTS chunks; DROP TABLE IF EXISTS sketches; "
 			     "DROP TABLE IF EXISTS features; "
 			     "DELETE FROM meta WHERE name='state-upto'; COMMIT;");

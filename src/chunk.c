@@ -573,9 +573,23 @@ static int to_memory(void *ctx, const uint8_t *p, size_t len)
 	return 0;
 }
 
+/* decode_cached of a borrowed list, which may lie in a cached group body
+ * that the chunks' own reads evict: on a private copy. */
+static int decode_borrowed(strata_store *s, const uint8_t *list, size_t len, uint64_t size, int depth,
+			   chunk_out_fn *out, void *octx)
+{
+	uint8_t *copy = malloc(len ? len : 1);
+	if (!copy)
+		return ERR_NOMEM();
+	memcpy(copy, list, len);
+	int rc = decode_cached(s, copy, len, size, depth, out, octx);
+	free(copy);
+	return rc;
+}
+
 int chunk_decode_list(strata_store *s, const uint8_t *list, size_t len, uint8_t *dst, uint64_t size, int depth)
 {
-	return decode_cached(s, list, len, size, depth, to_memory, &dst);
+	return decode_borrowed(s, list, len, size, depth, to_memory, &dst);
 }
 
 /* Streaming a list out: the content's checksum, checked at the end. */
@@ -592,16 +606,18 @@ static int to_stream(void *ctx, const uint8_t *p, size_t len)
 	return so->write ? so->write(so->ctx, p, len) : 0;
 }
 
-/* Decode a list of `len` bytes to write (NULL: nowhere) chunk by chunk and
- * check the content against `size` bytes of checksum `sum`. */
-static int stream_list(strata_store *s, const uint8_t *list, size_t len, uint64_t size, uint64_t sum,
-		       chunk_write_fn *write, void *ctx)
+/* Decode a list of `len` bytes (`borrowed`, or the caller's own) to write
+ * (NULL: nowhere) chunk by chunk and check the content against `size`
+ * bytes of checksum `sum`. */
+static int stream_list(strata_store *s, const uint8_t *list, size_t len, int borrowed, uint64_t size,
+		       uint64_t sum, chunk_write_fn *write, void *ctx)
 {
 	stream_out so = { write, ctx, XXH3_createState() };
 	int rc = so.xx ? 0 : ERR_NOMEM();
 	if (!rc) {
 		XXH3_64bits_reset(so.xx);
-		rc = decode_cached(s, list, len, size, 0, to_stream, &so);
+		rc = borrowed ? decode_borrowed(s, list, len, size, 0, to_stream, &so)
+			      : decode_cached(s, list, len, size, 0, to_stream, &so);
 	}
 	if (!rc && XXH3_64bits_digest(so.xx) != sum)
 		rc = err_set(STRATA_ECORRUPT, "content checksum mismatch");
@@ -611,15 +627,7 @@ static int stream_list(strata_store *s, const uint8_t *list, size_t len, uint64_
 
 int chunk_check_list(strata_store *s, const uint8_t *list, size_t len, uint64_t size, uint64_t sum)
 {
-	/* The chunks' reads may evict the memory `list` lies in (a cached
-	 * group body): keep a copy. */
-	uint8_t *copy = malloc(len ? len : 1);
-	if (!copy)
-		return ERR_NOMEM();
-	memcpy(copy, list, len);
-	int rc = stream_list(s, copy, len, size, sum, NULL, NULL);
-	free(copy);
-	return rc;
+	return stream_list(s, list, len, 1, size, sum, NULL, NULL);
 }
 
 int chunk_write_record(strata_store *s, const void *key, size_t keylen, uint64_t n, chunk_write_fn *write,
@@ -634,7 +642,7 @@ int chunk_write_record(strata_store *s, const void *key, size_t keylen, uint64_t
 	*chunked = 1;
 	if ((rc = read_encoding(s, &loc, &list)) != 0)
 		return rc;
-	rc = stream_list(s, list, (size_t)loc.len, loc.size, loc.sum, write, ctx);
+	rc = stream_list(s, list, (size_t)loc.len, 0, loc.size, loc.sum, write, ctx);
 	free(list);
 	return rc;
 }

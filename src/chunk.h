@@ -46,8 +46,9 @@ void chunk_rolled_back(strata_store *s);
  * chunks. */
 int chunk_catch_up(strata_store *s, strata_progress_cb *progress, void *ctx);
 
-/* Decode a chunk list of `len` bytes into dst, `size` bytes. Each chunk is
- * read at depth + 1 and checked against its length and SHA-256. */
+/* Decode a chunk list of `len` bytes (borrowed; it may lie in a cached
+ * group body) into dst, `size` bytes. Each chunk is read at depth + 1 and
+ * checked against its length and SHA-256. */
 int chunk_decode_list(strata_store *s, const uint8_t *list, size_t len, uint8_t *dst, uint64_t size, int depth);
 
 /* Check a chunk list of `len` bytes (borrowed) standing for `size` bytes

