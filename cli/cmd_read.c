@@ -199,8 +199,11 @@ static int log_unit(void *ctx, const strata_unit_info *u)
 
 static int log_record(void *ctx, const strata_record_info *r)
 {
-	printf("%8" PRIu64 "  %8" PRIu64 "  %12" PRIu64 "  %12" PRIu64 "  %016" PRIx64 "\n", r->n, r->unit,
-	       r->size, r->stored, r->checksum);
+	printf("%8" PRIu64 "  %8" PRIu64 "  %12" PRIu64 "  %12" PRIu64 "  ", r->n, r->unit, r->size, r->stored);
+	if (r->shared_checksum) /* no checksum of its own: it shares one */
+		puts("(shared)");
+	else
+		printf("%016" PRIx64 "\n", r->checksum);
 	return 0;
 }
 

@@ -360,7 +360,10 @@ typedef struct strata_record_info {
 	uint64_t unit;     /* unit that holds it */
 	uint64_t size;     /* content length */
 	uint64_t stored;   /* length of its encoding in the group body */
-	uint64_t checksum; /* XXH3-64 of the content */
+	uint64_t checksum; /* XXH3-64 of the content; 0 when shared_checksum */
+	int shared_checksum; /* 1: the record shares one checksum with its
+			      * neighbours in the pack (docs/FORMAT.md, "Record
+			      * runs"); reads check it all the same */
 } strata_record_info;
 
 typedef struct strata_unit_info {

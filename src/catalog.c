@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CATALOG_SCHEMA 2
+#define CATALOG_SCHEMA 3
 
 enum {
 	ST_MAX_UNIT, ST_FIND_PACK, ST_COVERING, ST_OVERLAP, ST_KEY_COUNT, ST_KEY_INS, ST_KEY_ID,
@@ -70,7 +70,7 @@ static const char SCHEMA[] =
 	" grp INTEGER, recs BLOB, foff INTEGER, flen INTEGER, fsum INTEGER, PRIMARY KEY(key, first));"
 	"CREATE INDEX runs_pack ON runs(pack);"
 	"CREATE INDEX runs_unit ON runs(unit);"
-	"INSERT INTO meta VALUES('schema', 2);";
+	"INSERT INTO meta VALUES('schema', 3);";
 
 /* Schema 1 listed records one per row; its tables go, and recovery files
  * every pack again. */
@@ -166,6 +166,12 @@ static int check_schema(catalog *c, int create)
 		int rc = exec(c, DROP_SCHEMA_1);
 		return rc ? rc : exec(c, SCHEMA);
 	}
+	/* Schema 3 is 2 whose runs may share checksums: a writer marks it
+	 * so that builds which cannot read those refuse the store. */
+	if (v == 2 && create)
+		return exec(c, "UPDATE meta SET value=3 WHERE name='schema';");
+	if (v == 2)
+		return 0;
 	if (v != CATALOG_SCHEMA)
 		return err_set(STRATA_EFORMAT, "catalog %s has schema version %d; this build reads %d%s",
 			       c->path, v, CATALOG_SCHEMA,
@@ -611,6 +617,7 @@ static void from_run(const catalog *c, uint64_t n, catalog_loc *out)
 	out->enc = rec->enc;
 	out->cend = rec->cend;
 	out->base = rec->base;
+	out->shared = rec->rcount ? rec - rec->rpos : NULL;
 }
 
 static int lookup_once(catalog *c, const void *key, size_t len, uint64_t n, catalog_loc *out)
@@ -858,7 +865,7 @@ static int scan_runs(catalog *c, const char *sql, const void *key, size_t len, r
 static int record_each(run_scan *rs, sqlite3_stmt *s, const pack_record *r)
 {
 	(void)s;
-	strata_record_info ri = { r->n, r->unit, r->size, r->len, r->sum };
+	strata_record_info ri = { r->n, r->unit, r->size, r->len, r->rcount ? 0 : r->sum, r->rcount != 0 };
 	return ((strata_record_cb *)rs->k.cb)(rs->k.ctx, &ri);
 }
 

@@ -65,8 +65,12 @@ typedef struct catalog_loc {
 	uint32_t grp;       /* group index in the pack */
 	pack_group group;   /* the group's footer entry */
 	uint64_t off, len;  /* encoding range in the group body */
-	uint64_t size, sum; /* content length and checksum */
+	uint64_t size, sum; /* content length and checksum (shared: of the records sharing it) */
 	uint64_t cend;      /* compressed prefix of the group to read */
+	const pack_record *shared; /* the records that share its checksum
+				    * (shared->rcount of them; owner: the
+				    * catalog, valid until the next lookup);
+				    * NULL when it has its own */
 	uint64_t base;      /* ENC_BASE: base record number */
 	int enc;
 	int64_t pack;       /* live pack holding it */

@@ -394,8 +394,8 @@ int strata_options_profile(strata_options *o, const char *profile)
 	} else if (!strcmp(profile, "trace")) {
 		/* zstd:1 rather than lz4: on the 300 MB syscall trace of
 		 * bench/trace (1.1 million records) both load in 2.1 s on 2
-		 * threads, now that a record costs about 11 bytes of footer and
-		 * no catalog row; zstd:1 packs are 13% smaller (68.7 against
+		 * threads, now that a record costs about 11 bytes of footer
+		 * (3 since format 1.4) and no catalog row; zstd:1 packs are 13% smaller (68.7 against
 		 * 79.3 MB) for a replay 1.3 times as long (0.85 against 0.67
 		 * s). Replay reads in order, so no base deltas across units,
 		 * and groups fill to the cap whatever the records' sizes (a

@@ -20,10 +20,11 @@ static const char HEADER_MAGIC[8] = { 'S', 'T', 'R', 'A', 'T', 'A', 'p', 'k' };
 static const char TRAILER_MAGIC[8] = { 'S', 'T', 'R', 'A', 'T', 'A', 'e', 'n' };
 #define FOOTER_FIXED 24
 #define UNIT_ENTRY_FIXED 20
-#define FOOTER_VERSION 2
-/* The fewest bytes a record takes in a footer of version 2: flags, length
- * and checksum. */
+#define FOOTER_VERSION 3
+/* The fewest bytes a record takes in a footer of version 2 (flags, length
+ * and checksum) and of version 3 (sharing a checksum: flags and length). */
 #define RUN_ENTRY_MIN 10
+#define RUN_ENTRY_MIN_3 2
 
 void pack_name(char *buf, size_t cap, uint64_t first, uint64_t last)
 {
@@ -291,9 +292,10 @@ static int encode_entries(const pack_footer *f, bytebuf *b)
 	return 0;
 }
 
-/* Version 2: the run count, then the runs; f->runs receives where each
+/* Versions 2 and 3: the run count, then the runs (in version 3 with
+ * shared checksums, marked in the records); f->runs receives where each
  * lies, for a footer that starts at file offset `at`. */
-static int encode_runs(pack_footer *f, uint64_t at, bytebuf *b)
+static int encode_runs(pack_footer *f, int version, uint64_t at, bytebuf *b)
 {
 	size_t count_at = b->len, cap = 0;
 	uint64_t nruns = 0;
@@ -304,6 +306,8 @@ static int encode_runs(pack_footer *f, uint64_t at, bytebuf *b)
 	f->nruns = 0;
 	for (size_t i = 0, e; !rc && i < f->nrecords; i = e, nruns++) {
 		e = run_end(f->records, f->nrecords, i);
+		if (version >= 3)
+			run_share_sums(f->records + i, e - i);
 		run.len = 0;
 		uint8_t head[30];
 		rc = run_encode(f->records + i, e - i, &run);
@@ -367,7 +371,7 @@ static int footer_encode(pack_footer *f, int version, uint64_t at, bytebuf *b)
 		memcpy(p + 2, f->keys[i].p, f->keys[i].len);
 		p += 2 + f->keys[i].len;
 	}
-	return version == 1 ? encode_entries(f, b) : encode_runs(f, at, b);
+	return version == 1 ? encode_entries(f, b) : encode_runs(f, version, at, b);
 }
 
 static void trailer_encode(uint8_t *t, uint64_t footer_off, uint64_t footer_len, uint64_t sum,
@@ -471,15 +475,15 @@ static int check_header(const uint8_t *h, const char *path, pack_footer *f)
 /* Parse the footer's fixed part, label, groups and keys. Arrays are
  * allocated into f; key and label pointers point into `p`. */
 static int footer_parse_tables(pack_footer *f, const uint8_t *p, uint64_t len, const char *path,
-			       const uint8_t **rest, int *v2)
+			       const uint8_t **rest, int *version)
 {
 	if (len < FOOTER_FIXED)
 		return corrupt(path, "footer too short");
-	uint32_t version = le_get32(p);
-	if (version != 1 && version != 2)
-		return err_set(STRATA_EFORMAT, "pack %s: footer version %u is not supported", path, version);
-	*v2 = version == 2;
-	size_t per_record = *v2 ? RUN_ENTRY_MIN : PACK_RECORD_ENTRY;
+	uint32_t v = le_get32(p);
+	if (v < 1 || v > FOOTER_VERSION)
+		return err_set(STRATA_EFORMAT, "pack %s: footer version %u is not supported", path, v);
+	*version = (int)v;
+	size_t per_record = v == 1 ? PACK_RECORD_ENTRY : v == 2 ? RUN_ENTRY_MIN : RUN_ENTRY_MIN_3;
 	uint64_t nkeys = le_get32(p + 4), ngroups = le_get32(p + 8), nunits = le_get32(p + 12);
 	uint64_t nrec = le_get64(p + 16);
 	const uint8_t *end = p + len;
@@ -521,7 +525,7 @@ static int footer_parse_tables(pack_footer *f, const uint8_t *p, uint64_t len, c
 		p += 2 + kl;
 	}
 	f->nkeys = (size_t)nkeys;
-	if (!*v2 && (uint64_t)(end - p) != nrec * PACK_RECORD_ENTRY)
+	if (v == 1 && (uint64_t)(end - p) != nrec * PACK_RECORD_ENTRY)
 		return corrupt(path, "footer record table size mismatch");
 	f->nrecords = (size_t)nrec;
 	*rest = p;
@@ -539,16 +543,18 @@ static void footer_read_entries(pack_footer *f, const uint8_t *p)
 					       .unit = le_get64(p + 64), .enc = p[72] };
 }
 
-/* Version 2: runs, from p to end, of a footer read from file offset `at`
- * (whose first byte is `start`). */
+/* Versions 2 and 3: runs, from p to end, of a footer read from file
+ * offset `at` (whose first byte is `start`); shared checksums in version 3
+ * only. */
 static int footer_read_runs(pack_footer *f, const uint8_t *start, const uint8_t *p, const uint8_t *end,
-			    uint64_t at, const char *path)
+			    uint64_t at, int version, const char *path)
 {
 	if (end - p < 8)
 		return corrupt(path, "footer run table truncated");
 	uint64_t nruns = le_get64(p), key, unit, len;
 	p += 8;
-	/* Each run takes at least 3 bytes of header and RUN_ENTRY_MIN. */
+	/* Each run takes at least 3 bytes of header and RUN_ENTRY_MIN (its
+	 * last entry carries a checksum). */
 	if (nruns > (uint64_t)(end - p) / (3 + RUN_ENTRY_MIN) || nruns > f->nrecords)
 		return corrupt(path, "footer run count exceeds its size");
 	f->runs = calloc(nruns ? nruns : 1, sizeof *f->runs);
@@ -571,6 +577,9 @@ static int footer_read_runs(pack_footer *f, const uint8_t *start, const uint8_t 
 		int rc = run_decode(p, (size_t)len, (uint32_t)key, unit, f->records + done, &got, what);
 		if (rc)
 			return rc;
+		for (size_t j = done; version < 3 && j < done + got; j++)
+			if (f->records[j].rcount)
+				return corrupt(path, "shared record checksum in a footer of version 2");
 		f->runs[f->nruns++] = (pack_run){ at + (uint64_t)(p - start), len, XXH3_64bits(p, (size_t)len), done, got };
 		done += got;
 		p += len;
@@ -583,12 +592,12 @@ static int footer_read_runs(pack_footer *f, const uint8_t *start, const uint8_t 
 /* The records of a footer read from file offset `at` into `start`; p is
  * where they begin. */
 static int footer_parse_records(pack_footer *f, const uint8_t *start, const uint8_t *p, const uint8_t *end,
-				uint64_t at, int v2, const char *path)
+				uint64_t at, int version, const char *path)
 {
-	if (!v2)
+	if (version == 1)
 		footer_read_entries(f, p);
 	else {
-		int rc = footer_read_runs(f, start, p, end, at, path);
+		int rc = footer_read_runs(f, start, p, end, at, version, path);
 		if (rc)
 			return rc;
 	}
@@ -689,11 +698,11 @@ int pack_open_fd(pack_reader **out, int fd, const char *path)
 	if (!rc && XXH3_64bits(r->footer_mem, flen) != le_get64(t + 16))
 		rc = corrupt(path, "footer checksum mismatch");
 	const uint8_t *rest = NULL;
-	int v2 = 0;
+	int version = 0;
 	if (!rc)
-		rc = footer_parse_tables(&r->footer, r->footer_mem, flen, path, &rest, &v2);
+		rc = footer_parse_tables(&r->footer, r->footer_mem, flen, path, &rest, &version);
 	if (!rc)
-		rc = footer_parse_records(&r->footer, r->footer_mem, rest, r->footer_mem + flen, foff, v2, path);
+		rc = footer_parse_records(&r->footer, r->footer_mem, rest, r->footer_mem + flen, foff, version, path);
 	if (!rc)
 		rc = footer_check_layout(&r->footer, foff, path);
 	if (rc) {

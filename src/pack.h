@@ -45,11 +45,13 @@ typedef struct pack_record {
 	uint64_t off;     /* offset of the encoding in the group body */
 	uint64_t len;     /* length of the encoding */
 	uint64_t size;    /* content length */
-	uint64_t sum;     /* XXH3-64 of the content */
+	uint64_t sum;     /* XXH3-64 of the content, or the shared one (rcount) */
 	uint64_t cend;    /* compressed prefix of the group that decodes past it */
 	uint64_t base;    /* ENC_BASE: record number of the base; else 0 */
 	uint64_t unit;    /* unit the record was committed in */
 	uint8_t enc;      /* ENC_* */
+	uint16_t rcount;  /* records sharing its checksum (runs.h), or 0 */
+	uint16_t rpos;    /* its place among them, from 0 */
 } pack_record;
 
 /* One unit of the pack's range. */
@@ -60,7 +62,8 @@ typedef struct pack_unit {
 	uint32_t label_len;
 } pack_unit;
 
-/* Where a run of records (runs.h) lies in a pack file of footer version 2:
+/* Where a run of records (runs.h) lies in a pack file of footer version 2
+ * or 3:
  * the catalog refers to it rather than copying it. */
 typedef struct pack_run {
 	uint64_t off, len;  /* its encoding's bytes in the file */
@@ -81,7 +84,7 @@ typedef struct pack_footer {
 	size_t nkeys;
 	pack_record *records;
 	size_t nrecords;
-	pack_run *runs;         /* footer version 2 once written or parsed; else NULL */
+	pack_run *runs;         /* footer version 2 or 3 once written or parsed; else NULL */
 	size_t nruns;
 } pack_footer;
 

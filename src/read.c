@@ -1,6 +1,7 @@
 /* read.c - reconstruct records (read.h). */
 #include "read.h"
 #include "chunk.h"
+#include "runs.h"
 #include "delta.h"
 #include "patch.h"
 #include "err.h"
@@ -66,7 +67,7 @@ int read_decode(strata_store *s, const read_rec *r, const uint8_t *prefix, const
 	default:
 		rc = err_set(STRATA_EFORMAT, "record encoding %d is not supported", r->enc);
 	}
-	if (!rc)
+	if (!rc && !r->shared_checked)
 		rc = check_sum(r, dst);
 	if (rc) {
 		free(dst);
@@ -100,21 +101,19 @@ static int pack_fd(strata_store *s, const catalog_loc *loc, int *fd, const char 
 	return 0;
 }
 
-/* Read the body bytes a record needs: its own range for a literal or a base
- * delta, the whole prefix up to its end for an in-group delta. *mem holds
- * body bytes [from, off+len), where from is 0 for an in-group delta and off
- * otherwise. */
-static int fetch(strata_store *s, const catalog_loc *loc, int fd, const char *path, uint8_t **mem)
+/* Read body bytes [from, end) of the record's group into *mem (malloc'd),
+ * decompressing its first cend bytes. */
+static int fetch(strata_store *s, const catalog_loc *loc, int fd, const char *path, uint64_t from, uint64_t end,
+		 uint64_t cend, uint8_t **mem)
 {
-	uint64_t from = loc->enc == ENC_DELTA ? 0 : loc->off;
-	uint64_t n = loc->off + loc->len - from;
+	uint64_t n = end - from;
 	if (n > SIZE_MAX - 1)
 		return err_set(STRATA_ENOMEM, "record too large for this machine");
 	uint8_t *m = malloc(n ? (size_t)n : 1);
 	if (!m)
 		return ERR_NOMEM();
 	pack_src src = { fd, loc->group.offset, path };
-	group_loc gl = { loc->group.codec, loc->cend, loc->group.blen };
+	group_loc gl = { loc->group.codec, cend, loc->group.blen };
 	int rc = group_read(s->coder, &gl, pack_src_pread, &src, from, m, (size_t)n);
 	if (rc) {
 		free(m);
@@ -122,6 +121,16 @@ static int fetch(strata_store *s, const catalog_loc *loc, int fd, const char *pa
 	}
 	*mem = m;
 	return 0;
+}
+
+/* The body bytes a record needs: its own range for a literal or a base
+ * delta, the whole prefix up to its end for an in-group delta. *mem holds
+ * body bytes [from, off+len), where from is 0 for an in-group delta and off
+ * otherwise. */
+static int fetch_record(strata_store *s, const catalog_loc *loc, int fd, const char *path, uint8_t **mem)
+{
+	uint64_t from = loc->enc == ENC_DELTA ? 0 : loc->off;
+	return fetch(s, loc, fd, path, from, loc->off + loc->len, loc->cend, mem);
 }
 
 /* Whole decoded group bodies, kept while s->body_cache_on (repack reads
@@ -141,6 +150,11 @@ struct read_cache {
 		uint64_t used;    /* tick of the last use */
 	} slot[READ_CACHE_SLOTS];
 	uint64_t tick;
+	/* The records sharing a checksum last checked in a cached body
+	 * (ok_pack 0: none): reading the others need not hash them again. */
+	int64_t ok_pack;
+	uint32_t ok_grp;
+	uint64_t ok_off;
 };
 
 void read_cache_clear(strata_store *s)
@@ -174,6 +188,7 @@ static int cached_body(strata_store *s, const catalog_loc *loc, int fd, const ch
 	uint8_t *b = malloc(loc->group.blen ? (size_t)loc->group.blen : 1);
 	if (!b)
 		return ERR_NOMEM();
+	c->ok_pack = 0; /* a body decoded anew is checked anew */
 	pack_src src = { fd, loc->group.offset, path };
 	group_loc gl = { loc->group.codec, loc->group.clen, loc->group.blen };
 	int rc = group_read(s->coder, &gl, pack_src_pread, &src, 0, b, (size_t)loc->group.blen);
@@ -207,6 +222,40 @@ static int cached_body(strata_store *s, const catalog_loc *loc, int fd, const ch
 	return 0;
 }
 
+/* A record that shares its checksum (a literal): fetch it with those
+ * sharing it, or find them in a cached body, and check them. *enc points at the record's encoding, in
+ * *mem (malloc'd) or in the cache. */
+static int shared_fetch(strata_store *s, const catalog_loc *loc, int fd, const char *path, uint8_t **mem,
+			const uint8_t **enc)
+{
+	const pack_record *run = loc->shared, *last = &run[run->rcount - 1];
+	uint64_t from = run->off;
+	if (s->body_cache_on) {
+		const uint8_t *body;
+		int rc = cached_body(s, loc, fd, path, &body);
+		struct read_cache *c = s->cache;
+		if (!rc && !(c->ok_pack == loc->pack && c->ok_grp == loc->grp && c->ok_off == from)) {
+			if (last->off + last->len > loc->group.blen)
+				return err_set(STRATA_ECORRUPT, "record run lies past its group's end");
+			if (!(rc = run_check(run, body + from, from)))
+				c->ok_pack = loc->pack, c->ok_grp = loc->grp, c->ok_off = from;
+		}
+		if (!rc)
+			*enc = body + loc->off;
+		return rc;
+	}
+	/* The last record's prefix: the run ends in one block, whose end
+	 * every record's prefix reaches. */
+	int rc = fetch(s, loc, fd, path, from, last->off + last->len, last->cend, mem);
+	if (!rc && (rc = run_check(run, *mem, from)) != 0) {
+		free(*mem);
+		*mem = NULL;
+	}
+	if (!rc)
+		*enc = *mem + (loc->off - from);
+	return rc;
+}
+
 int read_record(strata_store *s, const void *key, size_t keylen, uint64_t n, int depth, uint8_t **out,
 		size_t *len)
 {
@@ -233,15 +282,17 @@ int read_record(strata_store *s, const void *key, size_t keylen, uint64_t n, int
 		return err_set(STRATA_ECORRUPT, "record %" PRIu64 " has a malformed base reference", n);
 	uint8_t *mem = NULL;
 	const uint8_t *prefix = NULL, *enc = NULL;
-	if (s->body_cache_on) {
+	if (loc.shared) {
+		rc = shared_fetch(s, &loc, fd, path, &mem, &enc);
+	} else if (s->body_cache_on) {
 		rc = cached_body(s, &loc, fd, path, &prefix);
 		enc = prefix ? prefix + loc.off : NULL;
-	} else if (!(rc = fetch(s, &loc, fd, path, &mem))) {
+	} else if (!(rc = fetch_record(s, &loc, fd, path, &mem))) {
 		prefix = loc.enc == ENC_DELTA ? mem : NULL;
 		enc = loc.enc == ENC_DELTA ? mem + loc.off : mem;
 	}
 	if (!rc) {
-		read_rec r = { key, keylen, n, loc.enc, loc.off, loc.len, loc.size, loc.sum, loc.base };
+		read_rec r = { key, keylen, n, loc.enc, loc.off, loc.len, loc.size, loc.sum, loc.base, loc.shared != NULL };
 		rc = read_decode(s, &r, prefix, enc, depth, out);
 	}
 	free(mem);
@@ -267,7 +318,7 @@ int read_encoding(strata_store *s, const catalog_loc *loc, uint8_t **out)
 	if (rc == STRATA_ENOTFOUND)
 		rc = err_set(STRATA_ECORRUPT, "pack %s is missing", path);
 	if (!rc)
-		rc = fetch(s, loc, fd, path, &mem);
+		rc = fetch_record(s, loc, fd, path, &mem);
 	if (rc)
 		return err_prefix(rc, "pack %s: ", path);
 	if (loc->enc == ENC_DELTA) /* fetch kept the prefix before it */

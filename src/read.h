@@ -22,11 +22,13 @@ typedef struct read_rec {
 	uint64_t off, len;   /* encoding range in the group body */
 	uint64_t size, sum;  /* content length and checksum */
 	uint64_t base;       /* ENC_BASE: base record number */
+	int shared_checked;  /* checked with those sharing its checksum: `sum` is theirs */
 } read_rec;
 
 /* Decode a record from its encoding `enc` (r->len bytes); an in-group
  * delta also needs `prefix`, the group body from 0 to r->off. *out receives
- * a malloc'd buffer of r->size bytes, checksum-checked. */
+ * a malloc'd buffer of r->size bytes, checksum-checked (unless the caller
+ * checked it with the records that share its checksum, r->shared_checked). */
 int read_decode(strata_store *s, const read_rec *r, const uint8_t *prefix, const uint8_t *enc, int depth,
 		uint8_t **out);
 

@@ -3,12 +3,17 @@
 #include "delta.h"
 #include "err.h"
 
-enum { F_ENC = 7, F_SIZE = 8, F_CEND = 16, F_ZERO = 0xe0 };
+#include <inttypes.h>
+#include <xxhash.h>
+
+enum { F_ENC = 7, F_SIZE = 8, F_CEND = 16, F_SHARE = 32, F_ZERO = 0xc0 };
 
 static int has_base(int enc)
 {
 	return enc == ENC_BASE || enc == ENC_PATCH;
 }
+
+static void run_sum_mark(pack_record *r, size_t count);
 
 size_t run_end(const pack_record *r, size_t n, size_t start)
 {
@@ -17,6 +22,55 @@ size_t run_end(const pack_record *r, size_t n, size_t start)
 	       r[i].group == r[start].group && r[i].n == r[i - 1].n + 1)
 		i++;
 	return i;
+}
+
+void run_share_sums(pack_record *r, size_t count)
+{
+	for (size_t i = 0, e; i < count; i = e) {
+		e = i + 1;
+		if (r[i].enc != ENC_LITERAL)
+			continue;
+		while (e < count && r[e].enc == ENC_LITERAL && r[e].cend == r[i].cend)
+			e++;
+		if (e - i >= 2)
+			run_sum_mark(r + i, e - i);
+	}
+}
+
+uint64_t run_sum(const uint64_t *sums, size_t count)
+{
+	uint8_t b[8 * RUN_MAX] = { 0 };
+	if (count > RUN_MAX) /* never: runs hold at most RUN_MAX */
+		count = RUN_MAX;
+	for (size_t i = 0; i < count; i++)
+		le_put64(b + 8 * i, sums[i]);
+	return XXH3_64bits(b, 8 * count);
+}
+
+/* Make records [0, count) one shared sum: their rcount and rpos, and
+ * their sum that of their content checksums. */
+static void run_sum_mark(pack_record *r, size_t count)
+{
+	uint64_t sums[RUN_MAX] = { 0 };
+	for (size_t i = 0; i < count && i < RUN_MAX; i++)
+		sums[i] = r[i].sum;
+	uint64_t sum = run_sum(sums, count);
+	for (size_t i = 0; i < count; i++) {
+		r[i].rcount = (uint16_t)count;
+		r[i].rpos = (uint16_t)i;
+		r[i].sum = sum;
+	}
+}
+
+int run_check(const pack_record *run, const uint8_t *span, uint64_t span_off)
+{
+	uint64_t sums[RUN_MAX] = { 0 };
+	for (size_t i = 0; i < run->rcount && i < RUN_MAX; i++)
+		sums[i] = XXH3_64bits(span + (run[i].off - span_off), (size_t)run[i].len);
+	if (run_sum(sums, run->rcount) != run->sum)
+		return err_set(STRATA_ECORRUPT, "content checksum mismatch in records %" PRIu64 "..%" PRIu64
+			       " (one checksum)", run->n, run->n + run->rcount - 1);
+	return 0;
 }
 
 int run_encode(const pack_record *r, size_t count, bytebuf *b)
@@ -31,12 +85,16 @@ int run_encode(const pack_record *r, size_t count, bytebuf *b)
 	p += varint_put(p, r[0].off);
 	for (size_t i = 0; i < count; i++) {
 		int size = r[i].size != r[i].len, cend = i == 0 || r[i].cend != r[i - 1].cend;
-		*p++ = (uint8_t)(r[i].enc | (size ? F_SIZE : 0) | (cend ? F_CEND : 0));
+		/* A record that shares its sum with the next carries none. */
+		int shares = r[i].rcount > 1 && r[i].rpos + 1 < r[i].rcount;
+		*p++ = (uint8_t)(r[i].enc | (size ? F_SIZE : 0) | (cend ? F_CEND : 0) | (shares ? F_SHARE : 0));
 		p += varint_put(p, r[i].len);
 		if (size)
 			p += varint_put(p, r[i].size);
-		le_put64(p, r[i].sum);
-		p += 8;
+		if (!shares) {
+			le_put64(p, r[i].sum);
+			p += 8;
+		}
 		if (cend)
 			p += varint_put(p, r[i].cend);
 		if (has_base(r[i].enc))
@@ -73,7 +131,7 @@ int run_decode(const uint8_t *p, size_t len, uint32_t key, uint64_t unit, pack_r
 	size_t at = run_head_decode(p, len, &h), k;
 	if (!at)
 		return err_set(STRATA_ECORRUPT, "%s: record run header malformed", what);
-	uint64_t off = h.off, cend = 0;
+	uint64_t off = h.off, cend = 0, shared = 0; /* shared: entries since the last sum */
 	for (uint64_t i = 0; i < h.count; i++) {
 		pack_record *r = &out[i];
 		if (at >= len)
@@ -81,7 +139,7 @@ int run_decode(const uint8_t *p, size_t len, uint32_t key, uint64_t unit, pack_r
 		uint8_t f = p[at++];
 		*r = (pack_record){ .key = key, .group = h.group, .n = h.first + i, .off = off, .unit = unit,
 				    .enc = f & F_ENC };
-		if (f & F_ZERO)
+		if ((f & F_ZERO) || (((f & F_SHARE) || shared) && r->enc != ENC_LITERAL))
 			return err_set(STRATA_ECORRUPT, "%s: record run entry malformed", what);
 		if (r->enc > ENC_MAX)
 			return err_set(STRATA_EFORMAT, "%s: record encoding %u is not supported", what, r->enc);
@@ -94,10 +152,20 @@ int run_decode(const uint8_t *p, size_t len, uint32_t key, uint64_t unit, pack_r
 				return err_set(STRATA_ECORRUPT, "%s: record run truncated", what);
 			at += k;
 		}
-		if (len - at < 8)
-			return err_set(STRATA_ECORRUPT, "%s: record run truncated", what);
-		r->sum = le_get64(p + at);
-		at += 8;
+		if (f & F_SHARE) {
+			shared++;
+		} else {
+			if (len - at < 8)
+				return err_set(STRATA_ECORRUPT, "%s: record run truncated", what);
+			r->sum = le_get64(p + at);
+			at += 8;
+			for (uint64_t j = 0; shared && j <= shared; j++) {
+				out[i - shared + j].sum = r->sum;
+				out[i - shared + j].rcount = (uint16_t)(shared + 1);
+				out[i - shared + j].rpos = (uint16_t)j;
+			}
+			shared = 0;
+		}
 		if (f & F_CEND) {
 			if (!(k = varint_get(p + at, len - at, &cend)))
 				return err_set(STRATA_ECORRUPT, "%s: record run truncated", what);
@@ -119,6 +187,8 @@ int run_decode(const uint8_t *p, size_t len, uint32_t key, uint64_t unit, pack_r
 			return err_set(STRATA_ECORRUPT, "%s: record run overflows its group", what);
 		off += r->len;
 	}
+	if (shared)
+		return err_set(STRATA_ECORRUPT, "%s: record run ends in a shared checksum", what);
 	if (at != len)
 		return err_set(STRATA_ECORRUPT, "%s: record run has %zu bytes too many", what, len - at);
 	*nout = (size_t)h.count;

@@ -6,6 +6,8 @@
  * A run is a stretch of consecutive records of one key, one unit and one
  * group, numbered n, n+1, ...; its encoding lists each record in about 11
  * bytes (flags, length, checksum) where a footer entry of version 1 took 80.
+ * In footer version 3, literals that end in the same block share one
+ * checksum (about 3 bytes each): pack_record's rcount and rpos say which.
  */
 #ifndef STRATA_RUNS_H
 #define STRATA_RUNS_H
@@ -19,8 +21,21 @@
  * that may share a run with it, at most RUN_MAX. */
 size_t run_end(const pack_record *records, size_t n, size_t start);
 
+/* Let the literals of records [0, count) (one run) that end in the same
+ * block, two or more in a row, share one checksum (footer version 3): their
+ * rcount, rpos and sum, the XXH3-64 of their content checksums. */
+void run_share_sums(pack_record *records, size_t count);
+
+/* The shared sum of `count` content checksums (docs/FORMAT.md). */
+uint64_t run_sum(const uint64_t *sums, size_t count);
+
+/* Check records that share a checksum: run[0..run->rcount) (run[0].rpos
+ * == 0), whose encodings (literals: their content) `span` holds, body
+ * bytes from offset span_off on. 0 or STRATA_ECORRUPT. */
+int run_check(const pack_record *run, const uint8_t *span, uint64_t span_off);
+
 /* Append the encoding of records [0, count) (one run, as run_end cuts
- * them) to b. 0 or STRATA_ENOMEM. */
+ * them; shared checksums as their rcount says) to b. 0 or STRATA_ENOMEM. */
 int run_encode(const pack_record *records, size_t count, bytebuf *b);
 
 /* What a run's header says. */
@@ -35,8 +50,9 @@ typedef struct run_head {
 size_t run_head_decode(const uint8_t *p, size_t len, run_head *h);
 
 /* Decode a whole run into out[0..h.count) (the caller's array of at least
- * RUN_MAX entries), with key and unit set as given. Checks what the run
- * alone can check: sizes of literals, base references, bytes used exactly.
+ * RUN_MAX entries), with key and unit set as given (records that share a
+ * checksum have it as their sum). Checks what the run alone can check:
+ * sizes of literals, base references, bytes used exactly.
  * STRATA_ECORRUPT (message naming `what`) when malformed, STRATA_EFORMAT
  * for an unknown encoding. *nout receives the count. */
 int run_decode(const uint8_t *p, size_t len, uint32_t key, uint64_t unit, pack_record *out, size_t *nout,

@@ -4,6 +4,7 @@
 #include "err.h"
 #include "os.h"
 #include "read.h"
+#include "runs.h"
 #include "store.h"
 
 #include <inttypes.h>
@@ -168,6 +169,7 @@ static int check_catalog_entry(vctx *v, const pack_reader *r, const char *rel, c
 	const pack_group *g = &r->footer.groups[rec->group];
 	if (loc.unit != rec->unit || loc.grp != rec->group || loc.off != rec->off || loc.cend != rec->cend ||
 	    loc.len != rec->len || loc.size != rec->size || loc.sum != rec->sum || loc.pack != cp->id ||
+	    (loc.shared != NULL) != (rec->rcount != 0) ||
 	    loc.enc != rec->enc || loc.base != rec->base ||
 	    loc.group.offset != g->offset || loc.group.clen != g->clen || loc.group.sum != g->sum)
 		problem(v, rel, k, rec->n, STRATA_ECORRUPT, "catalog entry disagrees with the pack footer");
@@ -178,6 +180,8 @@ static int check_group_records(vctx *v, const pack_reader *r, const char *rel, u
 			       const uint8_t *body, size_t *ri)
 {
 	const pack_footer *f = &r->footer;
+	int run_rc = 0; /* the records sharing a checksum, checked at the first */
+	char run_msg[256] = "";
 	for (; *ri < f->nrecords && f->records[*ri].group == g; (*ri)++) {
 		const pack_record *rec = &f->records[*ri];
 		const pack_key *k = &f->keys[rec->key];
@@ -185,7 +189,14 @@ static int check_group_records(vctx *v, const pack_reader *r, const char *rel, u
 			problem(v, rel, k, rec->n, STRATA_ECORRUPT, "record lies in a damaged group (%u)", g);
 			continue;
 		}
-		read_rec rr = { k->p, k->len, rec->n, rec->enc, rec->off, rec->len, rec->size, rec->sum, rec->base };
+		if (rec->rcount && rec->rpos == 0 && (run_rc = run_check(rec, body + rec->off, rec->off)) != 0)
+			snprintf(run_msg, sizeof run_msg, "%s", strata_errmsg());
+		if (rec->rcount && run_rc) {
+			problem(v, rel, k, rec->n, run_rc, "%s", run_msg);
+			continue;
+		}
+		read_rec rr = { k->p, k->len, rec->n, rec->enc, rec->off, rec->len, rec->size, rec->sum, rec->base,
+				rec->rcount != 0 };
 		uint8_t *content = NULL;
 		/* A chunk list is checked chunk by chunk: its content may be far
 		 * larger than memory. */

@@ -136,6 +136,15 @@ def log_key_rows(S, k):
     return [tuple(line.split()[:3] + line.split()[4:]) for line in r.out.split(b"\n")[1:] if line]
 
 
+def same_log_rows(got, want):
+    """log KEY rows alike: record, unit and size equal, and the checksum
+    where both show one: a record that shares its checksum with its
+    neighbours (docs/FORMAT.md, "Record runs") shows "(shared)", and
+    whether it does depends on how the pack groups it."""
+    return len(got) == len(want) and all(
+        g[:3] == w[:3] and (g[3] == w[3] or b"(shared)" in (g[3], w[3])) for g, w in zip(got, want))
+
+
 def verify_ok(S, npacks, nrecords, raw, what):
     r = t.ok("verify", S)
     st = t.stats(S)
@@ -250,7 +259,8 @@ t.eq(strip(log_after), strip(log_before), "log after repack: unit numbers, times
 t.eq(set(u["packed"] for u in log_after), {human(packs[0][3]).encode()}, "log after repack: packed = the new pack's size")
 t.eq([u["label"] for u in log_after], [lab or b"" for lab, _ in units], "log labels")
 for k in contents:
-    t.eq(log_key_rows(A, k), logk_before[k], "log %r after repack (record, unit, size, checksum)" % k)
+    t.check(same_log_rows(log_key_rows(A, k), logk_before[k]),
+            lambda: "log %r after repack (record, unit, size, checksum): %r, before %r" % (k, log_key_rows(A, k), logk_before[k]))
 st = cost_check(A, contents, "after repack: ", read_cost_max=4)
 t.eq(st["chain_max"], 1, "stats chain_max after repack")
 t.eq({k: st[k] for k in ("records", "keys", "units", "raw_bytes")},
@@ -302,7 +312,8 @@ t.eq(r.out, b"repacked %d packs (%s) into 1 (%s)\n" % (NUNITS, human(size_before
 all_records(B, contents, "after repack --oldest-first: ")
 t.eq(strip(t.units(B)), strip(log_before), "log after repack --oldest-first")
 for k in contents:
-    t.eq(log_key_rows(B, k), logk_before[k], "log %r after repack --oldest-first" % k)
+    t.check(same_log_rows(log_key_rows(B, k), logk_before[k]),
+            lambda: "log %r after repack --oldest-first: %r, before %r" % (k, log_key_rows(B, k), logk_before[k]))
 st = cost_check(B, contents, "after repack --oldest-first: ", read_cost_max=4)
 t.eq(st["chain_max"], 1, "stats chain_max after repack --oldest-first")
 footer_order(B, packs[0][2], contents, False, "repack --oldest-first: ")

@@ -276,8 +276,9 @@ def varint(d, p):
 
 
 def parse_runs(d, p, keys):
-    """A version 2 footer's record runs (docs/FORMAT.md, "Record runs"),
-    from the run count at d[p], as parse_pack's record dicts."""
+    """A version 2 or 3 footer's record runs (docs/FORMAT.md, "Record
+    runs"), from the run count at d[p], as parse_pack's record dicts;
+    records that share a checksum have it as "sum" and "shared" set."""
     import struct
     records = []
     nruns = struct.unpack_from("<Q", d, p)[0]
@@ -290,7 +291,7 @@ def parse_runs(d, p, keys):
         n, p = varint(d, p)
         count, p = varint(d, p)
         off, p = varint(d, p)
-        cpre = 0
+        cpre, sharing = 0, []
         for i in range(count):
             flags = d[p]
             p += 1
@@ -298,8 +299,10 @@ def parse_runs(d, p, keys):
             size = ln
             if flags & 8:
                 size, p = varint(d, p)
-            csum = struct.unpack_from("<Q", d, p)[0]
-            p += 8
+            csum = None
+            if not flags & 32:
+                csum = struct.unpack_from("<Q", d, p)[0]
+                p += 8
             if flags & 16:
                 cpre, p = varint(d, p)
             enc, base = flags & 7, 0
@@ -307,8 +310,16 @@ def parse_runs(d, p, keys):
                 back, p = varint(d, p)
                 base = n + i - back
             records.append({"key": keys[ki], "group": gi, "n": n + i, "offset": off, "len": ln, "size": size,
-                            "sum": csum, "cprefix": cpre, "base": base, "unit": unit, "enc": enc})
+                            "sum": csum, "cprefix": cpre, "base": base, "unit": unit, "enc": enc,
+                            "shared": bool(flags & 32 or sharing)})
             off += ln
+            if flags & 32:
+                sharing.append(records[-1])
+            else:
+                for r in sharing:
+                    r["sum"] = csum
+                sharing = []
+        assert not sharing
     return records
 
 
@@ -339,7 +350,8 @@ def parse_pack(path):
         for _ in range(nr):
             ki, gi, n, off, ln, size, csum, cpre, base, unit, enc = struct.unpack_from("<IIQQQQQQQQB", d, p)
             records.append({"key": keys[ki], "group": gi, "n": n, "offset": off, "len": ln, "size": size,
-                            "sum": csum, "cprefix": cpre, "base": base, "unit": unit, "enc": enc})
+                            "sum": csum, "cprefix": cpre, "base": base, "unit": unit, "enc": enc,
+                            "shared": False})
             p += 80
     else:
         records = parse_runs(d, p, keys)

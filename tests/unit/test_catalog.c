@@ -777,6 +777,17 @@ static void test_persistence_and_second_connection(void **state)
 
 /* Not a database: STRATA_ECORRUPT. A database without the schema, opened
  * without create: STRATA_ECORRUPT. An unknown schema version: STRATA_EFORMAT. */
+static int schema_of(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE name='schema'", -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	int v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
 static void test_bad_files(void **state)
 {
 	const char *dir = *state;
@@ -803,7 +814,17 @@ static void test_bad_files(void **state)
 	c = open_new(dir);
 	catalog_close(c);
 	assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value=3 WHERE name='schema';", NULL, NULL, NULL),
+	/* Schema 2 (before shared checksums) is read as it is, and a writer marks
+	 * it 3; a schema from a later build is refused. */
+	assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value=2 WHERE name='schema';", NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(catalog_open(&c, p, 0), 0);
+	catalog_close(c);
+	assert_int_equal(schema_of(db), 2);
+	assert_int_equal(catalog_open(&c, p, 1), 0);
+	catalog_close(c);
+	assert_int_equal(schema_of(db), 3);
+	assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value=4 WHERE name='schema';", NULL, NULL, NULL),
 			 SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(catalog_open(&c, p, 0), STRATA_EFORMAT);

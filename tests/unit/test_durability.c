@@ -517,6 +517,78 @@ static void test_corrupt_footer(void **state)
 	free(pack2);
 }
 
+/* A checksum shared by records that disagree with it, while the group and
+ * footer checksums hold (a writer's bug, or damage with checksums made
+ * anew): every get of those records fails and names them, verify reports
+ * each, the others read on. */
+static void test_shared_sum_damaged(void **state)
+{
+	fixture *f = *state;
+	enum { N = 100, LEN = 100 };
+	char recs[N][LEN];
+	strata_store *s = open_store(f->store, STRATA_OPEN_CREATE);
+	for (int i = 0; i < N; i++) {
+		tu_fill_text(recs[i], LEN, 7 + (uint64_t)i);
+		char *p = (char *)tu_alloc(LEN);
+		memcpy(p, recs[i], LEN);
+		assert_int_equal(strata_put(s, "r", 1, p, LEN, strata_release_free, NULL, NULL), 0);
+	}
+	assert_int_equal(strata_commit(s, NULL, NULL), 0);
+	strata_close(s);
+
+	/* One run; its last entry ends with the checksum the records of the
+	 * last block share. */
+	char *path = tu_join(f->packs, "0000000001.pack");
+	pack_reader *r;
+	assert_int_equal(pack_open(&r, path), 0);
+	assert_int_equal(r->footer.nruns, 1);
+	size_t k = r->footer.records[N - 1].rcount;
+	assert_true(k >= 2 && k < N);
+	uint64_t at = r->footer.runs[0].off + r->footer.runs[0].len - 8;
+	pack_close(r);
+	size_t size;
+	uint8_t *file = tu_read_file(path, &size);
+	file[at] ^= 1;
+	uint64_t foff, flen, sum; /* the footer's checksum, made anew */
+	memcpy(&foff, file + size - 48, 8);
+	memcpy(&flen, file + size - 40, 8);
+	sum = XXH3_64bits(file + foff, (size_t)flen);
+	memcpy(file + size - 32, &sum, 8);
+	tu_write_file(path, file, size, 0644);
+	free(file);
+	tu_remove_catalog(f->store); /* it filed the run as it was */
+
+	s = open_store(f->store, STRATA_OPEN_READ);
+	void *out = NULL;
+	size_t len;
+	char want[64];
+	snprintf(want, sizeof want, "checksum mismatch in records %zu..%d", N - k + 1, N);
+	for (uint64_t n = 1; n <= N; n++) {
+		if (n <= N - k) {
+			assert_int_equal(strata_get(s, "r", 1, n, &out, &len), 0);
+			assert_int_equal(len, LEN);
+			assert_memory_equal(out, recs[n - 1], LEN);
+			strata_buf_free(out);
+			out = NULL;
+			continue;
+		}
+		assert_int_equal(strata_get(s, "r", 1, n, &out, &len), STRATA_ECORRUPT);
+		assert_null(out);
+		if (!strstr(strata_errmsg(), want))
+			fail_msg("get %llu: %s", (unsigned long long)n, strata_errmsg());
+	}
+	problems ps = { 0 };
+	strata_verify_result res;
+	assert_int_equal(strata_verify(s, on_problem, NULL, &ps, &res), STRATA_ECORRUPT);
+	assert_int_equal(res.problems, k);
+	assert_true(has_problem(&ps, "packs/0000000001.pack", "r", N - k + 1));
+	assert_true(has_problem(&ps, "packs/0000000001.pack", "r", N));
+	assert_false(has_problem(&ps, "packs/0000000001.pack", "r", N - k));
+	assert_int_equal(res.records, N - k);
+	strata_close(s);
+	free(path);
+}
+
 /* A pack cut short or gone: gets of its records are STRATA_ECORRUPT, other
  * packs read on. */
 static void test_truncated_and_missing_pack(void **state)
@@ -626,7 +698,10 @@ static void bump_catalog_sum(sqlite3 *db, const char *packs, uint64_t n)
 	pack_record recs[RUN_MAX];
 	size_t count;
 	assert_int_equal(run_decode(file + off, (size_t)len, 0, unit, recs, &count, "test"), 0);
-	recs[n - recs[0].n].sum++;
+	/* Record n's checksum, and that of each record sharing it. */
+	size_t j = n - recs[0].n, first = j - recs[j].rpos, sharers = recs[j].rcount ? recs[j].rcount : 1;
+	for (size_t i = first; i < first + sharers; i++)
+		recs[i].sum++;
 	bytebuf b = { 0 };
 	assert_int_equal(run_encode(recs, count, &b), 0);
 	assert_int_equal(sqlite3_prepare_v2(db, "UPDATE runs SET recs=?1, foff=NULL, flen=NULL, fsum=NULL WHERE rowid=?2",
@@ -2015,6 +2090,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_corrupt_group_byte, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_footer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shared_sum_damaged, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated_and_missing_pack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_swapped_packs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_catalog_disagrees, setup, teardown),

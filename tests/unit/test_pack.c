@@ -488,6 +488,90 @@ static void test_run_codec(void **state)
 	free(r);
 }
 
+/* Shared checksums (footer version 3): which records of a run share one,
+ * their encoding, and the check of their content against it. */
+static void test_run_shared_sums(void **state)
+{
+	(void)state;
+	enum { N = 20, LEN = 10 };
+	pack_record r[N], own[N];
+	uint8_t body[N * LEN];
+	tu_fill_text(body, sizeof body, 3);
+	for (size_t i = 0; i < N; i++) {
+		/* Blocks end after records 5, 6 and 19; record 12 is a delta. */
+		r[i] = (pack_record){ .group = 0, .n = 1 + i, .off = i * LEN, .len = LEN, .size = LEN,
+				      .sum = XXH3_64bits(body + i * LEN, LEN), .cend = i < 6 ? 100 : i < 7 ? 150 : 300,
+				      .unit = 1, .enc = i == 12 ? ENC_DELTA : ENC_LITERAL };
+		if (i == 12)
+			r[i].size = 99;
+	}
+	memcpy(own, r, sizeof r);
+	assert_int_equal(run_end(r, N, 0), N);
+	run_share_sums(r, N);
+	/* Sharing: 0..5, 7..11, 13..19; 6 is alone in its block, 12 a delta. */
+	const struct { size_t first, count; } want[] = { { 0, 6 }, { 6, 0 }, { 7, 5 }, { 12, 0 }, { 13, 7 } };
+	for (size_t w = 0; w < 5; w++)
+		for (size_t i = want[w].first; i < want[w].first + (want[w].count ? want[w].count : 1); i++) {
+			assert_int_equal(r[i].rcount, want[w].count);
+			assert_int_equal(r[i].rpos, want[w].count ? i - want[w].first : 0);
+			if (!want[w].count)
+				assert_int_equal(r[i].sum, own[i].sum);
+			else
+				assert_int_equal(r[i].sum, r[want[w].first].sum);
+		}
+	assert_true(r[0].sum != r[7].sum && r[0].sum != own[0].sum);
+	bytebuf b = { 0 };
+	assert_int_equal(run_encode(r, N, &b), 0);
+	/* 17 records carry no checksum: 136 bytes fewer than version 2's. */
+	bytebuf b2 = { 0 };
+	assert_int_equal(run_encode(own, N, &b2), 0);
+	assert_int_equal(b2.len - b.len, 8 * (N - 3 - 2));
+	pack_record out[RUN_MAX];
+	size_t n = 0;
+	for (size_t cut = 0; cut < b.len; cut++)
+		assert_int_equal(run_decode(b.p, cut, 0, 1, out, &n, "t"), STRATA_ECORRUPT);
+	assert_int_equal(run_decode(b.p, b.len, 0, 1, out, &n, "t"), 0);
+	assert_int_equal(n, N);
+	for (size_t i = 0; i < n; i++)
+		assert_memory_equal(&out[i], &r[i], sizeof out[i]);
+	/* The check: each sharing stretch against its content, and a changed
+	 * byte of its last record fails it. */
+	for (size_t w = 0; w < 5; w += 2) {
+		const pack_record *first = &out[want[w].first];
+		assert_int_equal(run_check(first, body + first->off, first->off), 0);
+		uint8_t copy[N * LEN];
+		memcpy(copy, body, sizeof copy);
+		copy[first->off + want[w].count * LEN - 1] ^= 1;
+		assert_int_equal(run_check(first, copy + first->off, first->off), STRATA_ECORRUPT);
+	}
+	/* A run that ends in a shared checksum, or shares one with a delta,
+	 * is malformed: flip bit 5 of record 19's flags, then of 11's. */
+	run_head h;
+	size_t at = run_head_decode(b.p, b.len, &h);
+	assert_true(at > 0);
+	size_t flag_at[N];
+	for (size_t i = 0; i < N; i++) { /* walk the entries: flags, len, [size], [sum], [cend] */
+		flag_at[i] = at;
+		uint8_t f = b.p[at++];
+		uint64_t v;
+		at += varint_get(b.p + at, b.len - at, &v);
+		if (f & 8)
+			at += varint_get(b.p + at, b.len - at, &v);
+		if (!(f & 32))
+			at += 8;
+		if (f & 16)
+			at += varint_get(b.p + at, b.len - at, &v);
+	}
+	assert_int_equal(at, b.len);
+	b.p[flag_at[19]] |= 0x20;
+	assert_int_equal(run_decode(b.p, b.len, 0, 1, out, &n, "t"), STRATA_ECORRUPT);
+	b.p[flag_at[19]] &= (uint8_t)~0x20;
+	b.p[flag_at[11]] |= 0x20;
+	assert_int_equal(run_decode(b.p, b.len, 0, 1, out, &n, "t"), STRATA_ECORRUPT);
+	buf_free(&b);
+	buf_free(&b2);
+}
+
 static void test_write_read_footer(void **state)
 {
 	footer_version = 2;
@@ -1243,6 +1327,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_read_footer, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_write_read_range, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test(test_run_codec),
+		cmocka_unit_test(test_run_shared_sums),
 		cmocka_unit_test_setup_teardown(test_write_read_footer_v1, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_layout_bytes, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_layout_bytes_v2, tu_setup_dir, tu_teardown_dir),

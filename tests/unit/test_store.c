@@ -780,7 +780,9 @@ static void test_foreach(void **state)
 		assert_int_equal(rl.r[i].n, (uint64_t)i + 1);
 		assert_int_equal(rl.r[i].unit, unit_of[i]);
 		assert_int_equal(rl.r[i].size, strlen(content[i]));
-		assert_int_equal(rl.r[i].checksum, XXH3_64bits(content[i], strlen(content[i])));
+		/* a2 and a3, small literals of one block, share a checksum */
+		assert_int_equal(rl.r[i].shared_checksum, i > 0);
+		assert_int_equal(rl.r[i].checksum, i > 0 ? 0 : XXH3_64bits(content[i], strlen(content[i])));
 		assert_true(rl.r[i].stored > 0);
 	}
 	reclist r1 = { 0 };
@@ -978,6 +980,87 @@ static void test_stats_and_verify(void **state)
 	strata_close(s);
 }
 
+static int shared_cb(void *ctx, const strata_record_info *r)
+{
+	uint64_t *sums = ctx; /* [0]: records sharing a checksum, then each record's own */
+	if (r->shared_checksum) {
+		assert_int_equal(r->checksum, 0);
+		sums[0]++;
+	} else {
+		assert_int_equal(r->checksum, sums[r->n]);
+	}
+	return 0;
+}
+
+/* Small literals that end in one block share one checksum (footer version
+ * 3): listed as such, read back, and a changed byte in one of them fails
+ * the read of every one, by get, cursor and verify. */
+static void test_shared_checksum(void **state)
+{
+	fixture *f = *state;
+	enum { N = 100, LEN = 100 };
+	uint8_t recs[N][LEN];
+	uint64_t sums[N + 1] = { 0 };
+	strata_store *s = open_store(f->store, STRATA_OPEN_CREATE);
+	for (int i = 0; i < N; i++) {
+		tu_fill_random(recs[i], LEN, 100 + (uint64_t)i); /* incompressible: zstd keeps the bytes raw */
+		sums[i + 1] = XXH3_64bits(recs[i], LEN);
+		put_copy(s, "r", 1, recs[i], LEN);
+	}
+	commit(s, NULL);
+	assert_int_equal(strata_foreach_record(s, "r", 1, shared_cb, sums), 0);
+	assert_int_equal(sums[0], N); /* three blocks of up to 4 KiB, a checksum each */
+	for (int i = 0; i < N; i++)
+		expect_record(s, "r", 1, (uint64_t)i + 1, recs[i], LEN);
+	strata_verify_result res;
+	assert_int_equal(strata_verify(s, NULL, NULL, NULL, &res), 0);
+	assert_int_equal(res.problems, 0);
+	assert_int_equal(res.records, N);
+	strata_close(s);
+
+	/* Change one byte of record 3, where the pack holds it verbatim. */
+	char *pack = tu_join(f->store, "packs/0000000001.pack");
+	size_t size;
+	uint8_t *file = tu_read_file(pack, &size);
+	uint8_t *at = memmem(file, size, recs[2], LEN);
+	assert_non_null(at);
+	tu_flip_byte(pack, (uint64_t)(at - file) + 10, 0x40);
+	free(file);
+	free(pack);
+	s = open_store(f->store, STRATA_OPEN_READ);
+	void *out = NULL;
+	size_t len;
+	/* Every record of the first block fails; those of the second read
+	 * back. (The third block's records fail too, by
+	 * zstd's frame checksum: their read decodes the stream to its end.) */
+	uint64_t bad = 0, good = 0;
+	int rc;
+	while ((rc = strata_get(s, "r", 1, bad + 1, &out, &len)) == STRATA_ECORRUPT) {
+		assert_null(out);
+		if (!strstr(strata_errmsg(), "checksum mismatch in records 1.."))
+			fail_msg("get %llu: %s", (unsigned long long)bad + 1, strata_errmsg());
+		bad++;
+	}
+	assert_true(bad >= 4);
+	for (uint64_t n = bad + 1; rc == 0; good++) {
+		assert_int_equal(len, LEN);
+		assert_memory_equal(out, recs[n - 1], LEN);
+		strata_buf_free(out);
+		out = NULL;
+		if (++n > N)
+			break;
+		rc = strata_get(s, "r", 1, n, &out, &len);
+	}
+	assert_true(good >= 4 && bad + good < N);
+	strata_cursor *c;
+	assert_int_equal(strata_cursor_open(&c, s, "r", 1, 1, 0, 8), 0);
+	assert_int_equal(strata_cursor_next(c, &out, &len, NULL), STRATA_ECORRUPT);
+	strata_cursor_close(c);
+	assert_int_equal(strata_verify(s, NULL, NULL, NULL, &res), STRATA_ECORRUPT);
+	assert_int_equal(res.problems, N + 1); /* the group checksum fails first: every record lies in it */
+	strata_close(s);
+}
+
 /* A small record at the start of a big group is read without fetching the
  * whole group. */
 static void test_read_cost(void **state)
@@ -1047,6 +1130,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_options, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long_label, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shared_checksum, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unit_time_is_commit_time, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errmsg_per_thread, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stats_and_verify, setup, teardown),
