@@ -145,7 +145,7 @@ help_says() {
 # init: each option's range and default (the checks of 'store errors' and
 # 'init' hold the CLI to them)
 for doc in "(default 4194304; 4096..268435456)" "zstd level 1..22 (default 3)" "(1..32, default 4)" \
-	"(1..64, default 4; records under 4 KiB count as 4 KiB)" "(0 = never, 2..1000, default 16)"; do
+	"(1..1024, default 4;" "(0 = never, 2..1000, default 16)"; do
 	check help_says "$T/help_init" "$doc" -- "init --help does not say '$doc'"
 done
 # repack: what it does, the record order, crash safety, automatic repack
@@ -275,8 +275,8 @@ declare -A BADOPT=(
 	["--chain-max 33"]="chain max 33 is outside 1..32"
 	["--chain-max 99999999999"]="'99999999999' is too large"
 	["--level 4294967297"]="'4294967297' is too large"
-	["--read-cost-max 0"]="read cost max 0 is outside 1..64"
-	["--read-cost-max 65"]="read cost max 65 is outside 1..64"
+	["--read-cost-max 0"]="read cost max 0 is outside 1..1024"
+	["--read-cost-max 1025"]="read cost max 1025 is outside 1..1024"
 	["--repack-after 1"]="repack-after 1 is neither 0 nor within 2..1000"
 	["--repack-after 1001"]="repack-after 1001 is neither 0 nor within 2..1000"
 	["--chunk-above 65535"]="chunk-above 65535 is neither 0 nor within 65536..2^40"
