@@ -29,7 +29,7 @@ struct store_opts {
 };
 
 enum { GIVEN_CAP = 1, GIVEN_CHAIN = 2, GIVEN_COST = 4, GIVEN_REPACK = 8, GIVEN_CHUNK = 16, GIVEN_AVG = 32,
-       GIVEN_STATE = 64 };
+       GIVEN_STATE = 64, GIVEN_DEDUP = 128 };
 
 static const struct option STORE_LONGOPTS[] = { { "group-cap", required_argument, NULL, 'c' },
 					 { "level", required_argument, NULL, 'l' },
@@ -39,6 +39,7 @@ static const struct option STORE_LONGOPTS[] = { { "group-cap", required_argument
 					 { "chunk-above", required_argument, NULL, 'k' },
 					 { "chunk-avg", required_argument, NULL, 'g' },
 					 { "state-mem", required_argument, NULL, 'm' },
+					 { "dedup-above", required_argument, NULL, 'u' },
 					 { "profile", required_argument, NULL, 'p' },
 					 { "codec", required_argument, NULL, 'C' },
 					 { "codec-rule", required_argument, NULL, 'R' },
@@ -103,7 +104,7 @@ int store_opt(int opt, const char *arg, void *ctx)
 		return usage_error(io->cmd, "'%s' is not a number", arg);
 	/* The library checks each option's range and names the value; only a
 	 * value too large for its int field is refused here. */
-	if (opt != 'c' && opt != 'k' && opt != 'm' && v > INT_MAX)
+	if (opt != 'c' && opt != 'k' && opt != 'm' && opt != 'u' && v > INT_MAX)
 		return usage_error(io->cmd, "'%s' is too large", arg);
 	int iv = (int)v;
 	if (opt == 'c') {
@@ -118,6 +119,9 @@ int store_opt(int opt, const char *arg, void *ctx)
 	} else if (opt == 'm') {
 		io->o.state_mem = v;
 		io->given |= GIVEN_STATE;
+	} else if (opt == 'u') {
+		io->o.dedup_above = v;
+		io->given |= GIVEN_DEDUP;
 	} else if (opt == 'l') {
 		io->level = iv;
 		io->level_given = 1;
@@ -152,6 +156,8 @@ int store_opts_resolve(store_opts *io, strata_options *o)
 		o->chunk_avg = io->o.chunk_avg;
 	if (io->given & GIVEN_STATE)
 		o->state_mem = io->o.state_mem;
+	if (io->given & GIVEN_DEDUP)
+		o->dedup_above = io->o.dedup_above;
 	if (io->codec)
 		o->codec = io->codec;
 	if (io->rules)

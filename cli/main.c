@@ -11,6 +11,7 @@ static const command COMMANDS[] = {
 	  "usage: strata init STORE [--group-cap BYTES] [--level N] [--chain-max N]\n"
 	  "                   [--read-cost-max N] [--repack-after N]\n"
 	  "                   [--chunk-above BYTES] [--chunk-avg BYTES] [--state-mem BYTES]\n"
+	  "                   [--dedup-above BYTES]\n"
 	  "                   [--profile trace|versions|archive] [--codec CODEC[:LEVEL]]\n"
 	  "                   [--codec-rule PATTERN=CODEC[:LEVEL]]...\n"
 	  "\n"
@@ -23,7 +24,8 @@ static const command COMMANDS[] = {
 	  "                                   cost 4, repack after 16 (the default)\n"
 	  "                         trace     zstd:1, 4 MiB groups, chain max 1 (no\n"
 	  "                                   deltas across units), read cost 256,\n"
-	  "                                   never repack, never chunk\n"
+	  "                                   never repack, never chunk, records of\n"
+	  "                                   256 bytes and up deduplicated\n"
 	  "                         archive   zstd:12, 64 MiB groups, read cost 8,\n"
 	  "                                   chain max 32, never repack, records\n"
 	  "                                   of 512 KiB and up cut into 8 MiB chunks\n"
@@ -60,7 +62,12 @@ static const command COMMANDS[] = {
 	  "                       (default 65536); chunks are a quarter to four\n"
 	  "                       times that\n"
 	  "  --state-mem BYTES    memory for the chunk indexes' cache (at least\n"
-	  "                       16777216, default 1073741824)\n" },
+	  "                       16777216, default 1073741824)\n"
+	  "  --dedup-above BYTES  records this large or larger whose content was\n"
+	  "                       put before, a quarter of a group cap or more\n"
+	  "                       earlier, are stored once and referred to; the\n"
+	  "                       writer remembers what it put since it opened the\n"
+	  "                       store (0 = never; 64..2^30; default 0)\n" },
 	{ "put", cmd_put, "add one record to a key, as a unit of its own",
 	  "usage: strata put STORE KEY [FILE|-] [--label LABEL]\n"
 	  "\n"

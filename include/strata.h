@@ -96,7 +96,7 @@ typedef struct strata_options {
 	int chain_max;      /* most groups one get may touch, 1..32 (default 4) */
 	int read_cost_max;  /* most compressed bytes one get may read, as a
 			     * multiple of the record's size (records under
-			     * 4 KiB count as 4 KiB), 1..64 (default 4) */
+			     * 4 KiB count as 4 KiB), 1..1024 (default 4) */
 	int repack_after;   /* after a commit, repack the newest packs when
 			     * this many commit packs under 4 MiB trail the
 			     * store; 0 = never, 2..1000 (default 16) */
@@ -126,11 +126,21 @@ typedef struct strata_options {
 			       * avg/4..avg*4 bytes */
 	uint64_t state_mem;   /* memory cap of the chunk and sketch indexes'
 			       * cache, 16 MiB.. (default 1 GiB) */
+	/* Since version 4. */
+	uint64_t dedup_above; /* records of at least this many bytes whose
+			       * content was put before, a quarter of a group
+			       * cap of puts or more earlier, are stored once
+			       * in the store's pool and referred to
+			       * (docs/FORMAT.md, "Repeats"); 0 = never (the
+			       * default), else
+			       * 64..2^30. A writer remembers what it put
+			       * since it opened the store, 12 MiB of index
+			       * and at most 64 MiB of pooled content. */
 } strata_options;
 
-#define STRATA_OPTIONS_VERSION 3
+#define STRATA_OPTIONS_VERSION 4
 #define STRATA_OPTIONS_INIT \
-	{ STRATA_OPTIONS_VERSION, 4u << 20, 3, 4, 4, 16, NULL, NULL, 4u << 20, 64u << 10, 1ull << 30 }
+	{ STRATA_OPTIONS_VERSION, 4u << 20, 3, 4, 4, 16, NULL, NULL, 4u << 20, 64u << 10, 1ull << 30, 0 }
 
 /*
  * Set *o to the defaults of a store profile (STRATA_EINVAL for another
@@ -138,9 +148,12 @@ typedef struct strata_options {
  *   "versions"  STRATA_OPTIONS_INIT: zstd:3, 4 MiB groups, chains of 4,
  *               read cost 4, repack after 16 small packs
  *   "trace"     zstd:1, 4 MiB groups, no deltas against earlier units
- *               (chain_max 1), read cost 64 (groups fill whatever the
+ *               (chain_max 1), read cost 256 (groups fill whatever the
  *               records' sizes), never repack on commit (repack_after 0),
- *               no chunking (a put stays O(1) on the caller's thread)
+ *               no chunking (a put costs no compression on the caller's
+ *               thread), records of 256 bytes and up deduplicated
+ *               (dedup_above: such a put hashes its record, XXH3 at
+ *               memory speed, on the caller's thread)
  *   "archive"   zstd:12, 64 MiB groups, read cost 8, chains of 32, never
  *               repack on commit, records of 512 KiB or more chunked
  *               (8 MiB chunks on average, each a zstd patch against a

@@ -38,6 +38,9 @@ static int check_numbers(const strata_options *o)
 			       o->chunk_avg);
 	if (o->state_mem < (16u << 20))
 		return err_set(STRATA_EINVAL, "state-mem %" PRIu64 " is under 16 MiB", o->state_mem);
+	if (o->dedup_above != 0 && (o->dedup_above < 64 || o->dedup_above > (1u << 30)))
+		return err_set(STRATA_EINVAL, "dedup-above %" PRIu64 " is neither 0 nor within 64..2^30",
+			       o->dedup_above);
 	return 0;
 }
 
@@ -193,6 +196,9 @@ static int format_conf(const strata_options *o, const conf_codecs *cc, char *tex
 			     "\nstate-mem = %" PRIu64 "\n",
 			     STORE_FORMAT, o->group_cap, o->zstd_level, o->chain_max, o->read_cost_max, o->repack_after,
 			     o->chunk_above, o->chunk_avg, o->state_mem);
+	/* Without dedup, no line: the file stays as before format 1.5. */
+	if (n < cap && o->dedup_above)
+		n += (size_t)snprintf(text + n, cap - n, "dedup-above = %" PRIu64 "\n", o->dedup_above);
 	/* zstd at zstd-level needs no codec line: the file stays as it was
 	 * before codecs. */
 	if (n < cap && (cc->codec != CODEC_ZSTD || cc->level != o->zstd_level)) {
@@ -220,6 +226,8 @@ int conf_from_options(const strata_options *in, strata_options *o, conf_codecs *
 		memcpy(o, in, offsetof(strata_options, codec));
 	else if (in && in->version == 2) /* the fields before `chunk_above` */
 		memcpy(o, in, offsetof(strata_options, chunk_above));
+	else if (in && in->version == 3) /* the fields before `dedup_above` */
+		memcpy(o, in, offsetof(strata_options, dedup_above));
 	else if (in && in->version == STRATA_OPTIONS_VERSION)
 		*o = *in;
 	else if (in)
@@ -305,6 +313,8 @@ static int parse_line(char *line, strata_options *o, conf_lines *cl, const char 
 		o->chunk_avg = (uint32_t)v;
 	} else if (!strcmp(name, "state-mem")) {
 		o->state_mem = (uint64_t)v;
+	} else if (!strcmp(name, "dedup-above")) {
+		o->dedup_above = (uint64_t)v;
 	} else if (!strcmp(name, "codec")) {
 		cl->codec = val;
 	} else if (!strcmp(name, "codec-rule")) {
@@ -412,6 +422,12 @@ int strata_options_profile(strata_options *o, const char *profile)
 		d.read_cost_max = 256;
 		d.repack_after = 0;
 		d.chunk_above = 0;
+		/* A build's trace reads the same headers and libraries again
+		 * and again: on that trace 16,700 records of 256 bytes and
+		 * more refer to 1,200 pooled ones, 58.6 -> 55.9 MB of packs
+		 * (records under 256 bytes would save less than a reference
+		 * costs). */
+		d.dedup_above = 256;
 	} else if (!strcmp(profile, "archive")) {
 		/* zstd:12 is the last level before zstd's optimal parsers: on
 		 * that capture 1.5 times zstd:3's ratio at 54 MB/s, where 19

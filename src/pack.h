@@ -22,7 +22,7 @@
 #define PACK_KEY_MAX 65535
 
 /* Record encodings (docs/FORMAT.md, "Encodings"). */
-enum { ENC_LITERAL = 0, ENC_DELTA = 1, ENC_BASE = 2, ENC_CHUNKS = 3, ENC_PATCH = 4, ENC_MAX = 4 };
+enum { ENC_LITERAL = 0, ENC_DELTA = 1, ENC_BASE = 2, ENC_CHUNKS = 3, ENC_PATCH = 4, ENC_POOL = 5, ENC_MAX = 5 };
 
 typedef struct pack_group {
 	uint64_t offset;  /* where the group starts in the pack */

@@ -43,4 +43,7 @@ int read_encoding(strata_store *s, const catalog_loc *loc, uint8_t **out);
 /* Drop the cache of decoded group bodies and stop caching. */
 void read_cache_clear(strata_store *s);
 
+/* Drop the cache of pooled records' content (repeat.h). */
+void read_pool_clear(strata_store *s);
+
 #endif

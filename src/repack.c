@@ -2,6 +2,7 @@
  * their whole range (docs/FORMAT.md, "Repack protocol"). */
 #include "bytes.h"
 #include "chunk.h"
+#include "delta.h"
 #include "err.h"
 #include "read.h"
 #include "store.h"
@@ -132,6 +133,17 @@ static int move_records(rp *r, rows *rs)
 			h.sum = loc.sum;
 			len = (size_t)loc.len;
 			rc = read_encoding(r->s, &loc, &data);
+		} else if (!rc && loc.enc == ENC_POOL) {
+			/* A reference to a pooled record stays one. */
+			uint8_t *ref = NULL;
+			uint64_t m = 0;
+			rc = read_encoding(r->s, &loc, &ref);
+			if (!rc && (varint_get(ref, (size_t)loc.len, &m) != loc.len || m == 0))
+				rc = err_set(STRATA_ECORRUPT, "malformed reference to a pooled record");
+			free(ref);
+			h = (unitw_hint){ .pool = m };
+			if (!rc)
+				rc = read_record(r->s, key, w->keylen, w->n, 0, &data, &len);
 		} else if (!rc) {
 			/* A chunk keeps its similar base, when it had one. */
 			h = (unitw_hint){ .base = (loc.enc == ENC_BASE || loc.enc == ENC_PATCH) && w->keylen == CHUNK_KEYLEN &&

@@ -3,6 +3,7 @@
 #include "chunk.h"
 #include "conf.h"
 #include "read.h"
+#include "repeat.h"
 #include "err.h"
 #include "os.h"
 
@@ -168,6 +169,8 @@ int strata_open(strata_store **out, const char *path, int flags, const strata_op
 		rc = catalog_state_open(s->cat, s->opts.state_mem);
 	if (!rc && s->writable && !(flags & STORE_OPEN_BARE))
 		rc = chunk_catch_up(s, NULL, NULL);
+	if (!rc && s->writable && s->opts.dedup_above)
+		rc = repeats_new(&s->repeats, s->opts.group_cap / 4);
 	if (rc) {
 		strata_close(s);
 		return rc;
@@ -183,6 +186,7 @@ void strata_close(strata_store *s)
 	pipe_stop(s->pipe);
 	unitw_free(s->unit);
 	read_cache_clear(s);
+	read_pool_clear(s);
 	for (int i = 0; i < STORE_FD_CACHE; i++)
 		os_close(s->fds[i].fd);
 	catalog_close(s->cat);
@@ -193,6 +197,7 @@ void strata_close(strata_store *s)
 	}
 	conf_codecs_free(&s->codecs);
 	chunk_state_free(s->chunks);
+	repeats_free(s->repeats);
 	pthread_mutex_destroy(&s->chunk_mu);
 	free(s->root);
 	free(s->packs);
@@ -277,6 +282,8 @@ int strata_put(strata_store *s, const void *key, size_t keylen, void *data, size
 					       : store_check_key(key, keylen);
 	if (!rc && !(rc = writable_check(s)) && s->opts.chunk_above && len >= s->opts.chunk_above)
 		return chunk_put(s, key, keylen, data, len, release, ctx, n_out);
+	if (!rc && s->repeats && len >= s->opts.dedup_above)
+		return repeat_put(s, key, keylen, data, len, release, ctx, n_out);
 	if (rc) {
 		if (release)
 			release(ctx, data, len);
@@ -321,6 +328,8 @@ int strata_commit(strata_store *s, const char *label, uint64_t *unit_out)
 		*unit_out = unit;
 	if (!rc)
 		chunk_committed(s, unit);
+	else /* its pool records may be lost: refer to none of them */
+		repeats_clear(s->repeats);
 	/* The unit is durable and filed whatever happens next; a failed
 	 * automatic repack leaves the old packs live and is not reported. */
 	if (!rc && store_auto_repack(s))
@@ -401,6 +410,7 @@ int strata_rollback(strata_store *s)
 	unitw_free(s->unit);
 	s->unit = NULL;
 	chunk_rolled_back(s);
+	repeats_clear(s->repeats);
 	return s->pipe ? pipe_rollback(s->pipe) : 0;
 }
 

@@ -36,11 +36,13 @@ struct strata_store {
 	strata_pipeline_options pipe_opts; /* for the next start */
 	pthread_mutex_t chunk_mu; /* serializes chunked puts (chunk.c) */
 	struct chunk_state *chunks; /* chunks not yet in the indexes, or NULL */
+	struct repeats *repeats; /* a writer's index of repeats (dedup-above), or NULL */
 	struct { int64_t pack; int fd; char path[4096]; } fds[STORE_FD_CACHE]; /* open packs by catalog id */
 	unsigned fd_next;        /* next cache slot to reuse */
 	strata_read_cost last_cost; /* of the last successful get */
 	int body_cache_on;       /* keep decoded group bodies (repack) */
 	struct read_cache *cache;/* read.c's cache of group bodies */
+	struct pool_cache *pool_cache; /* read.c's cache of pooled records */
 };
 
 

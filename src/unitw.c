@@ -399,8 +399,20 @@ static int put_record(unitw *u, const void *key, size_t keylen, keymap_val *kv, 
 {
 	int given = h && h->chunk_list;
 	pack_record r = { .key = kv->idx, .n = kv->next_n, .size = given ? h->size : len,
-			  .sum = given ? h->sum : XXH3_64bits(data, len), .unit = unit };
+			  .sum = given || (h && h->sum_given) ? h->sum : XXH3_64bits(data, len), .unit = unit };
 	int rc = use_codec(u, &u->kcodec[kv->idx]);
+	if (!rc && h && h->pool) { /* a repeat: a reference to its pool record */
+		uint8_t ref[10];
+		choice c = { ENC_POOL, ref, varint_put(ref, h->pool), 0, 0, 0 };
+		if (group_full_for(u, &c, len))
+			rc = close_group(u);
+		uint64_t own = prefix_bound(u, c.len);
+		if (!rc)
+			rc = append(u, &c, &r);
+		if (!rc && u->cfg.repack)
+			rc = note_run(u, kv->idx, &(chain_rec){ r.n, 0, own, 1 });
+		return rc;
+	}
 	choice c = { given ? ENC_CHUNKS : ENC_LITERAL, data, len, 0, 0, 0 };
 	/* A record of group_cap bytes or more is stored whole in a group of
 	 * its own, unless coded against a base it names (a large chunk). */

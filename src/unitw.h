@@ -62,6 +62,10 @@ typedef struct unitw_hint {
 	int chunk_list;    /* the data is a chunk list (ENC_CHUNKS) standing
 			    * for `size` content bytes of XXH3-64 `sum`; it
 			    * is stored as given */
+	uint64_t pool;     /* > 0: the data is the content of that record of
+			    * the pool key (repeat.h): stored as a reference
+			    * to it (ENC_POOL) */
+	int sum_given;     /* `sum` is the data's XXH3-64, computed already */
 	uint64_t size, sum;
 } unitw_hint;
 
