@@ -134,7 +134,7 @@ typedef struct strata_options {
 			       * (docs/FORMAT.md, "Repeats"); 0 = never (the
 			       * default), else
 			       * 64..2^30. A writer remembers what it put
-			       * since it opened the store, 12 MiB of index
+			       * since it opened the store, 6 MiB of index
 			       * and at most 64 MiB of pooled content. */
 } strata_options;
 
@@ -148,7 +148,7 @@ typedef struct strata_options {
  *   "versions"  STRATA_OPTIONS_INIT: zstd:3, 4 MiB groups, chains of 4,
  *               read cost 4, repack after 16 small packs
  *   "trace"     zstd:1, 4 MiB groups, no deltas against earlier units
- *               (chain_max 1), read cost 256 (groups fill whatever the
+ *               (chain_max 1), read cost 64 (groups fill whatever the
  *               records' sizes), never repack on commit (repack_after 0),
  *               no chunking (a put costs no compression on the caller's
  *               thread), records of 256 bytes and up deduplicated

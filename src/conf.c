@@ -405,26 +405,27 @@ int strata_options_profile(strata_options *o, const char *profile)
 		/* zstd:1 rather than lz4: on the 300 MB syscall trace of
 		 * bench/trace (1.1 million records) both load in 2.1 s on 2
 		 * threads, now that a record costs about 11 bytes of footer
-		 * (3 since format 1.4) and no catalog row; zstd:1 packs are 13% smaller (68.7 against
-		 * 79.3 MB) for a replay 1.3 times as long (0.85 against 0.67
-		 * s). Replay reads in order, so no base deltas across units,
-		 * and groups fill to the cap whatever the records' sizes: a
-		 * read cost of 4 cut a build's trace to groups of 45 KiB on
-		 * average, for 12% more stored bytes, and one of 64 closed
-		 * groups at 256 KiB compressed (a quarter of the cap): 256
-		 * stores 2.7% less (58.6 against 60.2 MB of packs) in the same
-		 * load time, 1024 only 0.2% less again. Groups of 4 MiB rather
-		 * than 16: 0.6% more stored bytes on that trace, and 40 MiB
-		 * less memory for two workers' groups in the making. */
+		 * (3 since format 1.4) and no catalog row; zstd:1 packs are
+		 * 13% smaller (68.7 against 79.3 MB) for a replay 1.3 times
+		 * as long (0.85 against 0.67 s). Replay reads in order, so no
+		 * base deltas across units. A read cost of 4 cut a build's
+		 * trace to groups of 45 KiB on average, for 12% more stored
+		 * bytes; 64 closes groups at 256 KiB compressed, a quarter of
+		 * the cap. 256 would fill them (2.7% less stored without
+		 * dedup, but 1% with it) for 16 MiB more memory in two
+		 * workers, which the queue cap + 64 MiB cannot spare. Groups
+		 * of 4 MiB rather than 16: 0.6% more stored bytes on that
+		 * trace, and 40 MiB less memory for two workers' groups in
+		 * the making. */
 		d.codec = "zstd:1";
 		d.group_cap = 4u << 20;
 		d.chain_max = 1;
-		d.read_cost_max = 256;
+		d.read_cost_max = 64;
 		d.repack_after = 0;
 		d.chunk_above = 0;
 		/* A build's trace reads the same headers and libraries again
 		 * and again: on that trace 16,700 records of 256 bytes and
-		 * more refer to 1,200 pooled ones, 58.6 -> 55.9 MB of packs
+		 * more refer to 1,200 pooled ones, 60.2 -> 56.5 MB of packs
 		 * (records under 256 bytes would save less than a reference
 		 * costs). */
 		d.dedup_above = 256;

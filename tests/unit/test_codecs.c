@@ -910,7 +910,7 @@ static void test_profiles(void **state)
 	assert_int_equal(strata_options_profile(&o, "trace"), 0);
 	assert_string_equal(o.codec, "zstd:1");
 	assert_int_equal(o.chain_max, 1);
-	assert_int_equal(o.read_cost_max, 256);
+	assert_int_equal(o.read_cost_max, 64);
 	assert_int_equal(o.dedup_above, 256);
 	assert_int_equal(o.repack_after, 0);
 	assert_int_equal(o.group_cap, 4u << 20);
