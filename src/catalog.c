@@ -375,7 +375,7 @@ static int add_runs(catalog *c, const pack_footer *f, const int64_t *ids, int64_
 		sqlite3_reset(s);
 		b.len = 0;
 		if (!rc && !fr)
-			rc = run_encode(r, e - i, &b);
+			rc = run_encode(r, e - i, 1, &b);
 		if (rc)
 			break;
 		s = stmt(c, ST_RUN_INS);

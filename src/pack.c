@@ -22,9 +22,10 @@ static const char TRAILER_MAGIC[8] = { 'S', 'T', 'R', 'A', 'T', 'A', 'e', 'n' };
 #define UNIT_ENTRY_FIXED 20
 #define FOOTER_VERSION 3
 /* The fewest bytes a record takes in a footer of version 2 (flags, length
- * and checksum) and of version 3 (sharing a checksum: flags and length). */
+ * and checksum); in version 3 a uniform run of up to RUN_MAX records takes
+ * at least RUN_UNIFORM_MIN bytes with its header (runs.h). */
 #define RUN_ENTRY_MIN 10
-#define RUN_ENTRY_MIN_3 2
+#define RUN_UNIFORM_MIN 20
 
 void pack_name(char *buf, size_t cap, uint64_t first, uint64_t last)
 {
@@ -310,7 +311,7 @@ static int encode_runs(pack_footer *f, int version, uint64_t at, bytebuf *b)
 			run_share_sums(f->records + i, e - i);
 		run.len = 0;
 		uint8_t head[30];
-		rc = run_encode(f->records + i, e - i, &run);
+		rc = run_encode(f->records + i, e - i, version >= 3, &run);
 		if (!rc) {
 			const pack_record *r = &f->records[i];
 			size_t k = varint_put(head, r->key);
@@ -483,15 +484,16 @@ static int footer_parse_tables(pack_footer *f, const uint8_t *p, uint64_t len, c
 	if (v < 1 || v > FOOTER_VERSION)
 		return err_set(STRATA_EFORMAT, "pack %s: footer version %u is not supported", path, v);
 	*version = (int)v;
-	size_t per_record = v == 1 ? PACK_RECORD_ENTRY : v == 2 ? RUN_ENTRY_MIN : RUN_ENTRY_MIN_3;
 	uint64_t nkeys = le_get32(p + 4), ngroups = le_get32(p + 8), nunits = le_get32(p + 12);
 	uint64_t nrec = le_get64(p + 16);
 	const uint8_t *end = p + len;
 	p += FOOTER_FIXED;
 	/* Every count is bounded by the bytes that must hold it. */
-	if (nunits != f->last - f->first + 1 || nunits > (uint64_t)(end - p) / UNIT_ENTRY_FIXED ||
-	    ngroups > (uint64_t)(end - p) / PACK_GROUP_ENTRY ||
-	    nkeys > (uint64_t)(end - p) / 3 || nrec > (uint64_t)(end - p) / per_record)
+	uint64_t bytes = (uint64_t)(end - p);
+	uint64_t max_rec = v == 1 ? bytes / PACK_RECORD_ENTRY : v == 2 ? bytes / RUN_ENTRY_MIN
+								  : bytes / RUN_UNIFORM_MIN * RUN_MAX;
+	if (nunits != f->last - f->first + 1 || nunits > bytes / UNIT_ENTRY_FIXED ||
+	    ngroups > bytes / PACK_GROUP_ENTRY || nkeys > bytes / 3 || nrec > max_rec)
 		return corrupt(path, "footer counts exceed its size or disagree with the header");
 	f->units = calloc(nunits, sizeof *f->units);
 	f->groups = calloc(ngroups ? ngroups : 1, sizeof *f->groups);
@@ -577,9 +579,11 @@ static int footer_read_runs(pack_footer *f, const uint8_t *start, const uint8_t 
 		int rc = run_decode(p, (size_t)len, (uint32_t)key, unit, f->records + done, &got, what);
 		if (rc)
 			return rc;
-		for (size_t j = done; version < 3 && j < done + got; j++)
-			if (f->records[j].rcount)
-				return corrupt(path, "shared record checksum in a footer of version 2");
+		int v3 = run_is_uniform(p, (size_t)len);
+		for (size_t j = done; version < 3 && !v3 && j < done + got; j++)
+			v3 = f->records[j].rcount != 0;
+		if (version < 3 && v3)
+			return corrupt(path, "record run of footer version 3 in a footer of version 2");
 		f->runs[f->nruns++] = (pack_run){ at + (uint64_t)(p - start), len, XXH3_64bits(p, (size_t)len), done, got };
 		done += got;
 		p += len;

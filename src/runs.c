@@ -6,7 +6,7 @@
 #include <inttypes.h>
 #include <xxhash.h>
 
-enum { F_ENC = 7, F_SIZE = 8, F_CEND = 16, F_SHARE = 32, F_ZERO = 0xc0 };
+enum { F_ENC = 7, F_SIZE = 8, F_CEND = 16, F_SHARE = 32, F_UNIFORM = 64, F_ZERO = 0xc0 };
 
 static int has_base(int enc)
 {
@@ -73,7 +73,50 @@ int run_check(const pack_record *run, const uint8_t *span, uint64_t span_off)
 	return 0;
 }
 
-int run_encode(const pack_record *r, size_t count, bytebuf *b)
+/* Whether a run may be written uniform (footer version 3): literals of
+ * one length, with checksums shared by block as run_share_sums leaves
+ * them (a record alone in its block keeps its own). */
+static int uniform(const pack_record *r, size_t count)
+{
+	if (count < 2)
+		return 0;
+	for (size_t i = 0, e; i < count; i = e) {
+		for (e = i + 1; e < count && r[e].cend == r[i].cend; e++)
+			;
+		for (size_t j = i; j < e; j++) {
+			if (r[j].enc != ENC_LITERAL || r[j].len != r[0].len)
+				return 0;
+			if (e - i == 1 ? r[j].rcount != 0
+				       : r[j].rcount != e - i || r[j].rpos != j - i || r[j].sum != r[i].sum)
+				return 0;
+		}
+	}
+	return 1;
+}
+
+/* A uniform run after its header: flags F_UNIFORM, the records' length,
+ * the number of blocks, then for each the records ending in it, their
+ * checksum (shared, or the one record's own) and the compressed prefix. */
+static uint8_t *encode_uniform(const pack_record *r, size_t count, uint8_t *p)
+{
+	size_t blocks = 0;
+	for (size_t i = 0; i < count; i++)
+		blocks += i == 0 || r[i].cend != r[i - 1].cend;
+	*p++ = F_UNIFORM;
+	p += varint_put(p, r[0].len);
+	p += varint_put(p, blocks);
+	for (size_t i = 0, e; i < count; i = e) {
+		for (e = i + 1; e < count && r[e].cend == r[i].cend; e++)
+			;
+		p += varint_put(p, e - i);
+		le_put64(p, r[i].sum);
+		p += 8;
+		p += varint_put(p, r[i].cend);
+	}
+	return p;
+}
+
+int run_encode(const pack_record *r, size_t count, int v3, bytebuf *b)
 {
 	/* Header: 4 varints; each entry at most 1 + 10 + 10 + 8 + 10 + 10. */
 	if (buf_reserve(b, 40 + count * 49))
@@ -83,6 +126,11 @@ int run_encode(const pack_record *r, size_t count, bytebuf *b)
 	p += varint_put(p, r[0].n);
 	p += varint_put(p, count);
 	p += varint_put(p, r[0].off);
+	if (v3 && uniform(r, count)) {
+		p = encode_uniform(r, count, p);
+		b->len += (size_t)(p - start);
+		return 0;
+	}
 	for (size_t i = 0; i < count; i++) {
 		int size = r[i].size != r[i].len, cend = i == 0 || r[i].cend != r[i - 1].cend;
 		/* A record that shares its sum with the next carries none. */
@@ -124,6 +172,58 @@ size_t run_head_decode(const uint8_t *p, size_t len, run_head *h)
 	return at + k;
 }
 
+/* The rest of a uniform run, from p[at] (its flags) on. */
+static int decode_uniform(const uint8_t *p, size_t len, size_t at, const run_head *h, uint32_t key, uint64_t unit,
+			  pack_record *out, const char *what)
+{
+	uint64_t rlen, blocks, done = 0, off = h->off, prev_cend = 0;
+	size_t k;
+	if (p[at++] != F_UNIFORM)
+		return err_set(STRATA_ECORRUPT, "%s: uniform record run malformed", what);
+	if (!(k = varint_get(p + at, len - at, &rlen)))
+		return err_set(STRATA_ECORRUPT, "%s: record run truncated", what);
+	at += k;
+	if (!(k = varint_get(p + at, len - at, &blocks)) || blocks == 0 || blocks > h->count)
+		return err_set(STRATA_ECORRUPT, "%s: uniform record run malformed", what);
+	at += k;
+	for (uint64_t b = 0; b < blocks; b++) {
+		uint64_t n, cend;
+		if (!(k = varint_get(p + at, len - at, &n)) || n == 0 || n > h->count - done)
+			return err_set(STRATA_ECORRUPT, "%s: uniform record run malformed", what);
+		at += k;
+		if (len - at < 8)
+			return err_set(STRATA_ECORRUPT, "%s: record run truncated", what);
+		uint64_t sum = le_get64(p + at);
+		at += 8;
+		if (!(k = varint_get(p + at, len - at, &cend)) || (b > 0 && cend <= prev_cend))
+			return err_set(STRATA_ECORRUPT, "%s: uniform record run malformed", what);
+		at += k;
+		prev_cend = cend;
+		for (uint64_t j = 0; j < n; j++, done++) {
+			if (rlen > UINT64_MAX - off)
+				return err_set(STRATA_ECORRUPT, "%s: record run overflows its group", what);
+			out[done] = (pack_record){ .key = key, .group = h->group, .n = h->first + done, .off = off,
+						   .len = rlen, .size = rlen, .sum = sum, .cend = cend, .unit = unit,
+						   .enc = ENC_LITERAL, .rcount = (uint16_t)(n > 1 ? n : 0),
+						   .rpos = (uint16_t)(n > 1 ? j : 0) };
+			off += rlen;
+		}
+	}
+	if (done != h->count)
+		return err_set(STRATA_ECORRUPT, "%s: uniform record run holds %" PRIu64 " records, not %" PRIu64, what,
+			       done, h->count);
+	if (at != len)
+		return err_set(STRATA_ECORRUPT, "%s: record run has %zu bytes too many", what, len - at);
+	return 0;
+}
+
+int run_is_uniform(const uint8_t *p, size_t len)
+{
+	run_head h;
+	size_t at = run_head_decode(p, len, &h);
+	return at && at < len && (p[at] & F_UNIFORM);
+}
+
 int run_decode(const uint8_t *p, size_t len, uint32_t key, uint64_t unit, pack_record *out, size_t *nout,
 	       const char *what)
 {
@@ -131,6 +231,12 @@ int run_decode(const uint8_t *p, size_t len, uint32_t key, uint64_t unit, pack_r
 	size_t at = run_head_decode(p, len, &h), k;
 	if (!at)
 		return err_set(STRATA_ECORRUPT, "%s: record run header malformed", what);
+	if (at < len && (p[at] & F_UNIFORM)) {
+		int rc = decode_uniform(p, len, at, &h, key, unit, out, what);
+		if (!rc)
+			*nout = (size_t)h.count;
+		return rc;
+	}
 	uint64_t off = h.off, cend = 0, shared = 0; /* shared: entries since the last sum */
 	for (uint64_t i = 0; i < h.count; i++) {
 		pack_record *r = &out[i];

@@ -35,8 +35,9 @@ uint64_t run_sum(const uint64_t *sums, size_t count);
 int run_check(const pack_record *run, const uint8_t *span, uint64_t span_off);
 
 /* Append the encoding of records [0, count) (one run, as run_end cuts
- * them; shared checksums as their rcount says) to b. 0 or STRATA_ENOMEM. */
-int run_encode(const pack_record *records, size_t count, bytebuf *b);
+ * them; shared checksums as their rcount says) to b, uniform when it can
+ * be and `v3` allows. 0 or STRATA_ENOMEM. */
+int run_encode(const pack_record *records, size_t count, int v3, bytebuf *b);
 
 /* What a run's header says. */
 typedef struct run_head {
@@ -48,6 +49,11 @@ typedef struct run_head {
 
 /* Decode a run's header; returns the bytes it took, or 0 when malformed. */
 size_t run_head_decode(const uint8_t *p, size_t len, run_head *h);
+
+/* Whether a run is written uniform (footer version 3): literals of one
+ * length listed by block, about 12 bytes a block instead of 2 or more a
+ * record. run_encode writes a run so when it can. */
+int run_is_uniform(const uint8_t *p, size_t len);
 
 /* Decode a whole run into out[0..h.count) (the caller's array of at least
  * RUN_MAX entries), with key and unit set as given (records that share a

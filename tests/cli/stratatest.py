@@ -291,6 +291,24 @@ def parse_runs(d, p, keys):
         n, p = varint(d, p)
         count, p = varint(d, p)
         off, p = varint(d, p)
+        if d[p] & 64:  # a uniform run: one length, listed by block
+            p += 1
+            ln, p = varint(d, p)
+            blocks, p = varint(d, p)
+            i = 0
+            for _ in range(blocks):
+                k, p = varint(d, p)
+                csum = struct.unpack_from("<Q", d, p)[0]
+                p += 8
+                cpre, p = varint(d, p)
+                for _ in range(k):
+                    records.append({"key": keys[ki], "group": gi, "n": n + i, "offset": off, "len": ln,
+                                    "size": ln, "sum": csum, "cprefix": cpre, "base": 0, "unit": unit,
+                                    "enc": 0, "shared": k > 1})
+                    off += ln
+                    i += 1
+            assert i == count
+            continue
         cpre, sharing = 0, []
         for i in range(count):
             flags = d[p]

@@ -536,19 +536,21 @@ static void test_shared_sum_damaged(void **state)
 	assert_int_equal(strata_commit(s, NULL, NULL), 0);
 	strata_close(s);
 
-	/* One run; its last entry ends with the checksum the records of the
-	 * last block share. */
+	/* One run, holding the checksum the records of the last block share:
+	 * change it. */
 	char *path = tu_join(f->packs, "0000000001.pack");
 	pack_reader *r;
 	assert_int_equal(pack_open(&r, path), 0);
 	assert_int_equal(r->footer.nruns, 1);
 	size_t k = r->footer.records[N - 1].rcount;
 	assert_true(k >= 2 && k < N);
-	uint64_t at = r->footer.runs[0].off + r->footer.runs[0].len - 8;
+	uint64_t run_off = r->footer.runs[0].off, run_len = r->footer.runs[0].len, shared = r->footer.records[N - 1].sum;
 	pack_close(r);
 	size_t size;
 	uint8_t *file = tu_read_file(path, &size);
-	file[at] ^= 1;
+	uint8_t *at = memmem(file + run_off, (size_t)run_len, &shared, 8);
+	assert_non_null(at);
+	*at ^= 1;
 	uint64_t foff, flen, sum; /* the footer's checksum, made anew */
 	memcpy(&foff, file + size - 48, 8);
 	memcpy(&flen, file + size - 40, 8);
@@ -703,7 +705,7 @@ static void bump_catalog_sum(sqlite3 *db, const char *packs, uint64_t n)
 	for (size_t i = first; i < first + sharers; i++)
 		recs[i].sum++;
 	bytebuf b = { 0 };
-	assert_int_equal(run_encode(recs, count, &b), 0);
+	assert_int_equal(run_encode(recs, count, 1, &b), 0);
 	assert_int_equal(sqlite3_prepare_v2(db, "UPDATE runs SET recs=?1, foff=NULL, flen=NULL, fsum=NULL WHERE rowid=?2",
 					    -1, &st, NULL), SQLITE_OK);
 	sqlite3_bind_blob(st, 1, b.p, (int)b.len, SQLITE_STATIC);

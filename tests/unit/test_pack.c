@@ -469,7 +469,7 @@ static void test_run_codec(void **state)
 		assert_true(k < sizeof want_ends / sizeof want_ends[0]);
 		assert_int_equal(e, want_ends[k++]);
 		bytebuf b = { 0 };
-		assert_int_equal(run_encode(r + start, e - start, &b), 0);
+		assert_int_equal(run_encode(r + start, e - start, 0, &b), 0);
 		size_t n = 0;
 		assert_int_equal(run_decode(b.p, b.len, r[start].key, r[start].unit, out, &n, "t"), 0);
 		assert_int_equal(n, e - start);
@@ -521,10 +521,10 @@ static void test_run_shared_sums(void **state)
 		}
 	assert_true(r[0].sum != r[7].sum && r[0].sum != own[0].sum);
 	bytebuf b = { 0 };
-	assert_int_equal(run_encode(r, N, &b), 0);
+	assert_int_equal(run_encode(r, N, 1, &b), 0);
 	/* 17 records carry no checksum: 136 bytes fewer than version 2's. */
 	bytebuf b2 = { 0 };
-	assert_int_equal(run_encode(own, N, &b2), 0);
+	assert_int_equal(run_encode(own, N, 0, &b2), 0);
 	assert_int_equal(b2.len - b.len, 8 * (N - 3 - 2));
 	pack_record out[RUN_MAX];
 	size_t n = 0;
@@ -570,6 +570,73 @@ static void test_run_shared_sums(void **state)
 	assert_int_equal(run_decode(b.p, b.len, 0, 1, out, &n, "t"), STRATA_ECORRUPT);
 	buf_free(&b);
 	buf_free(&b2);
+}
+
+/* Uniform runs (footer version 3): literals of one length listed by
+ * block; which runs are written so, their size, round trip, damage. */
+static void test_run_uniform(void **state)
+{
+	(void)state;
+	enum { N = 20, LEN = 10 };
+	pack_record r[N];
+	uint8_t body[N * LEN];
+	tu_fill_text(body, sizeof body, 5);
+	for (size_t i = 0; i < N; i++) /* blocks end after records 5, 6 and 19 */
+		r[i] = (pack_record){ .n = 7 + i, .off = 40 + i * LEN, .len = LEN, .size = LEN,
+				      .sum = XXH3_64bits(body + i * LEN, LEN), .cend = i < 6 ? 100 : i < 7 ? 150 : 300,
+				      .unit = 1, .enc = ENC_LITERAL };
+	bytebuf plain = { 0 }, b = { 0 };
+	/* Without shared checksums the blocks of several records do not fit:
+	 * written record by record. */
+	assert_int_equal(run_encode(r, N, 1, &plain), 0);
+	assert_false(run_is_uniform(plain.p, plain.len));
+	run_share_sums(r, N);
+	assert_int_equal(r[6].rcount, 0); /* alone in its block: its own */
+	/* Version 2 footers never hold one. */
+	assert_int_equal(run_encode(r, N, 0, &plain), 0);
+	assert_int_equal(run_encode(r, N, 1, &b), 0);
+	assert_true(run_is_uniform(b.p, b.len));
+	/* header (4), flags, length, blocks, then 3 blocks of count, sum,
+	 * prefix (100 takes one byte, 150 and 300 two) */
+	assert_int_equal(b.len, 4 + 3 + (1 + 8 + 1) + 2 * (1 + 8 + 2));
+	pack_record out[RUN_MAX];
+	size_t n;
+	for (size_t cut = 0; cut < b.len; cut++)
+		assert_int_equal(run_decode(b.p, cut, 0, 1, out, &n, "t"), STRATA_ECORRUPT);
+	assert_int_equal(run_decode(b.p, b.len, 0, 1, out, &n, "t"), 0);
+	assert_int_equal(n, N);
+	for (size_t i = 0; i < N; i++)
+		assert_memory_equal(&out[i], &r[i], sizeof out[i]);
+	assert_int_equal(run_check(&out[7], body + 7 * LEN, out[7].off), 0);
+	/* Flags other than F_UNIFORM alone, a block count of 0, a block that
+	 * holds more records than the run, prefixes out of order: malformed. */
+	run_head h;
+	size_t at = run_head_decode(b.p, b.len, &h);
+	assert_int_equal(b.p[at], 0x40);
+	b.p[at] = 0x41;
+	assert_int_equal(run_decode(b.p, b.len, 0, 1, out, &n, "t"), STRATA_ECORRUPT);
+	b.p[at] = 0x40;
+	b.p[at + 2] = 0;
+	assert_int_equal(run_decode(b.p, b.len, 0, 1, out, &n, "t"), STRATA_ECORRUPT);
+	b.p[at + 2] = 3;
+	b.p[at + 3] = 21;
+	assert_int_equal(run_decode(b.p, b.len, 0, 1, out, &n, "t"), STRATA_ECORRUPT);
+	b.p[at + 3] = 6;
+	assert_int_equal(run_decode(b.p, b.len, 0, 1, out, &n, "t"), 0);
+	/* the second block's prefix (after count and sum): 150 -> 99 */
+	size_t second = at + 3 + 10;
+	assert_int_equal(b.p[second + 9], (150 & 0x7f) | 0x80);
+	b.p[second + 9] = 99;
+	b.p[second + 10] = 0;
+	assert_int_equal(run_decode(b.p, b.len, 0, 1, out, &n, "t"), STRATA_ECORRUPT);
+	/* A record of another length: written record by record. */
+	r[3].len = r[3].size = LEN + 1;
+	bytebuf other = { 0 };
+	assert_int_equal(run_encode(r, N, 1, &other), 0);
+	assert_false(run_is_uniform(other.p, other.len));
+	buf_free(&plain);
+	buf_free(&b);
+	buf_free(&other);
 }
 
 static void test_write_read_footer(void **state)
@@ -1328,6 +1395,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_read_range, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test(test_run_codec),
 		cmocka_unit_test(test_run_shared_sums),
+		cmocka_unit_test(test_run_uniform),
 		cmocka_unit_test_setup_teardown(test_write_read_footer_v1, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_layout_bytes, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_layout_bytes_v2, tu_setup_dir, tu_teardown_dir),
