@@ -22,7 +22,7 @@ static const command COMMANDS[] = {
 	  "                       override them, in any order):\n"
 	  "                         versions  zstd:3, 4 MiB groups, chain max 4, read\n"
 	  "                                   cost 4, repack after 16 (the default)\n"
-	  "                         trace     zstd:1, 4 MiB groups, chain max 1 (no\n"
+	  "                         trace     zstd:2, 4 MiB groups, chain max 1 (no\n"
 	  "                                   deltas across units), read cost 64,\n"
 	  "                                   never repack, never chunk, records of\n"
 	  "                                   256 bytes and up deduplicated\n"

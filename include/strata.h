@@ -147,7 +147,7 @@ typedef struct strata_options {
  * name):
  *   "versions"  STRATA_OPTIONS_INIT: zstd:3, 4 MiB groups, chains of 4,
  *               read cost 4, repack after 16 small packs
- *   "trace"     zstd:1, 4 MiB groups, no deltas against earlier units
+ *   "trace"     zstd:2, 4 MiB groups, no deltas against earlier units
  *               (chain_max 1), read cost 64 (groups fill whatever the
  *               records' sizes), never repack on commit (repack_after 0),
  *               no chunking (a put costs no compression on the caller's

@@ -14,7 +14,7 @@
 #   WORKLOADS      captures in turn, repeated until TRACE_MB is reached, of
 #                  "build compileall cat" [build compileall cat]
 #   REBUILD_DATA   1: capture and convert again even if cached [0]
-#   CODECS         strata rows: "trace" (--profile trace: zstd:1) and codecs
+#   CODECS         strata rows: "trace" (--profile trace: zstd:2) and codecs
 #                  given with --codec on top of the trace profile
 #                  [trace lz4 zstd:3]
 #   THREADS        worker threads of strata load and putbench [1 2]
@@ -317,7 +317,7 @@ run_strata() { # CODEC THREADS
 	local codec=$1 t=$2 row packs
 	s_init=(--profile trace)
 	if [ "$codec" = trace ]; then
-		row="strata --profile trace (zstd:1)"
+		row="strata --profile trace (zstd:2)"
 	else
 		s_init+=(--codec "$codec")
 		row="strata trace + --codec $codec"

@@ -908,7 +908,7 @@ static void test_profiles(void **state)
 	assert_null(o.codec);
 	assert_null(o.codec_rules);
 	assert_int_equal(strata_options_profile(&o, "trace"), 0);
-	assert_string_equal(o.codec, "zstd:1");
+	assert_string_equal(o.codec, "zstd:2");
 	assert_int_equal(o.chain_max, 1);
 	assert_int_equal(o.read_cost_max, 64);
 	assert_int_equal(o.dedup_above, 256);
@@ -923,7 +923,7 @@ static void test_profiles(void **state)
 	assert_int_equal(strata_options_profile(NULL, "trace"), STRATA_EINVAL);
 
 	static const char *const profiles[] = { "trace", "versions", "archive" };
-	static const int codecs[] = { CODEC_ZSTD, CODEC_ZSTD, CODEC_ZSTD }, levels[] = { 1, 3, 12 };
+	static const int codecs[] = { CODEC_ZSTD, CODEC_ZSTD, CODEC_ZSTD }, levels[] = { 2, 3, 12 };
 	for (int i = 0; i < 3; i++) {
 		char *path = tu_join(f->dir, profiles[i]);
 		assert_int_equal(strata_options_profile(&o, profiles[i]), 0);
