@@ -65,9 +65,8 @@ static const command COMMANDS[] = {
 	  "                       16777216, default 1073741824)\n"
 	  "  --dedup-above BYTES  records this large or larger whose content was\n"
 	  "                       put before, a quarter of a group cap or more\n"
-	  "                       earlier, are stored once and referred to; the\n"
-	  "                       writer remembers what it put since it opened the\n"
-	  "                       store (0 = never; 64..2^30; default 0)\n" },
+	  "                       earlier, are stored once and referred to (0 =\n"
+	  "                       never; 64..2^30; default 0)\n" },
 	{ "put", cmd_put, "add one record to a key, as a unit of its own",
 	  "usage: strata put STORE KEY [FILE|-] [--label LABEL]\n"
 	  "\n"

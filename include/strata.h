@@ -133,9 +133,10 @@ typedef struct strata_options {
 			       * in the store's pool and referred to
 			       * (docs/FORMAT.md, "Repeats"); 0 = never (the
 			       * default), else
-			       * 64..2^30. A writer remembers what it put
-			       * since it opened the store, 6 MiB of index
-			       * and at most 64 MiB of pooled content. */
+			       * 64..2^30. A writer remembers the pooled
+			       * content (at most 64 MiB, read back at open)
+			       * and what it put since it opened the store
+			       * (6 MiB of index). */
 } strata_options;
 
 #define STRATA_OPTIONS_VERSION 4

@@ -1,6 +1,7 @@
 /* repeat.c - records that repeat far back (repeat.h). */
 #include "repeat.h"
 #include "err.h"
+#include "read.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -153,6 +154,32 @@ static int note_pooled(repeats *r, const uint8_t *data, size_t len, uint64_t h, 
 	pthread_mutex_unlock(&r->mu);
 	free(copy);
 	return rc;
+}
+
+int repeats_load(strata_store *s)
+{
+	uint64_t count = 0;
+	int rc = catalog_key_count(s->cat, POOL_KEY, POOL_KEYLEN, &count);
+	int cached = s->body_cache_on;
+	s->body_cache_on = 1; /* pooled records share groups: decode each once */
+	/* The newest first: they are the likeliest to repeat again. */
+	for (uint64_t n = count; !rc && n > 0 && s->repeats->pool_bytes < REPEAT_POOL_MEM; n--) {
+		uint8_t *p;
+		size_t len;
+		/* A damaged one is left out (verify reports it): a writer
+		 * must still open the store. */
+		if ((rc = read_record(s, POOL_KEY, POOL_KEYLEN, n, 0, &p, &len)) != 0) {
+			if (rc == STRATA_ECORRUPT || rc == STRATA_EFORMAT || rc == STRATA_ENOTFOUND)
+				rc = 0;
+			continue;
+		}
+		if (s->repeats->pool_bytes + len <= REPEAT_POOL_MEM)
+			rc = note_pooled(s->repeats, p, len, XXH3_64bits(p, len), n);
+		free(p);
+	}
+	if (!cached)
+		read_cache_clear(s);
+	return rc ? err_prefix(rc, "reading the pooled records: ") : 0;
 }
 
 int repeat_put(strata_store *s, const void *key, size_t keylen, void *data, size_t len,

@@ -9,8 +9,9 @@
  * The index lives in the writing handle's memory only: content hash (the
  * record checksum, XXH3-64) -> where it was last put, and for pooled
  * content its pool record and a copy of its bytes, so that a reference is
- * made only to content compared byte for byte. A writer that reopens the
- * store starts with an empty index.
+ * made only to content compared byte for byte. A writer that opens the
+ * store reads the pooled records back into it (where repeats were put
+ * before is not kept).
  */
 #ifndef STRATA_REPEAT_H
 #define STRATA_REPEAT_H
@@ -34,8 +35,13 @@ typedef struct repeats repeats;
 int repeats_new(repeats **out, uint64_t far);
 void repeats_free(repeats *r);
 
-/* Forget everything (a rollback dropped the pool records of the unit). */
+/* Forget everything (a rollback or a failed commit may have dropped pooled
+ * records). */
 void repeats_clear(repeats *r);
+
+/* A writer's open: index the store's pooled records, newest first, as far
+ * as REPEAT_POOL_MEM allows, so that this writer refers to them too. */
+int repeats_load(strata_store *s);
 
 /* strata_put of a record of dedup-above bytes or more: stored as is, or
  * as the pool record of its content, put first when it is new. Ownership

@@ -169,8 +169,10 @@ int strata_open(strata_store **out, const char *path, int flags, const strata_op
 		rc = catalog_state_open(s->cat, s->opts.state_mem);
 	if (!rc && s->writable && !(flags & STORE_OPEN_BARE))
 		rc = chunk_catch_up(s, NULL, NULL);
-	if (!rc && s->writable && s->opts.dedup_above)
+	if (!rc && s->writable && s->opts.dedup_above && !(flags & STORE_OPEN_BARE))
 		rc = repeats_new(&s->repeats, s->opts.group_cap / 4);
+	if (!rc && s->repeats)
+		rc = repeats_load(s);
 	if (rc) {
 		strata_close(s);
 		return rc;
@@ -410,8 +412,13 @@ int strata_rollback(strata_store *s)
 	unitw_free(s->unit);
 	s->unit = NULL;
 	chunk_rolled_back(s);
+	int rc = s->pipe ? pipe_rollback(s->pipe) : 0;
+	/* The unit's pooled records are gone: index the committed ones
+	 * again (without them, repeats are only pooled anew). */
 	repeats_clear(s->repeats);
-	return s->pipe ? pipe_rollback(s->pipe) : 0;
+	if (!rc && s->repeats && repeats_load(s))
+		err_clear();
+	return rc;
 }
 
 void store_note_cost(strata_store *s, const group_read_cost *before)

@@ -173,8 +173,8 @@ static void test_far_and_near_direct(void **state)
 	far_and_near(state, 1);
 }
 
-/* A later unit refers to a pooled record of an earlier one; a writer that
- * reopens the store knows nothing of the pool and pools anew. */
+/* A later unit refers to a pooled record of an earlier one, and so does a
+ * writer that reopens the store (it reads the pooled records back). */
 static void test_units_and_reopen(void **state)
 {
 	fixture *f = *state;
@@ -187,24 +187,25 @@ static void test_units_and_reopen(void **state)
 	assert_int_equal(strata_commit(s, NULL, NULL), 0);
 	strata_close(s);
 	s = open_store(f, STRATA_OPEN_WRITE, NULL, 0);
-	put(s, "k", f->a, ALEN); /* 4: new to this writer */
-	fill(s, 2);
-	put(s, "k", f->a, ALEN); /* 5: far from 4: pooled again */
+	put(s, "k", f->a, ALEN); /* 4: pooled before this writer */
+	put(s, "k", f->b, BLEN); /* 5: new */
 	assert_int_equal(strata_commit(s, NULL, NULL), 0);
-	for (uint64_t n = 1; n <= 5; n++)
+	for (uint64_t n = 1; n <= 4; n++)
 		expect(s, "k", n, f->a, ALEN);
+	expect(s, "k", 5, f->b, BLEN);
 	strata_close(s);
 	int enc[6];
 	size_t pooled;
 	encodings(f, "k", enc, 6, &pooled);
-	assert_int_equal(pooled, 2);
+	assert_int_equal(pooled, 1);
 	assert_int_equal(enc[3], ENC_POOL);
-	assert_int_not_equal(enc[4], ENC_POOL);
-	assert_int_equal(enc[5], ENC_POOL);
+	assert_int_equal(enc[4], ENC_POOL);
+	assert_int_not_equal(enc[5], ENC_POOL);
 }
 
 /* A rollback drops the pooled record of its unit: what follows neither
- * refers to it nor loses anything. */
+ * refers to it nor loses anything; the committed pooled records are still
+ * referred to after a rollback. */
 static void test_rollback(void **state)
 {
 	fixture *f = *state;
@@ -218,16 +219,22 @@ static void test_rollback(void **state)
 	put(s, "k", f->b, BLEN);
 	put(s, "k", f->a, ALEN);
 	assert_int_equal(strata_commit(s, NULL, NULL), 0);
+	put(s, "k", f->b, BLEN); /* 4: refers to the committed pool record */
+	assert_int_equal(strata_rollback(s), 0);
+	put(s, "k", f->b, BLEN); /* 4 again: so does it, after the rollback */
+	assert_int_equal(strata_commit(s, NULL, NULL), 0);
 	expect(s, "k", 1, f->b, BLEN);
 	expect(s, "k", 2, f->b, BLEN);
 	expect(s, "k", 3, f->a, ALEN);
+	expect(s, "k", 4, f->b, BLEN);
 	strata_close(s);
-	int enc[4];
+	int enc[5];
 	size_t pooled;
-	encodings(f, "k", enc, 4, &pooled);
+	encodings(f, "k", enc, 5, &pooled);
 	assert_int_equal(pooled, 1);
 	assert_int_equal(enc[2], ENC_POOL);
 	assert_int_equal(enc[3], ENC_LITERAL);
+	assert_int_equal(enc[4], ENC_POOL);
 }
 
 /* Bits of what verify reported: 1 the pooled record, 2 and 4 records 2
@@ -282,6 +289,18 @@ static void test_damaged_pool(void **state)
 	assert_int_equal(strata_verify(s, note_problem, NULL, &seen, NULL), STRATA_ECORRUPT);
 	assert_int_equal(seen, 1 | 2 | 4);
 	strata_close(s);
+	/* A writer still opens the store (the damaged record is left out of
+	 * its index) and stores A whole again, under another key (k's next
+	 * record would be coded against k's latest, a damaged reference). */
+	s = open_store(f, STRATA_OPEN_WRITE, "none", 0);
+	put(s, "k2", f->a, ALEN);
+	assert_int_equal(strata_commit(s, NULL, NULL), 0);
+	expect(s, "k2", 1, f->a, ALEN);
+	strata_close(s);
+	int enc[2];
+	size_t pooled;
+	encodings(f, "k2", enc, 2, &pooled);
+	assert_int_equal(enc[1], ENC_LITERAL);
 }
 
 /* Repack moves the pooled record and keeps the references. */
