@@ -198,12 +198,20 @@ static int try_base(unitw *u, uint32_t key_idx, const void *key, size_t keylen, 
 		return 0;
 	chain_rec b;
 	int rc = pick_base(u, key_idx, key, keylen, from, &b);
-	if (rc || b.n == 0 || b.cost + GROUP_FLUSH_MIN > cost_cap(u, len))
-		return rc;
-	uint8_t *base;
+	uint8_t *base = NULL;
 	size_t blen;
-	if ((rc = read_record(u->cfg.store, key, keylen, b.n, 0, &base, &blen)) != 0)
+	if (!rc && b.n && b.cost + GROUP_FLUSH_MIN <= cost_cap(u, len))
+		rc = read_record(u->cfg.store, key, keylen, b.n, 0, &base, &blen);
+	/* A damaged base (which get and verify report) is no base: the
+	 * record is stored without one rather than the put failing. */
+	if (rc == STRATA_ECORRUPT || rc == STRATA_EFORMAT) {
+		err_clear();
+		return 0;
+	}
+	if (rc)
 		return err_prefix(rc, "reading the base of a new record: ");
+	if (!base)
+		return 0;
 	/* Even alone in a new group, the delta's read adds to its base's. */
 	uint64_t room = cost_cap(u, len) - b.cost - GROUP_FLUSH_MIN - group_codec_slack(u->codec);
 	size_t best = c->enc == ENC_DELTA ? c->len / 2 : len / 2; /* what a patch must beat */
