@@ -579,10 +579,11 @@ static int footer_read_runs(pack_footer *f, const uint8_t *start, const uint8_t 
 		int rc = run_decode(p, (size_t)len, (uint32_t)key, unit, f->records + done, &got, what);
 		if (rc)
 			return rc;
-		int v3 = run_is_uniform(p, (size_t)len);
+		/* What version 3 added has no place in a footer of version 2. */
+		int v3 = version < 3 && run_is_uniform(p, (size_t)len);
 		for (size_t j = done; version < 3 && !v3 && j < done + got; j++)
 			v3 = f->records[j].rcount != 0;
-		if (version < 3 && v3)
+		if (v3)
 			return corrupt(path, "record run of footer version 3 in a footer of version 2");
 		f->runs[f->nruns++] = (pack_run){ at + (uint64_t)(p - start), len, XXH3_64bits(p, (size_t)len), done, got };
 		done += got;

@@ -275,6 +275,12 @@ def varint(d, p):
             return v, p
 
 
+def record_dict(key, group, n, offset, ln, size, csum, cpre, base, unit, enc, shared=False):
+    """One record of parse_pack's list."""
+    return {"key": key, "group": group, "n": n, "offset": offset, "len": ln, "size": size, "sum": csum,
+            "cprefix": cpre, "base": base, "unit": unit, "enc": enc, "shared": shared}
+
+
 def parse_runs(d, p, keys):
     """A version 2 or 3 footer's record runs (docs/FORMAT.md, "Record
     runs"), from the run count at d[p], as parse_pack's record dicts;
@@ -302,9 +308,7 @@ def parse_runs(d, p, keys):
                 p += 8
                 cpre, p = varint(d, p)
                 for _ in range(k):
-                    records.append({"key": keys[ki], "group": gi, "n": n + i, "offset": off, "len": ln,
-                                    "size": ln, "sum": csum, "cprefix": cpre, "base": 0, "unit": unit,
-                                    "enc": 0, "shared": k > 1})
+                    records.append(record_dict(keys[ki], gi, n + i, off, ln, ln, csum, cpre, 0, unit, 0, k > 1))
                     off += ln
                     i += 1
             assert i == count
@@ -327,9 +331,8 @@ def parse_runs(d, p, keys):
             if enc in (2, 4):
                 back, p = varint(d, p)
                 base = n + i - back
-            records.append({"key": keys[ki], "group": gi, "n": n + i, "offset": off, "len": ln, "size": size,
-                            "sum": csum, "cprefix": cpre, "base": base, "unit": unit, "enc": enc,
-                            "shared": bool(flags & 32 or sharing)})
+            records.append(record_dict(keys[ki], gi, n + i, off, ln, size, csum, cpre, base, unit, enc,
+                                       bool(flags & 32 or sharing)))
             off += ln
             if flags & 32:
                 sharing.append(records[-1])
@@ -367,9 +370,7 @@ def parse_pack(path):
     if version == 1:
         for _ in range(nr):
             ki, gi, n, off, ln, size, csum, cpre, base, unit, enc = struct.unpack_from("<IIQQQQQQQQB", d, p)
-            records.append({"key": keys[ki], "group": gi, "n": n, "offset": off, "len": ln, "size": size,
-                            "sum": csum, "cprefix": cpre, "base": base, "unit": unit, "enc": enc,
-                            "shared": False})
+            records.append(record_dict(keys[ki], gi, n, off, ln, size, csum, cpre, base, unit, enc))
             p += 80
     else:
         records = parse_runs(d, p, keys)

@@ -83,6 +83,14 @@ static void fill(strata_store *s, uint64_t seed)
 	}
 }
 
+/* k: A, 20 KiB of other content, A again (far: pooled, and referred to). */
+static void a_far_a(strata_store *s, const fixture *f)
+{
+	put(s, "k", f->a, ALEN);
+	fill(s, 1);
+	put(s, "k", f->a, ALEN);
+}
+
 static void expect(strata_store *s, const char *key, uint64_t n, const void *want, size_t len)
 {
 	void *out;
@@ -131,9 +139,7 @@ static void far_and_near(void **state, int direct)
 {
 	fixture *f = *state;
 	strata_store *s = open_store(f, STRATA_OPEN_CREATE, NULL, direct);
-	put(s, "k", f->a, ALEN);
-	fill(s, 1);
-	put(s, "k", f->a, ALEN);
+	a_far_a(s, f);
 	put(s, "k", f->a, ALEN);
 	put(s, "k", f->b, BLEN);
 	put(s, "k", f->b, BLEN);
@@ -179,9 +185,7 @@ static void test_units_and_reopen(void **state)
 {
 	fixture *f = *state;
 	strata_store *s = open_store(f, STRATA_OPEN_CREATE, NULL, 0);
-	put(s, "k", f->a, ALEN);
-	fill(s, 1);
-	put(s, "k", f->a, ALEN);
+	a_far_a(s, f);
 	assert_int_equal(strata_commit(s, NULL, NULL), 0);
 	put(s, "k", f->a, ALEN); /* 3: near, but pooled already */
 	assert_int_equal(strata_commit(s, NULL, NULL), 0);
@@ -210,9 +214,7 @@ static void test_rollback(void **state)
 {
 	fixture *f = *state;
 	strata_store *s = open_store(f, STRATA_OPEN_CREATE, NULL, 0);
-	put(s, "k", f->a, ALEN);
-	fill(s, 1);
-	put(s, "k", f->a, ALEN); /* pooled, then rolled back */
+	a_far_a(s, f); /* pooled, then rolled back */
 	assert_int_equal(strata_rollback(s), 0);
 	put(s, "k", f->b, BLEN); /* pooled: the number the pooled A had */
 	fill(s, 2);
@@ -256,9 +258,7 @@ static void test_damaged_pool(void **state)
 {
 	fixture *f = *state;
 	strata_store *s = open_store(f, STRATA_OPEN_CREATE, "none", 0);
-	put(s, "k", f->a, ALEN);
-	fill(s, 1);
-	put(s, "k", f->a, ALEN);
+	a_far_a(s, f);
 	put(s, "k", f->a, ALEN);
 	assert_int_equal(strata_commit(s, NULL, NULL), 0);
 	strata_close(s);
@@ -308,9 +308,7 @@ static void test_repack(void **state)
 {
 	fixture *f = *state;
 	strata_store *s = open_store(f, STRATA_OPEN_CREATE, NULL, 0);
-	put(s, "k", f->a, ALEN);
-	fill(s, 1);
-	put(s, "k", f->a, ALEN);
+	a_far_a(s, f);
 	assert_int_equal(strata_commit(s, NULL, NULL), 0);
 	put(s, "k", f->a, ALEN);
 	put(s, "k", f->b, BLEN);
