@@ -110,7 +110,7 @@ int cmd_cat(int argc, char **argv)
 	static const struct option lo[] = { { "from", required_argument, NULL, 'f' },
 					    { "count", required_argument, NULL, 'c' },
 					    { "prefetch", required_argument, NULL, 'p' }, { 0, 0, 0, 0 } };
-	cat_opts o = { 1, 0, 1024, 0 };
+	cat_opts o = { 1, 0, 4, 0 };
 	int done, rc = command_getopt(argc, argv, "", lo, cat_opt, &o, &done);
 	if (rc || done)
 		return rc;
@@ -118,8 +118,8 @@ int cmd_cat(int argc, char **argv)
 		return usage_error("cat", "expected STORE KEY");
 	if (o.from == 0)
 		return usage_error("cat", "record numbers start at 1");
-	if (o.prefetch == 0 || o.prefetch > 4096)
-		return usage_error("cat", "--prefetch must be within 1..4096");
+	if (o.prefetch == 0 || o.prefetch > 256)
+		return usage_error("cat", "--prefetch must be within 1..256");
 	const char *key = argv[optind + 1];
 	strata_store *s;
 	if (open_store(&s, "cat", argv[optind], STRATA_OPEN_READ))
@@ -135,10 +135,12 @@ int cmd_cat(int argc, char **argv)
 	strata_cursor *c = NULL;
 	if (!rc && (rc = strata_cursor_open(&c, s, key, strlen(key), o.from, o.count, (unsigned)o.prefetch)))
 		rc = fail_lib("cat", rc);
+	static char outbuf[1 << 20]; /* records are often small: write them in large pieces */
+	setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
 	while (!rc) {
-		void *data;
+		const void *data;
 		size_t len;
-		int r = strata_cursor_next(c, &data, &len, NULL);
+		int r = strata_cursor_view(c, &data, &len, NULL);
 		if (r == STRATA_ENOTFOUND)
 			break;
 		if (r) {
@@ -147,7 +149,6 @@ int cmd_cat(int argc, char **argv)
 		}
 		if (fwrite(data, 1, len, stdout) != len)
 			rc = 1;
-		strata_buf_free(data);
 	}
 	strata_cursor_close(c);
 	strata_close(s);

@@ -94,12 +94,13 @@ static const command COMMANDS[] = {
 	  "usage: strata cat STORE KEY [--from N] [--count M] [--prefetch D]\n"
 	  "\n"
 	  "Write records N, N+1, ... of KEY to standard output, one after the other\n"
-	  "with nothing between them (for replay and for piping). A background\n"
-	  "thread reads and decodes up to D records ahead (default 1024).\n"
+	  "with nothing between them (for replay and for piping). Background\n"
+	  "threads, one per core, read and decode up to D groups ahead, each\n"
+	  "group once for all of KEY's records in it.\n"
 	  "\n"
 	  "  --from N      first record (default 1)\n"
 	  "  --count M     at most M records (default: to the last one)\n"
-	  "  --prefetch D  records decoded ahead, 1..4096 (default 1024; at most\n"
+	  "  --prefetch D  groups decoded ahead, 1..256 (default 4; at most\n"
 	  "                64 MiB of them wait at once)\n" },
 	{ "load", cmd_load, "add many records and units from a bulk stream",
 	  "usage: strata load STORE [FILE|-] [-v] [--threads N] [--queue-mb M] [--durable-mb M] [--durable-sec S]\n"

@@ -331,14 +331,16 @@ int strata_read_cost_get(strata_store *s, strata_read_cost *out);
 void strata_buf_free(void *buf);
 
 /*
- * A sequential reader over a run of a key's records, for replay: a
- * background thread reads and decodes up to `prefetch` records ahead (and
- * lets no more than 64 MiB of them wait) while the caller consumes them,
- * handing them over in batches of up to half that. The cursor opens its own read-only handle on
- * the store's directory, so it does not share `s` with its thread; `s` is
- * only used to find the path and may be closed while the cursor lives.
- * Records from..from+count-1 (count 0: to the key's last record at open).
- * A cursor is used by one thread at a time.
+ * A sequential reader over a run of a key's records, for replay. Records
+ * from..from+count-1 (count 0: to the key's last record at open) are cut
+ * into spans, the key's records in one group; background threads (one per
+ * core, at most `prefetch`) decode up to `prefetch` spans ahead, each
+ * group's body once, while the caller consumes them in order. At most
+ * 64 MiB of decoded spans wait, beyond the one being decoded. The cursor
+ * opens read-only handles of its own on the store's directory, so it does
+ * not share `s` with its threads; `s` is only used to find the path and
+ * may be closed while the cursor lives. A cursor is used by one thread at
+ * a time.
  */
 typedef struct strata_cursor strata_cursor;
 
@@ -346,14 +348,18 @@ int strata_cursor_open(strata_cursor **out, strata_store *s, const void *key, si
 		       uint64_t count, unsigned prefetch);
 
 /*
- * The next record: *data (owned by the caller, freed with strata_buf_free)
- * and *len, and its number in *n (may be NULL). Returns STRATA_ENOTFOUND
- * after the last record, or the error that reading the record met (the
- * cursor is then done).
+ * The next record, without a copy: *data (borrowed from the cursor, valid
+ * until the next call on it) and *len, and its number in *n (may be NULL).
+ * Returns STRATA_ENOTFOUND after the last record, or the error that reading
+ * the record met (the cursor is then done).
  */
+int strata_cursor_view(strata_cursor *c, const void **data, size_t *len, uint64_t *n);
+
+/* strata_cursor_view, with *data a copy owned by the caller (freed with
+ * strata_buf_free). */
 int strata_cursor_next(strata_cursor *c, void **data, size_t *len, uint64_t *n);
 
-/* Stop the background thread (work in flight is discarded) and free the
+/* Stop the background threads (work in flight is discarded) and free the
  * cursor. Accepts NULL. */
 void strata_cursor_close(strata_cursor *c);
 

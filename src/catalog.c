@@ -691,6 +691,17 @@ int catalog_lookup(catalog *c, const void *key, size_t len, uint64_t n, catalog_
 	return rc;
 }
 
+int catalog_lookup_run(catalog *c, const void *key, size_t len, uint64_t n, catalog_loc *out,
+		       const pack_record **rest, size_t *nrest)
+{
+	int rc = catalog_lookup(c, key, len, n, out);
+	if (rc)
+		return rc;
+	*rest = &c->run[n - c->run_first];
+	*nrest = c->run_n - (size_t)(n - c->run_first);
+	return 0;
+}
+
 /* Run a query and hand each row to `row`, which returns nonzero to stop.
  * Binds ?1 to blob when not NULL, and ?2, ?3 to a, b when nint says so. */
 static int each_row_b(catalog *c, const char *sql, const void *blob, size_t bloblen, int nint, int64_t a,

@@ -79,6 +79,11 @@ typedef struct catalog_loc {
 
 /* Find record n of key: STRATA_ENOTFOUND when there is none. */
 int catalog_lookup(catalog *c, const void *key, size_t len, uint64_t n, catalog_loc *out);
+/* catalog_lookup, and the records of the run it found from n on: *rest
+ * (*nrest of them, all in loc's group; owner: the catalog, valid until the
+ * next lookup). */
+int catalog_lookup_run(catalog *c, const void *key, size_t len, uint64_t n, catalog_loc *out,
+		       const pack_record **rest, size_t *nrest);
 /* With `on`, lookups within the run the last lookup found are answered
  * from memory, without a query: for a reader going through a key in order
  * (a run's records never change; a repack that supersedes its pack leaves

@@ -1,119 +1,283 @@
-/* cursor.c - strata_cursor: sequential reads decoded ahead on a thread.
+/* cursor.c - strata_cursor: sequential reads decoded ahead on threads.
  *
- * One producer thread (the prefetcher) and one consumer (the caller) share a
- * ring of `depth` slots under one mutex. The prefetcher owns its own store
- * handle; a slot is filled by the prefetcher and emptied by the consumer, so
- * each record's buffer has exactly one owner at a time. Records cross in
- * batches, one lock for many: the prefetcher decodes a batch before it takes
- * the lock, and the consumer takes every full slot at once into a local
- * batch it then reads without the lock. close() sets `stop`, wakes the
- * prefetcher, joins it and frees what is left in the ring and the batches.
+ * The records from..last are cut into spans: the records of one run of
+ * groups, those of the key in one group (at most CURSOR_SPAN_MAX). A span is
+ * decoded as a whole: its group's body prefix once, then every record, a
+ * literal as a pointer into that body (checked, not copied), any other
+ * encoding into the span's arena. Spans are numbered in order and kept in a
+ * ring of `depth` slots.
+ *
+ * Worker threads (as many as the machine has cores, at most the depth)
+ * take the next span under the one mutex: planning it (catalog lookups on
+ * a handle of its own, `plan`, used only under the mutex) is short, decoding
+ * it (on the worker's own handle: its decoder, descriptors and caches) is
+ * done without the lock. The caller takes spans in order once decoded and
+ * hands their records out; a span goes back to the ring when the caller has
+ * passed its last record. Spans in flight hold at most CURSOR_BYTES beyond
+ * the one being planned.
+ *
+ * A record the fast path cannot decode (its span's body does not decode, a
+ * checksum does not hold, its shared checksum reaches outside the span) is
+ * read again alone with strata_get on the worker's handle, which says what
+ * is wrong in the words every other read uses. An error ends the cursor:
+ * the caller gets the span's records before it, then the error.
  */
 #include "catalog.h"
 #include "err.h"
+#include "read.h"
+#include "runs.h"
 #include "store.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <xxhash.h>
 
-/* A batch closes at this many records or bytes of them; records of more
- * than CURSOR_RING_BYTES in all wait until the ring is empty. */
-#define CURSOR_BATCH 256
-#define CURSOR_BATCH_BYTES (4u << 20)
-#define CURSOR_RING_BYTES (64u << 20)
+#define CURSOR_SPAN_MAX 65536
+#define CURSOR_BYTES (64u << 20)
+#define CURSOR_THREADS_MAX 8
 
-typedef struct slot {
-	void *data;      /* the record, or NULL */
-	size_t len;
-	uint64_t n;
-	int rc;          /* nonzero: reading record n failed */
-	char *msg;       /* the failure's message (malloc'd), or NULL */
-} slot;
-
-/* Slots taken out of the ring by one side, used in order. */
-typedef struct batch {
-	slot *v;
-	unsigned n, at;
-} batch;
+typedef struct span {
+	uint64_t first;          /* number of its first record */
+	size_t count;
+	pack_record *rec;        /* its records as filed (owned; rec_cap) */
+	size_t rec_cap;
+	catalog_loc loc;         /* where its group is */
+	uint64_t need, cend;     /* body bytes to decode, compressed prefix */
+	uint64_t extra;          /* bytes of contents decoded into the arena */
+	size_t bytes;            /* memory it holds, against CURSOR_BYTES */
+	int plan_rc;             /* planning failed at record first + count */
+	char *plan_msg;
+	/* Filled by the worker that decodes it. */
+	uint8_t *body, *arena;
+	const uint8_t **ptr;     /* each record's content */
+	uint8_t **own;           /* records read alone (malloc'd), or NULL */
+	size_t ok;               /* records [0, ok) are good */
+	size_t run_ok;           /* 1 + the first of the records sharing a
+				  * checksum last checked here, or 0 */
+	int rc;                  /* nonzero: the error after them */
+	char *msg;
+	int done;
+} span;
 
 struct strata_cursor {
-	strata_store *own;      /* the prefetcher's handle */
 	uint8_t *key;
 	size_t keylen;
-	uint64_t next_n, last_n; /* records still to read: next_n..last_n */
-	pthread_t thread;
-	int started;
+	strata_store *plan;      /* catalog lookups, under mu */
+	strata_store **own;      /* one handle per worker */
+	pthread_t *threads;
+	unsigned nthreads, started;
 	pthread_mutex_t mu;
-	pthread_cond_t changed;  /* slots were filled or emptied, or stop set */
-	slot *ring;
+	pthread_cond_t changed;  /* a span was planned, decoded or released; or stop */
+	span *ring;
 	unsigned depth;
-	unsigned head, count;    /* first full slot, number of full slots */
-	size_t ring_bytes;       /* record bytes in full slots */
-	int stop;                /* close() asks the prefetcher to end */
-	int producer_done;       /* the prefetcher has produced its last slot */
-	batch in, out;           /* the prefetcher's and the caller's */
+	uint64_t next_n, last_n; /* records still to plan */
+	uint64_t planned, taken; /* spans [taken, planned) are in the ring */
+	size_t inflight;         /* their bytes */
+	int plan_done;           /* nothing more to plan (the end, or an error) */
+	int stop;                /* close() asks the workers to end */
+	/* The caller's side, without the lock. */
+	span *cur;
+	size_t at;
+	int finished;
 };
 
-static void slot_free(slot *sl)
+static void span_clear(span *sp)
 {
-	strata_buf_free(sl->data);
-	free(sl->msg);
-	*sl = (slot){ 0 };
+	if (sp->own)
+		for (size_t i = 0; i < sp->count; i++)
+			free(sp->own[i]);
+	free(sp->own);
+	free(sp->body);
+	free(sp->arena);
+	free(sp->ptr);
+	free(sp->msg);
+	free(sp->plan_msg);
+	pack_record *rec = sp->rec;
+	size_t cap = sp->rec_cap;
+	*sp = (span){ .rec = rec, .rec_cap = cap }; /* the record array is reused */
 }
 
-/* Decode the next batch into c->in, *bytes its records' bytes; returns
- * nonzero after a failure (the batch ends with it). */
-static int decode_batch(strata_cursor *c, unsigned cap, size_t *bytes)
+/* Plan the span of records from c->next_n on (under mu): its records, as
+ * far as its group goes. */
+static void plan_span(strata_cursor *c, span *sp)
 {
-	*bytes = 0;
-	c->in.n = 0;
-	while (c->in.n < cap && *bytes < CURSOR_BATCH_BYTES && c->next_n <= c->last_n) {
-		slot *sl = &c->in.v[c->in.n++];
-		*sl = (slot){ .n = c->next_n++ };
-		sl->rc = strata_get(c->own, c->key, c->keylen, sl->n, &sl->data, &sl->len);
-		if (sl->rc) {
-			sl->msg = strdup(strata_errmsg());
-			return 1;
+	sp->first = c->next_n;
+	while (c->next_n <= c->last_n && sp->count < CURSOR_SPAN_MAX) {
+		catalog_loc loc;
+		const pack_record *rest;
+		size_t nrest;
+		int rc = catalog_lookup_run(c->plan->cat, c->key, c->keylen, c->next_n, &loc, &rest, &nrest);
+		if (rc) {
+			sp->plan_rc = rc;
+			sp->plan_msg = strdup(strata_errmsg());
+			c->plan_done = 1;
+			break;
 		}
-		*bytes += sl->len;
+		if (sp->count && (loc.pack != sp->loc.pack || loc.grp != sp->loc.grp))
+			break;
+		if (!sp->count)
+			sp->loc = loc;
+		uint64_t left = c->last_n - c->next_n + 1;
+		size_t take = nrest < left ? nrest : (size_t)left;
+		if (take > CURSOR_SPAN_MAX - sp->count)
+			take = CURSOR_SPAN_MAX - sp->count;
+		if (sp->count + take > sp->rec_cap) {
+			size_t cap = sp->rec_cap ? sp->rec_cap : 512;
+			while (cap < sp->count + take)
+				cap *= 2;
+			pack_record *r = realloc(sp->rec, cap * sizeof *r);
+			if (!r) {
+				sp->plan_rc = ERR_NOMEM();
+				sp->plan_msg = strdup(strata_errmsg());
+				c->plan_done = 1;
+				break;
+			}
+			sp->rec = r;
+			sp->rec_cap = cap;
+		}
+		for (size_t i = 0; i < take; i++) {
+			const pack_record *r = &rest[i];
+			if (r->group != loc.grp) /* not as runs are cut: the slow path says why */
+				break;
+			sp->rec[sp->count++] = *r;
+			if (r->off + r->len > sp->need) {
+				sp->need = r->off + r->len;
+				sp->cend = r->cend;
+			}
+			if (r->enc != ENC_LITERAL)
+				sp->extra += r->size;
+			c->next_n++;
+		}
+		if (take < nrest || rest[take - 1].group != loc.grp)
+			break;
 	}
+	if (c->next_n > c->last_n)
+		c->plan_done = 1;
+	sp->bytes = (size_t)(sp->need + sp->extra) + sp->count * (sizeof *sp->rec + sizeof *sp->ptr);
+}
+
+/* Record i of the span decoded in place: 0, or nonzero when only a read
+ * of it alone can say. */
+static int fast_record(strata_cursor *c, strata_store *s, span *sp, size_t i, uint64_t *aoff)
+{
+	const pack_record *r = &sp->rec[i];
+	if (!sp->body || r->off + r->len > sp->need)
+		return -1;
+	if (r->enc == ENC_LITERAL) {
+		if (r->len != r->size)
+			return -1;
+		if (r->rcount) {
+			if (r->rpos > i || i - r->rpos + r->rcount > sp->count)
+				return -1; /* some of those sharing its checksum lie outside the span */
+			const pack_record *run = r - r->rpos;
+			const pack_record *last = &run[run->rcount - 1];
+			if (last->off + last->len > sp->need)
+				return -1;
+			if (r->rpos == 0 && run_check(run, sp->body + run->off, run->off) == 0)
+				sp->run_ok = i + 1;
+			if (sp->run_ok != i - r->rpos + 1)
+				return -1;
+		} else if (XXH3_64bits(sp->body + r->off, (size_t)r->len) != r->sum) {
+			return -1;
+		}
+		sp->ptr[i] = sp->body + r->off;
+		return 0;
+	}
+	if (r->size > sp->extra - *aoff)
+		return -1;
+	read_rec rr = { c->key, c->keylen, sp->first + i, r->enc, r->off, r->len, r->size, r->sum, r->base, 0 };
+	uint8_t *dst = sp->arena + *aoff;
+	if (read_decode_to(s, &rr, sp->body, sp->body + r->off, 0, dst) != 0)
+		return -1;
+	sp->ptr[i] = dst;
+	*aoff += r->size;
 	return 0;
 }
 
-static void *prefetch_main(void *arg)
+/* Decode the span on handle s (without the lock). */
+static void decode_span(strata_cursor *c, strata_store *s, span *sp)
 {
-	strata_cursor *c = arg;
-	/* Half the ring per batch, so decoding overlaps the caller's reading. */
-	unsigned cap = c->depth / 2 ? c->depth / 2 : 1;
-	if (cap > CURSOR_BATCH)
-		cap = CURSOR_BATCH;
-	int failed = 0, stopped = 0;
-	while (!failed && !stopped && c->next_n <= c->last_n) {
-		size_t bytes;
-		failed = decode_batch(c, cap, &bytes);
-		pthread_mutex_lock(&c->mu);
-		while (!c->stop && (c->count + c->in.n > c->depth ||
-				    (c->count && c->ring_bytes + bytes > CURSOR_RING_BYTES)))
-			pthread_cond_wait(&c->changed, &c->mu);
-		stopped = c->stop;
-		if (!stopped) {
-			for (unsigned i = 0; i < c->in.n; i++) {
-				c->ring[(c->head + c->count) % c->depth] = c->in.v[i];
-				c->in.v[i] = (slot){ 0 };
-				c->count++;
-			}
-			c->ring_bytes += bytes;
-			c->in.n = 0;
-			pthread_cond_broadcast(&c->changed);
-		}
-		pthread_mutex_unlock(&c->mu);
+	sp->ptr = calloc(sp->count ? sp->count : 1, sizeof *sp->ptr);
+	if (!sp->ptr) {
+		sp->rc = ERR_NOMEM();
+		sp->msg = strdup(strata_errmsg());
+		return;
 	}
+	sp->body = malloc(sp->need ? (size_t)sp->need : 1);
+	sp->arena = malloc(sp->extra ? (size_t)sp->extra : 1);
+	if (sp->body && sp->need && read_body(s, &sp->loc, sp->cend, sp->body, (size_t)sp->need) != 0) {
+		free(sp->body); /* every record is read alone, and says what is wrong */
+		sp->body = NULL;
+	}
+	uint64_t aoff = 0;
+	for (size_t i = 0; i < sp->count; i++) {
+		if (sp->arena && fast_record(c, s, sp, i, &aoff) == 0) {
+			sp->ok = i + 1;
+			continue;
+		}
+		if (!sp->own && !(sp->own = calloc(sp->count, sizeof *sp->own))) {
+			sp->rc = ERR_NOMEM();
+			sp->msg = strdup(strata_errmsg());
+			return;
+		}
+		void *data;
+		size_t len;
+		int rc = strata_get(s, c->key, c->keylen, sp->first + i, &data, &len);
+		if (!rc && len != sp->rec[i].size) { /* the store changed under the plan */
+			strata_buf_free(data);
+			rc = err_set(STRATA_ECORRUPT, "record %llu changed size while read",
+				     (unsigned long long)(sp->first + i));
+		}
+		if (rc) {
+			sp->rc = rc;
+			sp->msg = strdup(strata_errmsg());
+			return;
+		}
+		sp->own[i] = data;
+		sp->ptr[i] = data;
+		sp->ok = i + 1;
+	}
+	if (sp->plan_rc) {
+		sp->rc = sp->plan_rc;
+		sp->msg = sp->plan_msg;
+		sp->plan_msg = NULL;
+	}
+}
+
+typedef struct worker_arg {
+	strata_cursor *c;
+	unsigned w;
+} worker_arg;
+
+static void *worker_main(void *arg)
+{
+	worker_arg *wa = arg;
+	strata_cursor *c = wa->c;
+	strata_store *s = c->own[wa->w];
 	pthread_mutex_lock(&c->mu);
-	c->producer_done = 1;
-	pthread_cond_broadcast(&c->changed);
+	while (!c->stop && !c->plan_done) {
+		if (c->planned - c->taken >= c->depth || (c->planned > c->taken && c->inflight >= CURSOR_BYTES)) {
+			pthread_cond_wait(&c->changed, &c->mu);
+			continue;
+		}
+		span *sp = &c->ring[c->planned % c->depth];
+		plan_span(c, sp);
+		c->planned++;
+		c->inflight += sp->bytes;
+		pthread_mutex_unlock(&c->mu);
+		decode_span(c, s, sp);
+		pthread_mutex_lock(&c->mu);
+		sp->done = 1;
+		if (sp->rc) /* the caller stops there: plan nothing after it */
+			c->plan_done = 1;
+		pthread_cond_broadcast(&c->changed);
+	}
+	pthread_cond_broadcast(&c->changed); /* the caller may wait for the end */
 	pthread_mutex_unlock(&c->mu);
+	free(wa);
 	return NULL;
 }
 
@@ -133,67 +297,119 @@ int strata_cursor_open(strata_cursor **out, strata_store *s, const void *key, si
 	if (!c)
 		return ERR_NOMEM();
 	c->depth = prefetch ? prefetch : 1;
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	c->nthreads = cores < 1 ? 1 : cores > CURSOR_THREADS_MAX ? CURSOR_THREADS_MAX : (unsigned)cores;
+	if (c->nthreads > c->depth)
+		c->nthreads = c->depth;
 	c->next_n = from;
 	c->last_n = count && from + count - 1 < total ? from + count - 1 : total;
+	c->plan_done = c->next_n > c->last_n;
 	c->keylen = keylen;
 	c->key = malloc(keylen);
 	c->ring = calloc(c->depth, sizeof *c->ring);
-	c->in.v = calloc(c->depth, sizeof *c->in.v);
-	c->out.v = calloc(c->depth, sizeof *c->out.v);
+	c->own = calloc(c->nthreads, sizeof *c->own);
+	c->threads = calloc(c->nthreads, sizeof *c->threads);
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->changed, NULL);
-	rc = c->key && c->ring && c->in.v && c->out.v ? 0 : ERR_NOMEM();
+	rc = c->key && c->ring && c->own && c->threads ? 0 : ERR_NOMEM();
 	if (!rc) {
 		memcpy(c->key, key, keylen);
-		rc = strata_open(&c->own, s->root, STRATA_OPEN_READ, NULL);
+		rc = strata_open(&c->plan, s->root, STRATA_OPEN_READ, NULL);
 	}
-	if (!rc) { /* records in a row share groups and runs: decode each once */
-		c->own->body_cache_on = 1;
-		catalog_sequential(c->own->cat, 1);
+	if (!rc) /* planning goes through runs in order */
+		catalog_sequential(c->plan->cat, 1);
+	for (unsigned w = 0; !rc && w < c->nthreads; w++) {
+		rc = strata_open(&c->own[w], s->root, STRATA_OPEN_READ, NULL);
+		if (!rc) { /* bases and chunks of records in a row share groups and runs */
+			c->own[w]->body_cache_on = 1;
+			catalog_sequential(c->own[w]->cat, 1);
+		}
 	}
-	if (!rc && pthread_create(&c->thread, NULL, prefetch_main, c) != 0)
-		rc = err_set(STRATA_ENOMEM, "cannot start the prefetch thread");
+	for (unsigned w = 0; !rc && w < c->nthreads; w++) {
+		worker_arg *wa = malloc(sizeof *wa);
+		if (wa)
+			*wa = (worker_arg){ c, w };
+		if (!wa || pthread_create(&c->threads[w], NULL, worker_main, wa) != 0) {
+			free(wa);
+			rc = err_set(STRATA_ENOMEM, "cannot start the cursor's threads");
+			break;
+		}
+		c->started++;
+	}
 	if (rc) {
 		strata_cursor_close(c);
 		return rc;
 	}
-	c->started = 1;
 	*out = c;
 	return 0;
 }
 
-int strata_cursor_next(strata_cursor *c, void **data, size_t *len, uint64_t *n)
+/* Give the current span back to the ring. */
+static void release(strata_cursor *c)
+{
+	pthread_mutex_lock(&c->mu);
+	c->inflight -= c->cur->bytes;
+	span_clear(c->cur);
+	c->taken++;
+	pthread_cond_broadcast(&c->changed);
+	pthread_mutex_unlock(&c->mu);
+	c->cur = NULL;
+}
+
+int strata_cursor_view(strata_cursor *c, const void **data, size_t *len, uint64_t *n)
 {
 	err_clear();
 	if (!c || !data || !len)
-		return err_set(STRATA_EINVAL, "strata_cursor_next needs a cursor and output pointers");
-	if (c->out.at == c->out.n) {
-		c->out.at = c->out.n = 0;
-		pthread_mutex_lock(&c->mu);
-		while (c->count == 0 && !c->producer_done)
-			pthread_cond_wait(&c->changed, &c->mu);
-		for (; c->count; c->count--) {
-			c->out.v[c->out.n++] = c->ring[c->head];
-			c->ring[c->head] = (slot){ 0 };
-			c->head = (c->head + 1) % c->depth;
-		}
-		c->ring_bytes = 0;
-		pthread_cond_broadcast(&c->changed);
-		pthread_mutex_unlock(&c->mu);
-		if (c->out.n == 0)
+		return err_set(STRATA_EINVAL, "strata_cursor_view needs a cursor and output pointers");
+	for (;;) {
+		if (c->finished)
 			return err_set(STRATA_ENOTFOUND, "no more records");
+		span *sp = c->cur;
+		if (sp && c->at < sp->ok) {
+			size_t i = c->at++;
+			*data = sp->ptr[i];
+			*len = (size_t)sp->rec[i].size;
+			if (n)
+				*n = sp->first + i;
+			return 0;
+		}
+		if (sp && sp->rc) {
+			int rc = err_set(sp->rc, "%s", sp->msg ? sp->msg : "reading ahead failed");
+			c->finished = 1;
+			release(c);
+			return rc;
+		}
+		if (sp)
+			release(c);
+		pthread_mutex_lock(&c->mu);
+		while (!(c->taken < c->planned && c->ring[c->taken % c->depth].done) &&
+		       !(c->plan_done && c->taken == c->planned))
+			pthread_cond_wait(&c->changed, &c->mu);
+		if (c->taken == c->planned) {
+			c->finished = 1;
+		} else {
+			c->cur = &c->ring[c->taken % c->depth];
+			c->at = 0;
+		}
+		pthread_mutex_unlock(&c->mu);
 	}
-	slot *sl = &c->out.v[c->out.at++];
-	if (sl->rc) { /* the last slot there will be */
-		int rc = err_set(sl->rc, "%s", sl->msg ? sl->msg : "reading ahead failed");
-		slot_free(sl);
+}
+
+int strata_cursor_next(strata_cursor *c, void **data, size_t *len, uint64_t *n)
+{
+	if (!c || !data || !len) {
+		err_clear();
+		return err_set(STRATA_EINVAL, "strata_cursor_next needs a cursor and output pointers");
+	}
+	const void *p;
+	int rc = strata_cursor_view(c, &p, len, n);
+	if (rc)
 		return rc;
-	}
-	*data = sl->data;
-	*len = sl->len;
-	if (n)
-		*n = sl->n;
-	*sl = (slot){ 0 };
+	uint8_t *copy = malloc(*len ? *len : 1);
+	if (!copy)
+		return ERR_NOMEM();
+	memcpy(copy, p, *len);
+	*data = copy;
 	return 0;
 }
 
@@ -201,27 +417,24 @@ void strata_cursor_close(strata_cursor *c)
 {
 	if (!c)
 		return;
-	if (c->started) {
-		pthread_mutex_lock(&c->mu);
-		c->stop = 1;
-		pthread_cond_broadcast(&c->changed);
-		pthread_mutex_unlock(&c->mu);
-		pthread_join(c->thread, NULL);
+	pthread_mutex_lock(&c->mu);
+	c->stop = 1;
+	pthread_cond_broadcast(&c->changed);
+	pthread_mutex_unlock(&c->mu);
+	for (unsigned w = 0; w < c->started; w++)
+		pthread_join(c->threads[w], NULL);
+	for (unsigned i = 0; c->ring && i < c->depth; i++) {
+		span_clear(&c->ring[i]);
+		free(c->ring[i].rec);
 	}
-	for (unsigned i = 0; i < c->depth; i++) {
-		if (c->ring)
-			slot_free(&c->ring[i]);
-		if (c->in.v)
-			slot_free(&c->in.v[i]);
-		if (c->out.v)
-			slot_free(&c->out.v[i]);
-	}
+	for (unsigned w = 0; c->own && w < c->nthreads; w++)
+		strata_close(c->own[w]);
+	strata_close(c->plan);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->changed);
-	strata_close(c->own);
+	free(c->own);
+	free(c->threads);
 	free(c->ring);
-	free(c->in.v);
-	free(c->out.v);
 	free(c->key);
 	free(c);
 }

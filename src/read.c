@@ -95,12 +95,9 @@ static int pool_record(strata_store *s, uint64_t m, int depth, const uint8_t **o
 	return 0;
 }
 
-int read_decode(strata_store *s, const read_rec *r, const uint8_t *prefix, const uint8_t *enc, int depth,
-		uint8_t **out)
+int read_decode_to(strata_store *s, const read_rec *r, const uint8_t *prefix, const uint8_t *enc, int depth,
+		   uint8_t *dst)
 {
-	uint8_t *dst = malloc(r->size ? (size_t)r->size : 1);
-	if (!dst)
-		return ERR_NOMEM();
 	int rc = 0;
 	uint8_t *base = NULL;
 	size_t base_len = 0;
@@ -157,6 +154,16 @@ int read_decode(strata_store *s, const read_rec *r, const uint8_t *prefix, const
 	}
 	if (!rc && !r->shared_checked)
 		rc = check_sum(r, dst);
+	return rc;
+}
+
+int read_decode(strata_store *s, const read_rec *r, const uint8_t *prefix, const uint8_t *enc, int depth,
+		uint8_t **out)
+{
+	uint8_t *dst = malloc(r->size ? (size_t)r->size : 1);
+	if (!dst)
+		return ERR_NOMEM();
+	int rc = read_decode_to(s, r, prefix, enc, depth, dst);
 	if (rc) {
 		free(dst);
 		return rc;
@@ -209,6 +216,21 @@ static int fetch(strata_store *s, const catalog_loc *loc, int fd, const char *pa
 	}
 	*mem = m;
 	return 0;
+}
+
+int read_body(strata_store *s, const catalog_loc *loc, uint64_t cend, uint8_t *dst, size_t len)
+{
+	const char *path;
+	int fd;
+	int rc = pack_fd(s, loc, &fd, &path);
+	if (rc == STRATA_ENOTFOUND)
+		rc = err_set(STRATA_ECORRUPT, "pack %s is missing", path);
+	if (!rc) {
+		pack_src src = { fd, loc->group.offset, path };
+		group_loc gl = { loc->group.codec, cend, loc->group.blen };
+		rc = group_read(s->coder, &gl, pack_src_pread, &src, 0, dst, len);
+	}
+	return rc;
 }
 
 /* The body bytes a record needs: its own range for a literal or a base

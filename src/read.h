@@ -32,6 +32,15 @@ typedef struct read_rec {
 int read_decode(strata_store *s, const read_rec *r, const uint8_t *prefix, const uint8_t *enc, int depth,
 		uint8_t **out);
 
+/* read_decode into dst, r->size bytes the caller provides. */
+int read_decode_to(strata_store *s, const read_rec *r, const uint8_t *prefix, const uint8_t *enc, int depth,
+		   uint8_t *dst);
+
+/* Decode body bytes [0, len) of the group at *loc into dst, reading its
+ * compressed prefix of cend bytes (the cend of a record ending at or
+ * past len). A missing pack is STRATA_ECORRUPT. */
+int read_body(strata_store *s, const catalog_loc *loc, uint64_t cend, uint8_t *dst, size_t len);
+
 /* Fetch record n of key from the store: *out is malloc'd, *len its size. */
 int read_record(strata_store *s, const void *key, size_t keylen, uint64_t n, int depth, uint8_t **out,
 		size_t *len);

@@ -164,6 +164,159 @@ static void test_damage_is_an_error(void **state)
 	free(dir);
 }
 
+/* Spans: many records in few groups, small incompressible literals that
+ * share checksums with their block's neighbours, and near copies of a
+ * large record, delta-coded in their group. */
+enum { SPAN_N = 3000 };
+
+static size_t span_record(uint8_t *buf, uint64_t n)
+{
+	if (n % 10 == 0) { /* 2000 bytes of one text, a few bytes changed */
+		tu_fill_text(buf, 2000, 7);
+		memcpy(buf + (n * 13) % 1900, &n, sizeof n);
+		return 2000;
+	}
+	tu_fill_random(buf, 100, n);
+	return 100;
+}
+
+static void span_fill(const char *dir, const char *codec)
+{
+	strata_options o = STRATA_OPTIONS_INIT;
+	o.codec = codec;
+	strata_store *s;
+	assert_int_equal(strata_open(&s, dir, STRATA_OPEN_CREATE, &o), 0);
+	uint8_t buf[2000];
+	for (uint64_t n = 1; n <= SPAN_N; n++) {
+		size_t len = span_record(buf, n);
+		void *copy = malloc(len);
+		memcpy(copy, buf, len);
+		assert_int_equal(strata_put(s, "r", 1, copy, len, strata_release_free, NULL, NULL), 0);
+		if (n == SPAN_N / 2)
+			assert_int_equal(strata_commit(s, NULL, NULL), 0);
+	}
+	assert_int_equal(strata_commit(s, NULL, NULL), 0);
+	strata_close(s);
+}
+
+static int count_cb(void *ctx, const strata_record_info *r)
+{
+	uint64_t *k = ctx; /* [0] shared, [1] stored as deltas (shorter than their content) */
+	k[0] += r->shared_checksum != 0;
+	k[1] += r->stored < r->size;
+	return 0;
+}
+
+/* Windows that start and end inside a stretch of records sharing a
+ * checksum, read with view and with next, at several depths. */
+static void test_span_windows(void **state)
+{
+	char *dir = tu_mkdtemp();
+	span_fill(dir, NULL);
+	strata_store *s;
+	assert_int_equal(strata_open(&s, dir, STRATA_OPEN_READ, NULL), 0);
+	uint64_t kinds[2] = { 0, 0 };
+	assert_int_equal(strata_foreach_record(s, "r", 1, count_cb, kinds), 0);
+	assert_true(kinds[0] > SPAN_N / 2); /* the cases below are there */
+	assert_true(kinds[1] > SPAN_N / 20);
+	static const uint64_t win[][2] = { { 1, 0 }, { 2, 5 }, { 17, 1 }, { 1499, 3 }, { 333, 2222 }, { 2990, 0 } };
+	uint8_t want[2000];
+	for (size_t w = 0; w < sizeof win / sizeof *win; w++) {
+		for (unsigned depth = 1; depth <= 9; depth += 4) {
+			strata_cursor *c;
+			assert_int_equal(strata_cursor_open(&c, s, "r", 1, win[w][0], win[w][1], depth), 0);
+			uint64_t expect = win[w][0], n;
+			int rc;
+			for (;;) {
+				const void *p;
+				void *copy = NULL;
+				size_t len;
+				if (expect % 2)
+					rc = strata_cursor_view(c, &p, &len, &n);
+				else
+					rc = strata_cursor_next(c, &copy, &len, &n), p = copy;
+				if (rc)
+					break;
+				assert_int_equal(n, expect);
+				assert_int_equal(len, span_record(want, n));
+				assert_memory_equal(p, want, len);
+				strata_buf_free(copy);
+				expect++;
+			}
+			assert_int_equal(rc, STRATA_ENOTFOUND);
+			uint64_t last = win[w][1] ? win[w][0] + win[w][1] - 1 : SPAN_N;
+			assert_int_equal(expect, last + 1);
+			strata_cursor_close(c);
+		}
+	}
+	strata_close(s);
+	tu_rmrf(dir);
+	free(dir);
+}
+
+/* A changed byte in the middle of a group: the records before it come back
+ * right, then the error; never a wrong record. With zstd the group's frame
+ * checksum fails; with codec none only the records' checksums can tell. */
+static void span_damage(const char *codec, uint64_t least)
+{
+	char *dir = tu_mkdtemp();
+	span_fill(dir, codec);
+	uint8_t want[2000];
+	span_record(want, 701);
+	char *pack = tu_join(dir, "packs/0000000001.pack");
+	size_t size;
+	uint8_t *file = tu_read_file(pack, &size);
+	uint8_t *at = memmem(file, size, want, 100); /* incompressible: kept verbatim */
+	assert_non_null(at);
+	tu_flip_byte(pack, (uint64_t)(at - file) + 50, 0x10);
+	free(file);
+	free(pack);
+	strata_store *s;
+	assert_int_equal(strata_open(&s, dir, STRATA_OPEN_READ, NULL), 0);
+	for (unsigned depth = 1; depth <= 8; depth *= 8) {
+		strata_cursor *c;
+		assert_int_equal(strata_cursor_open(&c, s, "r", 1, 1, 0, depth), 0);
+		const void *p;
+		size_t len;
+		uint64_t n, got = 0;
+		int rc;
+		while ((rc = strata_cursor_view(c, &p, &len, &n)) == 0) {
+			assert_int_equal(n, got + 1);
+			assert_int_equal(len, span_record(want, n));
+			assert_memory_equal(p, want, len);
+			got++;
+		}
+		assert_int_equal(rc, STRATA_ECORRUPT);
+		assert_non_null(strstr(strata_errmsg(), "0000000001.pack"));
+		assert_true(got < 701 && got >= least);
+		assert_int_equal(strata_cursor_view(c, &p, &len, &n), STRATA_ENOTFOUND);
+		strata_cursor_close(c);
+	}
+	/* The second unit's pack is whole: a cursor there reads all of it. */
+	strata_cursor *c;
+	assert_int_equal(strata_cursor_open(&c, s, "r", 1, SPAN_N / 2 + 1, 0, 4), 0);
+	const void *p;
+	size_t len;
+	uint64_t n, got = 0;
+	while (strata_cursor_view(c, &p, &len, &n) == 0)
+		got++;
+	assert_int_equal(got, SPAN_N / 2);
+	strata_cursor_close(c);
+	strata_close(s);
+	tu_rmrf(dir);
+	free(dir);
+}
+
+static void test_span_damage_zstd(void **state)
+{
+	span_damage(NULL, 0);
+}
+
+static void test_span_damage_none(void **state)
+{
+	span_damage("none", 600); /* only the records of the changed byte's block fail */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -171,6 +324,9 @@ int main(void)
 		cmocka_unit_test(test_window),
 		cmocka_unit_test(test_close_early),
 		cmocka_unit_test(test_damage_is_an_error),
+		cmocka_unit_test(test_span_windows),
+		cmocka_unit_test(test_span_damage_zstd),
+		cmocka_unit_test(test_span_damage_none),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
