@@ -48,6 +48,21 @@ int finish_output(const char *cmd, int rc)
 	return rc;
 }
 
+int write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	while (n) {
+		ssize_t w = write(fd, c, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
 int open_store(strata_store **out, const char *cmd, const char *path, int flags)
 {
 	int rc = strata_open(out, path, flags, NULL);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <unistd.h>
 
 /* ----------------------------------------------------------------- get */
 
@@ -135,20 +136,30 @@ int cmd_cat(int argc, char **argv)
 	strata_cursor *c = NULL;
 	if (!rc && (rc = strata_cursor_open(&c, s, key, strlen(key), o.from, o.count, (unsigned)o.prefetch)))
 		rc = fail_lib("cat", rc);
-	static char outbuf[1 << 20]; /* records are often small: write them in large pieces */
+	/* Records side by side in memory (literals of one group) go out in one
+	 * piece: through stdio's buffer when small, else written directly. */
+	static char outbuf[1 << 20];
 	setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
+	strata_slice v[1024];
 	while (!rc) {
-		const void *data;
-		size_t len;
-		int r = strata_cursor_view(c, &data, &len, NULL);
+		size_t got;
+		int r = strata_cursor_batch(c, v, sizeof v / sizeof *v, &got, NULL);
 		if (r == STRATA_ENOTFOUND)
 			break;
 		if (r) {
 			rc = fail_lib("cat", r);
 			break;
 		}
-		if (fwrite(data, 1, len, stdout) != len)
-			rc = 1;
+		for (size_t i = 0, j; i < got && !rc; i = j) {
+			const char *p = v[i].data;
+			size_t len = v[i].len;
+			for (j = i + 1; j < got && (const char *)v[j].data == p + len; j++)
+				len += v[j].len;
+			if (len < sizeof outbuf / 4)
+				rc = fwrite(p, 1, len, stdout) != len;
+			else
+				rc = fflush(stdout) != 0 || write_all(STDOUT_FILENO, p, len) != 0;
+		}
 	}
 	strata_cursor_close(c);
 	strata_close(s);

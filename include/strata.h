@@ -355,6 +355,23 @@ int strata_cursor_open(strata_cursor **out, strata_store *s, const void *key, si
  */
 int strata_cursor_view(strata_cursor *c, const void **data, size_t *len, uint64_t *n);
 
+/* A record as strata_cursor_batch hands it out: borrowed. */
+typedef struct strata_slice {
+	const void *data;
+	size_t len;
+} strata_slice;
+
+/*
+ * The next records, at most cap of them, without copies: v[0..*got), the
+ * first numbered *first (may be NULL), the others following it; borrowed
+ * from the cursor, valid until the next call on it. Records whose contents
+ * lie side by side in memory are next to each other in v (a writer may
+ * join them). Returns STRATA_ENOTFOUND after the last record, or the error
+ * that reading the next record met (the cursor is then done); *got is 0
+ * then.
+ */
+int strata_cursor_batch(strata_cursor *c, strata_slice *v, size_t cap, size_t *got, uint64_t *first);
+
 /* strata_cursor_view, with *data a copy owned by the caller (freed with
  * strata_buf_free). */
 int strata_cursor_next(strata_cursor *c, void **data, size_t *len, uint64_t *n);

@@ -38,6 +38,7 @@
 #define CURSOR_SPAN_MAX 65536
 #define CURSOR_BYTES (64u << 20)
 #define CURSOR_THREADS_MAX 8
+#define CURSOR_KEEP (8u << 20)
 
 typedef struct span {
 	uint64_t first;          /* number of its first record */
@@ -50,9 +51,12 @@ typedef struct span {
 	size_t bytes;            /* memory it holds, against CURSOR_BYTES */
 	int plan_rc;             /* planning failed at record first + count */
 	char *plan_msg;
-	/* Filled by the worker that decodes it. */
+	/* Filled by the worker that decodes it. body, arena and ptr stay
+	 * with the slot for the next span when no larger than CURSOR_KEEP. */
 	uint8_t *body, *arena;
+	size_t body_cap, arena_cap; /* bytes */
 	const uint8_t **ptr;     /* each record's content */
+	size_t ptr_cap;          /* bytes */
 	uint8_t **own;           /* records read alone (malloc'd), or NULL */
 	size_t ok;               /* records [0, ok) are good */
 	size_t run_ok;           /* 1 + the first of the records sharing a
@@ -90,14 +94,46 @@ static void span_clear(span *sp)
 		for (size_t i = 0; i < sp->count; i++)
 			free(sp->own[i]);
 	free(sp->own);
+	free(sp->msg);
+	free(sp->plan_msg);
+	span keep = { .rec = sp->rec, .rec_cap = sp->rec_cap };
+	if (sp->body_cap <= CURSOR_KEEP)
+		keep.body = sp->body, keep.body_cap = sp->body_cap;
+	else
+		free(sp->body);
+	if (sp->arena_cap <= CURSOR_KEEP)
+		keep.arena = sp->arena, keep.arena_cap = sp->arena_cap;
+	else
+		free(sp->arena);
+	if (sp->ptr_cap <= CURSOR_KEEP)
+		keep.ptr = sp->ptr, keep.ptr_cap = sp->ptr_cap;
+	else
+		free(sp->ptr);
+	*sp = keep;
+}
+
+/* Free a slot's memory for good. */
+static void span_free(span *sp)
+{
+	span_clear(sp);
+	free(sp->rec);
 	free(sp->body);
 	free(sp->arena);
 	free(sp->ptr);
-	free(sp->msg);
-	free(sp->plan_msg);
-	pack_record *rec = sp->rec;
-	size_t cap = sp->rec_cap;
-	*sp = (span){ .rec = rec, .rec_cap = cap }; /* the record array is reused */
+}
+
+/* Make *p hold at least n bytes (its contents need not stay). */
+static int reserve(void *p, size_t *cap, size_t n)
+{
+	void **buf = p;
+	if (n <= *cap && *buf)
+		return 0;
+	free(*buf);
+	*cap = 0;
+	if (!(*buf = malloc(n ? n : 1)))
+		return ERR_NOMEM();
+	*cap = n;
+	return 0;
 }
 
 /* Plan the span of records from c->next_n on (under mu): its records, as
@@ -164,7 +200,7 @@ static void plan_span(strata_cursor *c, span *sp)
 static int fast_record(strata_cursor *c, strata_store *s, span *sp, size_t i, uint64_t *aoff)
 {
 	const pack_record *r = &sp->rec[i];
-	if (!sp->body || r->off + r->len > sp->need)
+	if (r->off + r->len > sp->need)
 		return -1;
 	if (r->enc == ENC_LITERAL) {
 		if (r->len != r->size)
@@ -200,21 +236,19 @@ static int fast_record(strata_cursor *c, strata_store *s, span *sp, size_t i, ui
 /* Decode the span on handle s (without the lock). */
 static void decode_span(strata_cursor *c, strata_store *s, span *sp)
 {
-	sp->ptr = calloc(sp->count ? sp->count : 1, sizeof *sp->ptr);
-	if (!sp->ptr) {
-		sp->rc = ERR_NOMEM();
+	if (reserve(&sp->ptr, &sp->ptr_cap, sp->count * sizeof *sp->ptr)) {
+		sp->rc = STRATA_ENOMEM;
 		sp->msg = strdup(strata_errmsg());
 		return;
 	}
-	sp->body = malloc(sp->need ? (size_t)sp->need : 1);
-	sp->arena = malloc(sp->extra ? (size_t)sp->extra : 1);
-	if (sp->body && sp->need && read_body(s, &sp->loc, sp->cend, sp->body, (size_t)sp->need) != 0) {
-		free(sp->body); /* every record is read alone, and says what is wrong */
-		sp->body = NULL;
-	}
+	/* Without a body or an arena, every record is read alone. */
+	int fast = !reserve(&sp->body, &sp->body_cap, (size_t)sp->need) &&
+		   !reserve(&sp->arena, &sp->arena_cap, (size_t)sp->extra);
+	if (fast && sp->need && read_body(s, &sp->loc, sp->cend, sp->body, (size_t)sp->need) != 0)
+		fast = 0; /* and says what is wrong */
 	uint64_t aoff = 0;
 	for (size_t i = 0; i < sp->count; i++) {
-		if (sp->arena && fast_record(c, s, sp, i, &aoff) == 0) {
+		if (fast && fast_record(c, s, sp, i, &aoff) == 0) {
 			sp->ok = i + 1;
 			continue;
 		}
@@ -356,21 +390,23 @@ static void release(strata_cursor *c)
 	c->cur = NULL;
 }
 
-int strata_cursor_view(strata_cursor *c, const void **data, size_t *len, uint64_t *n)
+int strata_cursor_batch(strata_cursor *c, strata_slice *v, size_t cap, size_t *got, uint64_t *first)
 {
 	err_clear();
-	if (!c || !data || !len)
-		return err_set(STRATA_EINVAL, "strata_cursor_view needs a cursor and output pointers");
+	if (!c || !v || !cap || !got)
+		return err_set(STRATA_EINVAL, "strata_cursor_batch needs a cursor and room for a record");
+	*got = 0;
 	for (;;) {
 		if (c->finished)
 			return err_set(STRATA_ENOTFOUND, "no more records");
 		span *sp = c->cur;
 		if (sp && c->at < sp->ok) {
-			size_t i = c->at++;
-			*data = sp->ptr[i];
-			*len = (size_t)sp->rec[i].size;
-			if (n)
-				*n = sp->first + i;
+			if (first)
+				*first = sp->first + c->at;
+			for (; *got < cap && c->at < sp->ok; c->at++, ++*got) {
+				v[*got].data = sp->ptr[c->at];
+				v[*got].len = (size_t)sp->rec[c->at].size;
+			}
 			return 0;
 		}
 		if (sp && sp->rc) {
@@ -393,6 +429,22 @@ int strata_cursor_view(strata_cursor *c, const void **data, size_t *len, uint64_
 		}
 		pthread_mutex_unlock(&c->mu);
 	}
+}
+
+int strata_cursor_view(strata_cursor *c, const void **data, size_t *len, uint64_t *n)
+{
+	if (!data || !len) {
+		err_clear();
+		return err_set(STRATA_EINVAL, "strata_cursor_view needs a cursor and output pointers");
+	}
+	strata_slice one;
+	size_t got;
+	int rc = strata_cursor_batch(c, &one, 1, &got, n);
+	if (!rc) {
+		*data = one.data;
+		*len = one.len;
+	}
+	return rc;
 }
 
 int strata_cursor_next(strata_cursor *c, void **data, size_t *len, uint64_t *n)
@@ -423,10 +475,8 @@ void strata_cursor_close(strata_cursor *c)
 	pthread_mutex_unlock(&c->mu);
 	for (unsigned w = 0; w < c->started; w++)
 		pthread_join(c->threads[w], NULL);
-	for (unsigned i = 0; c->ring && i < c->depth; i++) {
-		span_clear(&c->ring[i]);
-		free(c->ring[i].rec);
-	}
+	for (unsigned i = 0; c->ring && i < c->depth; i++)
+		span_free(&c->ring[i]);
 	for (unsigned w = 0; c->own && w < c->nthreads; w++)
 		strata_close(c->own[w]);
 	strata_close(c->plan);
