@@ -29,7 +29,7 @@ struct store_opts {
 };
 
 enum { GIVEN_CAP = 1, GIVEN_CHAIN = 2, GIVEN_COST = 4, GIVEN_REPACK = 8, GIVEN_CHUNK = 16, GIVEN_AVG = 32,
-       GIVEN_STATE = 64, GIVEN_DEDUP = 128 };
+       GIVEN_STATE = 64, GIVEN_DEDUP = 128, GIVEN_DELTA = 256 };
 
 static const struct option STORE_LONGOPTS[] = { { "group-cap", required_argument, NULL, 'c' },
 					 { "level", required_argument, NULL, 'l' },
@@ -40,6 +40,7 @@ static const struct option STORE_LONGOPTS[] = { { "group-cap", required_argument
 					 { "chunk-avg", required_argument, NULL, 'g' },
 					 { "state-mem", required_argument, NULL, 'm' },
 					 { "dedup-above", required_argument, NULL, 'u' },
+					 { "delta-above", required_argument, NULL, 'e' },
 					 { "profile", required_argument, NULL, 'p' },
 					 { "codec", required_argument, NULL, 'C' },
 					 { "codec-rule", required_argument, NULL, 'R' },
@@ -104,7 +105,7 @@ int store_opt(int opt, const char *arg, void *ctx)
 		return usage_error(io->cmd, "'%s' is not a number", arg);
 	/* The library checks each option's range and names the value; only a
 	 * value too large for its int field is refused here. */
-	if (opt != 'c' && opt != 'k' && opt != 'm' && opt != 'u' && v > INT_MAX)
+	if (opt != 'c' && opt != 'k' && opt != 'm' && opt != 'u' && opt != 'e' && v > INT_MAX)
 		return usage_error(io->cmd, "'%s' is too large", arg);
 	int iv = (int)v;
 	if (opt == 'c') {
@@ -122,6 +123,9 @@ int store_opt(int opt, const char *arg, void *ctx)
 	} else if (opt == 'u') {
 		io->o.dedup_above = v;
 		io->given |= GIVEN_DEDUP;
+	} else if (opt == 'e') {
+		io->o.delta_above = v;
+		io->given |= GIVEN_DELTA;
 	} else if (opt == 'l') {
 		io->level = iv;
 		io->level_given = 1;
@@ -158,6 +162,8 @@ int store_opts_resolve(store_opts *io, strata_options *o)
 		o->state_mem = io->o.state_mem;
 	if (io->given & GIVEN_DEDUP)
 		o->dedup_above = io->o.dedup_above;
+	if (io->given & GIVEN_DELTA)
+		o->delta_above = io->o.delta_above;
 	if (io->codec)
 		o->codec = io->codec;
 	if (io->rules)

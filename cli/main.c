@@ -11,7 +11,7 @@ static const command COMMANDS[] = {
 	  "usage: strata init STORE [--group-cap BYTES] [--level N] [--chain-max N]\n"
 	  "                   [--read-cost-max N] [--repack-after N]\n"
 	  "                   [--chunk-above BYTES] [--chunk-avg BYTES] [--state-mem BYTES]\n"
-	  "                   [--dedup-above BYTES]\n"
+	  "                   [--dedup-above BYTES] [--delta-above BYTES]\n"
 	  "                   [--profile trace|versions|archive] [--codec CODEC[:LEVEL]]\n"
 	  "                   [--codec-rule PATTERN=CODEC[:LEVEL]]...\n"
 	  "\n"
@@ -25,7 +25,8 @@ static const command COMMANDS[] = {
 	  "                         trace     zstd:2, 4 MiB groups, chain max 1 (no\n"
 	  "                                   deltas across units), read cost 64,\n"
 	  "                                   never repack, never chunk, records of\n"
-	  "                                   256 bytes and up deduplicated\n"
+	  "                                   256 bytes and up deduplicated, no\n"
+	  "                                   deltas against the group\n"
 	  "                         archive   zstd:12, 64 MiB groups, read cost 8,\n"
 	  "                                   chain max 32, never repack, records\n"
 	  "                                   of 512 KiB and up cut into 8 MiB chunks\n"
@@ -66,7 +67,12 @@ static const command COMMANDS[] = {
 	  "  --dedup-above BYTES  records this large or larger whose content was\n"
 	  "                       put before, a quarter of a group cap or more\n"
 	  "                       earlier, are stored once and referred to (0 =\n"
-	  "                       never; 64..2^30; default 0)\n" },
+	  "                       never; 64..2^30; default 0)\n"
+	  "  --delta-above BYTES  records this large or larger are coded as\n"
+	  "                       copy/insert deltas against their group where\n"
+	  "                       that halves them; smaller ones only where a\n"
+	  "                       delta against an earlier unit is the other\n"
+	  "                       choice (0 = only there; 16..2^30; default 256)\n" },
 	{ "put", cmd_put, "add one record to a key, as a unit of its own",
 	  "usage: strata put STORE KEY [FILE|-] [--label LABEL]\n"
 	  "\n"

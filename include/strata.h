@@ -137,11 +137,18 @@ typedef struct strata_options {
 			       * content (at most 64 MiB, read back at open)
 			       * and what it put since it opened the store
 			       * (6 MiB of index). */
+	/* Since version 5. */
+	uint64_t delta_above; /* records of at least this many bytes are
+			       * coded as copy/insert deltas against the
+			       * bytes of their group so far, where that is
+			       * at most half their size; shorter ones only
+			       * where a base delta is the alternative. 0 =
+			       * only there, else 16..2^30 (default 256) */
 } strata_options;
 
-#define STRATA_OPTIONS_VERSION 4
+#define STRATA_OPTIONS_VERSION 5
 #define STRATA_OPTIONS_INIT \
-	{ STRATA_OPTIONS_VERSION, 4u << 20, 3, 4, 4, 16, NULL, NULL, 4u << 20, 64u << 10, 1ull << 30, 0 }
+	{ STRATA_OPTIONS_VERSION, 4u << 20, 3, 4, 4, 16, NULL, NULL, 4u << 20, 64u << 10, 1ull << 30, 0, 256 }
 
 /*
  * Set *o to the defaults of a store profile (STRATA_EINVAL for another
@@ -154,7 +161,9 @@ typedef struct strata_options {
  *               no chunking (a put costs no compression on the caller's
  *               thread), records of 256 bytes and up deduplicated
  *               (dedup_above: such a put hashes its record, XXH3 at
- *               memory speed, on the caller's thread)
+ *               memory speed, on the caller's thread), no deltas
+ *               against the group (delta_above 0: zstd's window and the
+ *               pool find the repeats)
  *   "archive"   zstd:12, 64 MiB groups, read cost 8, chains of 32, never
  *               repack on commit, records of 512 KiB or more chunked
  *               (8 MiB chunks on average, each a zstd patch against a

@@ -41,6 +41,9 @@ static int check_numbers(const strata_options *o)
 	if (o->dedup_above != 0 && (o->dedup_above < 64 || o->dedup_above > (1u << 30)))
 		return err_set(STRATA_EINVAL, "dedup-above %" PRIu64 " is neither 0 nor within 64..2^30",
 			       o->dedup_above);
+	if (o->delta_above != 0 && (o->delta_above < 16 || o->delta_above > (1u << 30)))
+		return err_set(STRATA_EINVAL, "delta-above %" PRIu64 " is neither 0 nor within 16..2^30",
+			       o->delta_above);
 	return 0;
 }
 
@@ -199,6 +202,9 @@ static int format_conf(const strata_options *o, const conf_codecs *cc, char *tex
 	/* Without dedup, no line: the file stays as before format 1.5. */
 	if (n < cap && o->dedup_above)
 		n += (size_t)snprintf(text + n, cap - n, "dedup-above = %" PRIu64 "\n", o->dedup_above);
+	/* At its default, no line: a build before it reads the same policy. */
+	if (n < cap && o->delta_above != 256)
+		n += (size_t)snprintf(text + n, cap - n, "delta-above = %" PRIu64 "\n", o->delta_above);
 	/* zstd at zstd-level needs no codec line: the file stays as it was
 	 * before codecs. */
 	if (n < cap && (cc->codec != CODEC_ZSTD || cc->level != o->zstd_level)) {
@@ -228,6 +234,8 @@ int conf_from_options(const strata_options *in, strata_options *o, conf_codecs *
 		memcpy(o, in, offsetof(strata_options, chunk_above));
 	else if (in && in->version == 3) /* the fields before `dedup_above` */
 		memcpy(o, in, offsetof(strata_options, dedup_above));
+	else if (in && in->version == 4) /* the fields before `delta_above` */
+		memcpy(o, in, offsetof(strata_options, delta_above));
 	else if (in && in->version == STRATA_OPTIONS_VERSION)
 		*o = *in;
 	else if (in)
@@ -315,6 +323,8 @@ static int parse_line(char *line, strata_options *o, conf_lines *cl, const char 
 		o->state_mem = (uint64_t)v;
 	} else if (!strcmp(name, "dedup-above")) {
 		o->dedup_above = (uint64_t)v;
+	} else if (!strcmp(name, "delta-above")) {
+		o->delta_above = (uint64_t)v;
 	} else if (!strcmp(name, "codec")) {
 		cl->codec = val;
 	} else if (!strcmp(name, "codec-rule")) {
@@ -431,6 +441,12 @@ int strata_options_profile(strata_options *o, const char *profile)
 		 * (records under 256 bytes would save less than a reference
 		 * costs). */
 		d.dedup_above = 256;
+		/* With the pool taking the far repeats, copy/insert deltas
+		 * against the group find nothing zstd:2's 1 MiB window does
+		 * not: on that trace, without them, packs of 54.11 rather
+		 * than 54.26 MB for 13% less load CPU (3.31 against 3.83 s,
+		 * two workers). */
+		d.delta_above = 0;
 	} else if (!strcmp(profile, "archive")) {
 		/* zstd:12 is the last level before zstd's optimal parsers: on
 		 * that capture 1.5 times zstd:3's ratio at 54 MB/s, where 19

@@ -323,6 +323,7 @@ static int worker_setup(worker *wk)
 	wk->u_bases = wk->rh != NULL;
 	unitw_config cfg = { .packs_dir = NULL, .group_cap = s->opts.group_cap, .codec_of = store_codec_of,
 			     .codec_ctx = s, .chain_max = s->opts.chain_max, .read_cost_max = s->opts.read_cost_max,
+			     .delta_above = s->opts.delta_above,
 			     .store = wk->rh, .cat = wk->rh ? wk->rh->cat : NULL, .coder = wk->coder };
 	return unitw_new(&wk->u, &cfg);
 }

@@ -177,6 +177,7 @@ static int repack_range(strata_store *s, uint64_t first, uint64_t last, uint64_t
 			     .group_cap = s->opts.group_cap,
 			     .codec_of = flags & STRATA_REPACK_TAIL ? store_codec_of : full_repack_codec_of,
 			     .codec_ctx = s, .chain_max = s->opts.chain_max, .read_cost_max = s->opts.read_cost_max,
+			     .delta_above = s->opts.delta_above,
 			     .store = s, .cat = s->cat, .coder = s->coder };
 	rp r = { s, NULL, first, last, first, 0, records, progress, ctx };
 	int rc = unitw_new(&r.u, &cfg);

@@ -235,7 +235,8 @@ static int begin_unit(strata_store *s)
 		return rc;
 	unitw_config cfg = { .packs_dir = s->packs, .first = next, .last = next,
 			     .group_cap = s->opts.group_cap, .codec_of = store_codec_of, .codec_ctx = s,
-			     .chain_max = s->opts.chain_max, .read_cost_max = s->opts.read_cost_max, .store = s,
+			     .chain_max = s->opts.chain_max, .read_cost_max = s->opts.read_cost_max,
+			     .delta_above = s->opts.delta_above, .store = s,
 			     .cat = s->cat, .coder = s->coder };
 	return unitw_new(&s->unit, &cfg);
 }

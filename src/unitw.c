@@ -241,14 +241,12 @@ static int try_base(unitw *u, uint32_t key_idx, const void *key, size_t keylen, 
 	return rc;
 }
 
-/* Records shorter than this are delta-coded against their group only where
- * the alternative is a base delta (which costs a read of another group):
- * against a literal, the codec finds their repeats about as well, from
- * fewer bytes. On the syscall trace of bench/trace (1.1 million records,
- * most under 256 bytes, no base deltas) a minimum of 256 rather than 16
- * stores 1.7% less for 16% less CPU. */
-#define DELTA_IN_GROUP_MIN 256
-
+/* Records shorter than cfg.delta_above are delta-coded against their group
+ * only where the alternative is a base delta (which costs a read of another
+ * group): against a literal, the codec finds their repeats about as well,
+ * from fewer bytes. On the syscall trace of bench/trace (1.1 million
+ * records, most under 256 bytes, no base deltas), before the repeat pool,
+ * 256 rather than 16 stored 1.7% less for 16% less CPU: the default. */
 static int choose(unitw *u, const void *key, size_t keylen, const keymap_val *kv, const unitw_hint *h,
 		  const uint8_t *data, size_t len, choice *c)
 {
@@ -259,7 +257,7 @@ static int choose(unitw *u, const void *key, size_t keylen, const keymap_val *kv
 	int prev_base = base_ok && kv->next_n > 1 && len >= 16;
 	int rc;
 	if (u->open && u->body.len > 0 && len >= 16 &&
-	    (len >= DELTA_IN_GROUP_MIN || (u->cfg.chain_max > 1 && (hint_base || prev_base)))) {
+	    ((u->cfg.delta_above && len >= u->cfg.delta_above) || (u->cfg.chain_max > 1 && (hint_base || prev_base)))) {
 		u->enc.len = 0;
 		rc = delta_encode(u->ix, u->body.p, u->body.len, data, len, len / 2, &u->enc, &u->lits);
 		if (rc == 0)

@@ -44,6 +44,7 @@ typedef struct unitw_config {
 	void *codec_ctx;
 	int chain_max;          /* most groups a get may touch */
 	int read_cost_max;      /* most bytes read per byte returned */
+	uint64_t delta_above;   /* strata_options.delta_above */
 	strata_store *store;    /* to read base records (borrowed) */
 	catalog *cat;           /* for the record numbers of known keys (borrowed) */
 	group_coder *coder;     /* borrowed */

@@ -37,7 +37,7 @@ declare -A USAGE=(
 	[init]="usage: strata init STORE [--group-cap BYTES] [--level N] [--chain-max N]
                    [--read-cost-max N] [--repack-after N]
                    [--chunk-above BYTES] [--chunk-avg BYTES] [--state-mem BYTES]
-                   [--dedup-above BYTES]
+                   [--dedup-above BYTES] [--delta-above BYTES]
                    [--profile trace|versions|archive] [--codec CODEC[:LEVEL]]
                    [--codec-rule PATTERN=CODEC[:LEVEL]]..."
 	[put]="usage: strata put STORE KEY [FILE|-] [--label LABEL]"
@@ -57,7 +57,7 @@ declare -A USAGE=(
 )
 # options each command's help must document
 declare -A OPTS=(
-	[init]="--group-cap --level --chain-max --read-cost-max --repack-after --chunk-above --chunk-avg --state-mem --dedup-above --profile --codec --codec-rule"
+	[init]="--group-cap --level --chain-max --read-cost-max --repack-after --chunk-above --chunk-avg --state-mem --dedup-above --delta-above --profile --codec --codec-rule"
 	[put]="--label"
 	[get]="-o --output --stats" [cat]="--from --count --prefetch" [load]="-v --verbose --threads --queue-mb --durable-mb --durable-sec"
 	[ls]="" [log]="" [stats]="--json" [verify]="--since" [repack]="--oldest-first" [rebuild]="--profile"
@@ -287,6 +287,8 @@ declare -A BADOPT=(
 	["--state-mem 1000"]="state-mem 1000 is under 16 MiB"
 	["--dedup-above 63"]="dedup-above 63 is neither 0 nor within 64..2^30"
 	["--dedup-above 1073741825"]="dedup-above 1073741825 is neither 0 nor within 64..2^30"
+	["--delta-above 15"]="delta-above 15 is neither 0 nor within 16..2^30"
+	["--delta-above 1073741825"]="delta-above 1073741825 is neither 0 nor within 16..2^30"
 	["--group-cap abc"]="'abc' is not a number"
 	["--group-cap -5"]="'-5' is not a number"
 	["--level 3x"]="'3x' is not a number"
@@ -339,7 +341,7 @@ chunk-above = 4194304
 chunk-avg = 65536
 state-mem = 1073741824" -- "default strata.conf: $(cat "$T/s0/strata.conf")"
 expect 0 "$STRATA" init "$T/s1" --group-cap 4096 --level 19 --chain-max 1 --read-cost-max 64 --repack-after 0 \
-	--chunk-above 0 --chunk-avg 4096 --state-mem 16777216 --dedup-above 0
+	--chunk-above 0 --chunk-avg 4096 --state-mem 16777216 --dedup-above 0 --delta-above 0
 out_is "initialized empty store $T/s1
 "
 err_empty
@@ -351,9 +353,10 @@ read-cost-max = 64
 repack-after = 0
 chunk-above = 0
 chunk-avg = 4096
-state-mem = 16777216" -- "strata.conf of init with every option at one end of its range: $(cat "$T/s1/strata.conf")"
+state-mem = 16777216
+delta-above = 0" -- "strata.conf of init with every option at one end of its range: $(cat "$T/s1/strata.conf")"
 expect 0 "$STRATA" init "$T/s2" --group-cap=268435456 --level=22 --chain-max=16 --read-cost-max=1 --repack-after=1000 \
-	--chunk-above=1099511627776 --chunk-avg=4194304 --dedup-above=64
+	--chunk-above=1099511627776 --chunk-avg=4194304 --dedup-above=64 --delta-above=1073741824
 check test "$(cat "$T/s2/strata.conf")" == "strata-store = 1
 group-cap = 268435456
 zstd-level = 22
@@ -363,7 +366,8 @@ repack-after = 1000
 chunk-above = 1099511627776
 chunk-avg = 4194304
 state-mem = 1073741824
-dedup-above = 64" -- "strata.conf of init with every option at the other end of its range: $(cat "$T/s2/strata.conf")"
+dedup-above = 64
+delta-above = 1073741824" -- "strata.conf of init with every option at the other end of its range: $(cat "$T/s2/strata.conf")"
 expect 0 "$STRATA" init "$T/s3" --repack-after 2 --level 1
 check test "$(cat "$T/s3/strata.conf")" == "strata-store = 1
 group-cap = 4194304

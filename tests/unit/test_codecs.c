@@ -814,6 +814,55 @@ static void test_options_versions(void **state)
 	assert_false(tu_exists(f->store));
 }
 
+static int stored_cb(void *ctx, const strata_record_info *r)
+{
+	uint64_t *stored = ctx;
+	stored[r->n] = r->stored;
+	return 0;
+}
+
+/* delta_above: a near copy of 2000 bytes is a delta against its group at
+ * the default (256) and at 2000, stored whole at 0 and 2001; options of
+ * version 4 mean the default. The value is kept in strata.conf. */
+static void test_delta_above(void **state)
+{
+	fixture *f = *state;
+	static const struct {
+		unsigned version;
+		uint64_t above;
+		int delta;
+	} cases[] = { { STRATA_OPTIONS_VERSION, 256, 1 }, { STRATA_OPTIONS_VERSION, 2000, 1 },
+		      { STRATA_OPTIONS_VERSION, 0, 0 }, { STRATA_OPTIONS_VERSION, 2001, 0 }, { 4, 0, 1 } };
+	uint8_t a[2000], b[2000];
+	tu_fill_text(a, sizeof a, 3);
+	memcpy(b, a, sizeof b);
+	b[1000] ^= 1;
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		strata_options o = STRATA_OPTIONS_INIT;
+		o.codec = "none"; /* the stored length is the encoding's */
+		o.version = cases[i].version;
+		o.delta_above = cases[i].above;
+		o.chain_max = 1; /* no deltas against earlier units to weigh */
+		strata_store *s = open_store(f->store, STRATA_OPEN_CREATE, &o);
+		uint64_t stored[5] = { 0 };
+		for (int unit = 0; unit < 2; unit++) {
+			if (unit) /* its options from strata.conf */
+				s = open_store(f->store, STRATA_OPEN_WRITE, NULL);
+			put_copy(s, "k", 1, a, sizeof a);
+			put_copy(s, "k", 1, b, sizeof b);
+			commit(s);
+			assert_int_equal(strata_foreach_record(s, "k", 1, stored_cb, stored), 0);
+			strata_close(s);
+		}
+		for (int n = 1; n <= 4; n++)
+			if (n % 2 || !cases[i].delta)
+				assert_int_equal(stored[n], sizeof a);
+			else
+				assert_true(stored[n] < 100);
+		tu_rmrf(f->store);
+	}
+}
+
 static void write_conf(const char *store, const char *text)
 {
 	char *conf = tu_join(store, "strata.conf");
@@ -905,6 +954,7 @@ static void test_profiles(void **state)
 	assert_int_equal(o.read_cost_max, def.read_cost_max);
 	assert_int_equal(o.repack_after, def.repack_after);
 	assert_int_equal(o.dedup_above, 0);
+	assert_int_equal(o.delta_above, 256);
 	assert_null(o.codec);
 	assert_null(o.codec_rules);
 	assert_int_equal(strata_options_profile(&o, "trace"), 0);
@@ -912,6 +962,7 @@ static void test_profiles(void **state)
 	assert_int_equal(o.chain_max, 1);
 	assert_int_equal(o.read_cost_max, 64);
 	assert_int_equal(o.dedup_above, 256);
+	assert_int_equal(o.delta_above, 0);
 	assert_int_equal(o.repack_after, 0);
 	assert_int_equal(o.group_cap, 4u << 20);
 	assert_int_equal(strata_options_profile(&o, "archive"), 0);
@@ -1027,6 +1078,7 @@ int main(int argc, char **argv)
 	if (argc > 2 && !strcmp(argv[1], "measure"))
 		return measure(argc, argv);
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_delta_above, setup, teardown),
 		cmocka_unit_test(test_codec_table),
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_incremental_and_magic),
