@@ -39,6 +39,10 @@
 #define CURSOR_BYTES (64u << 20)
 #define CURSOR_THREADS_MAX 8
 #define CURSOR_KEEP (8u << 20)
+/* A span ends before a record that would take its decoded contents past
+ * this (many versions of a large file, deltas of a few bytes each, in one
+ * group): the next span decodes the group's prefix again. */
+#define CURSOR_SPAN_EXTRA (16u << 20)
 
 typedef struct span {
 	uint64_t first;          /* number of its first record */
@@ -174,9 +178,12 @@ static void plan_span(strata_cursor *c, span *sp)
 			sp->rec = r;
 			sp->rec_cap = cap;
 		}
-		for (size_t i = 0; i < take; i++) {
+		size_t i;
+		for (i = 0; i < take; i++) {
 			const pack_record *r = &rest[i];
-			if (r->group != loc.grp) /* not as runs are cut: the slow path says why */
+			if (r->group != loc.grp) /* runs are cut at group ends */
+				break;
+			if (sp->count && r->enc != ENC_LITERAL && sp->extra + r->size > CURSOR_SPAN_EXTRA)
 				break;
 			sp->rec[sp->count++] = *r;
 			if (r->off + r->len > sp->need) {
@@ -187,7 +194,7 @@ static void plan_span(strata_cursor *c, span *sp)
 				sp->extra += r->size;
 			c->next_n++;
 		}
-		if (take < nrest || rest[take - 1].group != loc.grp)
+		if (i < nrest)
 			break;
 	}
 	if (c->next_n > c->last_n)

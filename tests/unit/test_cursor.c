@@ -207,6 +207,13 @@ static int count_cb(void *ctx, const strata_record_info *r)
 	return 0;
 }
 
+static int stored_cb(void *ctx, const strata_record_info *r)
+{
+	uint64_t *stored = ctx;
+	stored[r->n] = r->stored;
+	return 0;
+}
+
 /* Windows that start and end inside a stretch of records sharing a
  * checksum, read with view and with next, at several depths. */
 static void test_span_windows(void **state)
@@ -317,6 +324,53 @@ static void test_span_damage_none(void **state)
 	span_damage("none", 600); /* only the records of the changed byte's block fail */
 }
 
+/* Forty versions of a 1 MiB text, each a delta of a few bytes in one
+ * group: a span stops before its decoded contents pass 16 MiB, and the
+ * next one starts where it stopped. */
+static void test_span_large_contents(void **state)
+{
+	enum { V = 40, LEN = 1 << 20 };
+	char *dir = tu_mkdtemp();
+	strata_store *s;
+	assert_int_equal(strata_open(&s, dir, STRATA_OPEN_CREATE, NULL), 0);
+	/* Coded on this thread, in one batch: the pipeline would cut a
+	 * group per batch of 4 MiB put. */
+	const strata_pipeline_options po = { .workers = -1 };
+	assert_int_equal(strata_pipeline_set(s, &po), 0);
+	uint8_t *text = tu_alloc(LEN);
+	tu_fill_text(text, LEN, 11);
+	for (uint64_t v = 1; v <= V; v++) {
+		uint8_t *copy = tu_alloc(LEN);
+		memcpy(copy, text, LEN);
+		memcpy(copy + v * 20000, &v, sizeof v);
+		assert_int_equal(strata_put(s, "f", 1, copy, LEN, strata_release_free, NULL, NULL), 0);
+	}
+	assert_int_equal(strata_commit(s, NULL, NULL), 0);
+	uint64_t stored[V + 1] = { 0 };
+	assert_int_equal(strata_foreach_record(s, "f", 1, stored_cb, stored), 0);
+	assert_true(stored[V] < 1000); /* a delta in the first version's group */
+	strata_cursor *c;
+	assert_int_equal(strata_cursor_open(&c, s, "f", 1, 1, 0, 4), 0);
+	const void *p;
+	size_t len;
+	uint64_t n, got = 0;
+	while (strata_cursor_view(c, &p, &len, &n) == 0) {
+		assert_int_equal(n, ++got);
+		assert_int_equal(len, LEN);
+		uint64_t mark;
+		memcpy(&mark, (const uint8_t *)p + n * 20000, sizeof mark);
+		assert_int_equal(mark, n);
+		assert_memory_equal(p, text, n * 20000);
+		assert_memory_equal((const uint8_t *)p + n * 20000 + 8, text + n * 20000 + 8, LEN - n * 20000 - 8);
+	}
+	assert_int_equal(got, V);
+	strata_cursor_close(c);
+	strata_close(s);
+	free(text);
+	tu_rmrf(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -327,6 +381,7 @@ int main(void)
 		cmocka_unit_test(test_span_windows),
 		cmocka_unit_test(test_span_damage_zstd),
 		cmocka_unit_test(test_span_damage_none),
+		cmocka_unit_test(test_span_large_contents),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
