@@ -356,7 +356,7 @@ static int load_stream(load_state *st, FILE *in, const char *name)
 			if ((rc = load_commit(st, c.label)) != 0)
 				break;
 		} else {
-			rc = strata_put(st->s, c.key, c.keylen, c.data, c.len, strata_release_free, NULL, NULL);
+			rc = strata_put(st->s, c.key, c.keylen, c.data, c.len, c.release, c.release_ctx, NULL);
 			if (rc) {
 				progress_done(&st->prog);
 				rc = fail_lib("load", rc);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,10 +16,69 @@ int load_init(load_parser *p, FILE *in)
 	return p->line ? 0 : -1;
 }
 
+struct load_slab {
+	atomic_size_t refs;  /* records not yet released, + 1 while being filled */
+	size_t used;
+	unsigned char bytes[LOAD_SLAB_BYTES];
+};
+
+static void slab_unref(struct load_slab *sl)
+{
+	if (sl && atomic_fetch_sub_explicit(&sl->refs, 1, memory_order_acq_rel) == 1)
+		free(sl);
+}
+
+static void slab_release(void *ctx, void *ptr, size_t len)
+{
+	(void)ptr;
+	(void)len;
+	slab_unref(ctx);
+}
+
+static void heap_release(void *ctx, void *ptr, size_t len)
+{
+	(void)ctx;
+	(void)len;
+	free(ptr);
+}
+
+/* Room for a record of len bytes of this key: cmd's data and release. */
+static int record_room(load_parser *p, load_cmd *cmd, size_t len)
+{
+	if (len > LOAD_SLAB_REC) {
+		cmd->data = malloc(len);
+		cmd->release = heap_release;
+		cmd->release_ctx = NULL;
+		return cmd->data ? 0 : -1;
+	}
+	size_t h = 0;
+	for (size_t i = 0; i < cmd->keylen; i++)
+		h = h * 31 + (unsigned char)cmd->key[i];
+	struct load_slab **at = &p->slab[h % LOAD_SLABS];
+	if (!*at || (*at)->used + len > LOAD_SLAB_BYTES) {
+		slab_unref(*at);
+		if (!(*at = malloc(sizeof **at)))
+			return -1;
+		atomic_init(&(*at)->refs, 1);
+		(*at)->used = 0;
+	}
+	struct load_slab *sl = *at;
+	cmd->data = sl->bytes + sl->used;
+	sl->used += (len + 15) & ~(size_t)15;
+	atomic_fetch_add_explicit(&sl->refs, 1, memory_order_relaxed);
+	cmd->release = slab_release;
+	cmd->release_ctx = sl;
+	return 0;
+}
+
 void load_free(load_parser *p)
 {
 	free(p->line);
 	p->line = NULL;
+	for (int i = 0; i < LOAD_SLABS; i++) {
+		slab_unref(p->slab[i]);
+		p->slab[i] = NULL;
+	}
 }
 
 static int perr(load_parser *p, uint64_t at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -91,14 +151,13 @@ static int parse_put(load_parser *p, load_cmd *cmd, size_t linelen)
 	if (cmd->keylen > LOAD_KEY_MAX)
 		return perr(p, at, "key longer than %d bytes", LOAD_KEY_MAX);
 	cmd->len = (size_t)len;
-	cmd->data = malloc(len ? len : 1);
-	if (!cmd->data)
+	if (record_room(p, cmd, (size_t)len))
 		return perr(p, p->offset, "cannot allocate %llu bytes for the record", len);
 	size_t got = fread(cmd->data, 1, len, p->in);
 	p->offset += got;
 	int c = got == len ? getc(p->in) : EOF;
 	if (got != len || c != '\n') {
-		free(cmd->data);
+		cmd->release(cmd->release_ctx, cmd->data, (size_t)len);
 		cmd->data = NULL;
 		if (got != len)
 			return perr(p, p->offset, "unexpected end of input: expected %llu bytes of data for "

@@ -9,6 +9,12 @@
  * bytes, spaces allowed). The parser pulls bytes from a FILE and reports
  * every malformation with the byte offset where it was found and what was
  * expected there.
+ *
+ * Records of up to LOAD_SLAB_REC bytes are read into slabs, one being
+ * filled per key (keys hashed into LOAD_SLABS places): a malloc for many
+ * records rather than one each, and a key's records, released together
+ * when its group is coded, free their slabs together. A slab is freed when
+ * its last record is released, from whichever thread releases it.
  */
 #ifndef STRATA_LOADPARSE_H
 #define STRATA_LOADPARSE_H
@@ -19,6 +25,15 @@
 
 #define LOAD_KEY_MAX 65535
 #define LOAD_LINE_MAX (LOAD_KEY_MAX + 64)
+#define LOAD_SLABS 16
+#define LOAD_SLAB_BYTES (256u << 10)
+#define LOAD_SLAB_REC (16u << 10)
+
+/* How a record's buffer is given back: release(release_ctx, data, len),
+ * exactly once (a strata_release_fn). */
+typedef void load_release_fn(void *ctx, void *ptr, size_t len);
+
+struct load_slab;
 
 typedef enum load_kind { LOAD_PUT, LOAD_COMMIT, LOAD_END } load_kind;
 
@@ -26,8 +41,11 @@ typedef struct load_cmd {
 	load_kind kind;
 	char *key;        /* LOAD_PUT: key bytes (borrowed from the parser until the next call) */
 	size_t keylen;
-	void *data;       /* LOAD_PUT: malloc'd record bytes; the caller owns and frees them */
+	void *data;       /* LOAD_PUT: the record's bytes; the caller owns them and
+			   * gives them back with release(release_ctx, data, len) */
 	size_t len;
+	load_release_fn *release;
+	void *release_ctx;
 	char *label;      /* LOAD_COMMIT: label, NUL-terminated, or NULL (borrowed) */
 	uint64_t offset;  /* byte offset where the command started */
 } load_cmd;
@@ -38,10 +56,12 @@ typedef struct load_parser {
 	char *line;        /* LOAD_LINE_MAX + 1 bytes, owned */
 	char err[512];     /* the last error */
 	uint64_t max_len;  /* largest record accepted (bytes) */
+	struct load_slab *slab[LOAD_SLABS]; /* being filled, one reference each */
 } load_parser;
 
 /* Set up a parser on `in`; returns 0 or -1 (out of memory). */
 int load_init(load_parser *p, FILE *in);
+/* Free the parser; records it handed out stay valid until released. */
 void load_free(load_parser *p);
 
 /* Next command. Returns 0 with *cmd filled, or -1 with p->err set, e.g.

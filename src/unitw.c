@@ -49,7 +49,9 @@ struct unitw {
 	uint64_t gstart;        /* pack offset where it began */
 	uint64_t group_seq;     /* groups begun so far (the open one's number) */
 	bytebuf body;           /* its body so far */
-	delta_index *ix;        /* over the body's new bytes */
+	delta_index *ix;        /* over the body's new bytes; NULL when no
+				 * record is delta-coded against its group
+				 * (delta_above 0, chain_max 1) */
 	pack_record *recs;      /* its records (group index set at close) */
 	size_t nrecs, cap_recs;
 	size_t first_open;      /* recs[first_open..] await a compressed prefix */
@@ -78,7 +80,7 @@ int unitw_new(unitw **out, const unitw_config *cfg)
 	u->cfg = *cfg;
 	u->base_ok = -1;
 	int rc = keymap_new(&u->keys);
-	if (!rc)
+	if (!rc && (cfg->delta_above || cfg->chain_max > 1))
 		rc = delta_index_new(&u->ix, (size_t)cfg->group_cap);
 	if (!rc)
 		rc = delta_index_new(&u->bix, (size_t)cfg->group_cap);
@@ -256,7 +258,7 @@ static int choose(unitw *u, const void *key, size_t keylen, const keymap_val *kv
 	int base_ok = u->base_ok >= 0 ? u->base_ok : u->cfg.repack ? u->cfg.repack_bases : kv->group == 0;
 	int prev_base = base_ok && kv->next_n > 1 && len >= 16;
 	int rc;
-	if (u->open && u->body.len > 0 && len >= 16 &&
+	if (u->ix && u->open && u->body.len > 0 && len >= 16 &&
 	    ((u->cfg.delta_above && len >= u->cfg.delta_above) || (u->cfg.chain_max > 1 && (hint_base || prev_base)))) {
 		u->enc.len = 0;
 		rc = delta_encode(u->ix, u->body.p, u->body.len, data, len, len / 2, &u->enc, &u->lits);
@@ -325,9 +327,9 @@ static int append(unitw *u, const choice *c, pack_record *r)
 	size_t off = u->body.len;
 	if (!rc)
 		rc = buf_append(&u->body, c->p, c->len);
-	if (!rc && c->enc == ENC_LITERAL)
+	if (!rc && u->ix && c->enc == ENC_LITERAL)
 		rc = delta_index_add(u->ix, u->body.p, off, off + c->len);
-	for (size_t i = 0; !rc && (c->enc == ENC_DELTA || c->enc == ENC_BASE) && i < u->lits.n; i++)
+	for (size_t i = 0; !rc && u->ix && (c->enc == ENC_DELTA || c->enc == ENC_BASE) && i < u->lits.n; i++)
 		rc = delta_index_add(u->ix, u->body.p, off + u->lits.v[i].off,
 				     off + u->lits.v[i].off + u->lits.v[i].len);
 	int flushed = 0;

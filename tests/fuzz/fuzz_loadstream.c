@@ -136,7 +136,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t end;
 		if (c.kind == LOAD_PUT) {
 			end = check_put(data, size, &c);
-			free(c.data);
+			c.release(c.release_ctx, c.data, c.len);
 		} else {
 			CHECK(c.kind == LOAD_COMMIT);
 			end = check_commit(data, size, &c);
