@@ -53,6 +53,7 @@ struct group_coder {
 	XXH3_state_t *xs;  /* checksum of the compressed bytes */
 	uint64_t emitted;  /* compressed bytes passed to the sink */
 	uint64_t pending;  /* body bytes since the last flush */
+	uint64_t flush_min; /* the group's block length (group_enc_flush_min) */
 	uint64_t body;     /* body bytes added */
 };
 
@@ -497,14 +498,20 @@ int group_enc_begin(group_coder *c, int codec, int level, group_sink_fn *sink, v
 	c->sink = sink;
 	c->sink_ctx = sink_ctx;
 	c->emitted = c->pending = c->body = 0;
+	c->flush_min = GROUP_FLUSH_MIN;
 	XXH3_64bits_reset(c->xs);
 	return ops->enc_begin ? ops->enc_begin(c, level) : 0;
+}
+
+void group_enc_flush_min(group_coder *c, size_t bytes)
+{
+	c->flush_min = bytes < GROUP_FLUSH_MIN ? GROUP_FLUSH_MIN : bytes > GROUP_FLUSH_MAX ? GROUP_FLUSH_MAX : bytes;
 }
 
 int group_enc_prepare(group_coder *c, size_t n, int *flushed)
 {
 	*flushed = 0;
-	if (c->codec == CODEC_NONE || c->pending == 0 || c->pending + n <= GROUP_FLUSH_MIN)
+	if (c->codec == CODEC_NONE || c->pending == 0 || c->pending + n <= c->flush_min)
 		return 0;
 	int rc = CODECS[c->codec].enc_step(c, NULL, 0, ENC_FLUSH);
 	if (!rc) {
@@ -523,7 +530,7 @@ int group_enc_add(group_coder *c, const void *p, size_t n, int *flushed)
 		return enc_emit(c, p, n);
 	}
 	c->pending += n;
-	int flush = c->pending >= GROUP_FLUSH_MIN;
+	int flush = c->pending >= c->flush_min;
 	int rc = CODECS[c->codec].enc_step(c, p, n, flush ? ENC_FLUSH : ENC_RUN);
 	if (!rc && flush) {
 		c->pending = 0;

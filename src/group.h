@@ -66,8 +66,10 @@ typedef struct group_out {
 } group_out;
 
 /* Body bytes after which the coder ends a block at the next piece boundary,
- * so that a piece's compressed prefix ends close to it. */
+ * so that a piece's compressed prefix ends close to it: GROUP_FLUSH_MIN
+ * unless group_enc_flush_min says otherwise for the group. */
 #define GROUP_FLUSH_MIN 4096
+#define GROUP_FLUSH_MAX (64u << 10)
 
 /* Incremental encoding: one group at a time per coder. Begin, add the body
  * piece by piece, end. group_enc_begin emits nothing (so the group starts
@@ -78,6 +80,11 @@ typedef struct group_out {
  * *flushed: every piece added so far then decodes from the compressed bytes
  * emitted so far. */
 int group_enc_begin(group_coder *c, int codec, int level, group_sink_fn *sink, void *sink_ctx);
+/* After group_enc_begin: end blocks every `bytes` body bytes rather than
+ * GROUP_FLUSH_MIN, for this group (GROUP_FLUSH_MIN..GROUP_FLUSH_MAX).
+ * Longer blocks compress better and a read of a piece decodes up to that
+ * many more bytes. */
+void group_enc_flush_min(group_coder *c, size_t bytes);
 int group_enc_add(group_coder *c, const void *p, size_t n, int *flushed);
 /* Before adding a piece of n bytes: end a block first if the piece would
  * take the bytes since the last block end past GROUP_FLUSH_MIN, so that what

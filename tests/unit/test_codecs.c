@@ -863,6 +863,48 @@ static void test_delta_above(void **state)
 	}
 }
 
+/* Blocks end every quarter of a small record's read cost (4 KiB..64 KiB):
+ * the first of many small records decodes at most 4 KiB of its group at
+ * read cost 4, many times that at 64; both read back. */
+static void test_block_length(void **state)
+{
+	fixture *f = *state;
+	enum { N = 3000, LEN = 100 };
+	static const int costs[] = { 4, 64 };
+	uint64_t decoded[2];
+	for (int i = 0; i < 2; i++) {
+		strata_options o = STRATA_OPTIONS_INIT;
+		o.read_cost_max = costs[i];
+		strata_store *s = open_store(f->store, STRATA_OPEN_CREATE, &o);
+		uint8_t rec[LEN];
+		for (int n = 0; n < N; n++) {
+			tu_fill_random(rec, LEN, (uint64_t)n); /* incompressible */
+			put_copy(s, "k", 1, rec, LEN);
+		}
+		commit(s);
+		void *out;
+		size_t len;
+		assert_int_equal(strata_get(s, "k", 1, 1, &out, &len), 0);
+		tu_fill_random(rec, LEN, 0);
+		assert_int_equal(len, LEN);
+		assert_memory_equal(out, rec, LEN);
+		strata_buf_free(out);
+		strata_read_cost c;
+		assert_int_equal(strata_read_cost_get(s, &c), 0);
+		decoded[i] = c.bytes_decoded;
+		assert_int_equal(strata_get(s, "k", 1, N, &out, &len), 0);
+		tu_fill_random(rec, LEN, N - 1);
+		assert_memory_equal(out, rec, LEN);
+		strata_buf_free(out);
+		strata_close(s);
+		tu_rmrf(f->store);
+	}
+	/* A read decodes through the records that share the first one's
+	 * checksum: those that end in its block (at most a run's 512). */
+	assert_true(decoded[0] > 3000 && decoded[0] <= 4096);
+	assert_true(decoded[1] > 10 * 4096);
+}
+
 static void write_conf(const char *store, const char *text)
 {
 	char *conf = tu_join(store, "strata.conf");
@@ -1079,6 +1121,7 @@ int main(int argc, char **argv)
 		return measure(argc, argv);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_delta_above, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_block_length, setup, teardown),
 		cmocka_unit_test(test_codec_table),
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_incremental_and_magic),
