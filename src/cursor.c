@@ -1,7 +1,8 @@
 /* cursor.c - strata_cursor: sequential reads decoded ahead on threads.
  *
- * The records from..last are cut into spans: the records of one run of
- * groups, those of the key in one group (at most CURSOR_SPAN_MAX). A span is
+ * The records from..last are cut into spans: the key's records in one group
+ * (at most CURSOR_SPAN_MAX, and fewer when their decoded contents would pass
+ * CURSOR_SPAN_EXTRA). A span is
  * decoded as a whole: its group's body prefix once, then every record, a
  * literal as a pointer into that body (checked, not copied), any other
  * encoding into the span's arena. Spans are numbered in order and kept in a
@@ -38,7 +39,9 @@
 #define CURSOR_SPAN_MAX 65536
 #define CURSOR_BYTES (64u << 20)
 #define CURSOR_THREADS_MAX 8
-#define CURSOR_KEEP (8u << 20)
+/* Buffers of spans given back stay with their ring slots for the next
+ * spans, up to this many bytes in all. */
+#define CURSOR_KEEP (32u << 20)
 /* A span ends before a record that would take its decoded contents past
  * this (many versions of a large file, deltas of a few bytes each, in one
  * group): the next span decodes the group's prefix again. */
@@ -55,8 +58,8 @@ typedef struct span {
 	size_t bytes;            /* memory it holds, against CURSOR_BYTES */
 	int plan_rc;             /* planning failed at record first + count */
 	char *plan_msg;
-	/* Filled by the worker that decodes it. body, arena and ptr stay
-	 * with the slot for the next span when no larger than CURSOR_KEEP. */
+	/* Filled by the worker that decodes it. rec, body, arena and ptr may
+	 * stay with the slot for its next span (CURSOR_KEEP). */
 	uint8_t *body, *arena;
 	size_t body_cap, arena_cap; /* bytes */
 	const uint8_t **ptr;     /* each record's content */
@@ -86,13 +89,36 @@ struct strata_cursor {
 	size_t inflight;         /* their bytes */
 	int plan_done;           /* nothing more to plan (the end, or an error) */
 	int stop;                /* close() asks the workers to end */
+	size_t kept;             /* bytes of buffers idle slots keep */
 	/* The caller's side, without the lock. */
 	span *cur;
 	size_t at;
 	int finished;
 };
 
-static void span_clear(span *sp)
+/* The bytes of buffers a slot keeps. */
+static size_t span_kept(const span *sp)
+{
+	return sp->rec_cap * sizeof *sp->rec + sp->body_cap + sp->arena_cap + sp->ptr_cap;
+}
+
+/* Keep *p (cap bytes) for the slot's next span while what idle slots keep
+ * stays within CURSOR_KEEP (under mu); else free it. */
+static void keep_or_free(strata_cursor *c, void *p, size_t *cap)
+{
+	void **buf = p;
+	if (*buf && *cap <= CURSOR_KEEP - c->kept) {
+		c->kept += *cap;
+		return;
+	}
+	free(*buf);
+	*buf = NULL;
+	*cap = 0;
+}
+
+/* Empty a span given back (under mu), keeping what buffers CURSOR_KEEP
+ * allows. */
+static void span_clear(strata_cursor *c, span *sp)
 {
 	if (sp->own)
 		for (size_t i = 0; i < sp->count; i++)
@@ -100,26 +126,25 @@ static void span_clear(span *sp)
 	free(sp->own);
 	free(sp->msg);
 	free(sp->plan_msg);
-	span keep = { .rec = sp->rec, .rec_cap = sp->rec_cap };
-	if (sp->body_cap <= CURSOR_KEEP)
-		keep.body = sp->body, keep.body_cap = sp->body_cap;
-	else
-		free(sp->body);
-	if (sp->arena_cap <= CURSOR_KEEP)
-		keep.arena = sp->arena, keep.arena_cap = sp->arena_cap;
-	else
-		free(sp->arena);
-	if (sp->ptr_cap <= CURSOR_KEEP)
-		keep.ptr = sp->ptr, keep.ptr_cap = sp->ptr_cap;
-	else
-		free(sp->ptr);
-	*sp = keep;
+	size_t rec_bytes = sp->rec_cap * sizeof *sp->rec;
+	keep_or_free(c, &sp->rec, &rec_bytes);
+	keep_or_free(c, &sp->body, &sp->body_cap);
+	keep_or_free(c, &sp->arena, &sp->arena_cap);
+	keep_or_free(c, &sp->ptr, &sp->ptr_cap);
+	*sp = (span){ .rec = sp->rec, .rec_cap = rec_bytes / sizeof *sp->rec, .body = sp->body,
+		      .body_cap = sp->body_cap, .arena = sp->arena, .arena_cap = sp->arena_cap,
+		      .ptr = sp->ptr, .ptr_cap = sp->ptr_cap };
 }
 
 /* Free a slot's memory for good. */
 static void span_free(span *sp)
 {
-	span_clear(sp);
+	if (sp->own)
+		for (size_t i = 0; i < sp->count; i++)
+			free(sp->own[i]);
+	free(sp->own);
+	free(sp->msg);
+	free(sp->plan_msg);
 	free(sp->rec);
 	free(sp->body);
 	free(sp->arena);
@@ -305,6 +330,7 @@ static void *worker_main(void *arg)
 			continue;
 		}
 		span *sp = &c->ring[c->planned % c->depth];
+		c->kept -= span_kept(sp); /* its buffers are in use again */
 		plan_span(c, sp);
 		c->planned++;
 		c->inflight += sp->bytes;
@@ -390,7 +416,7 @@ static void release(strata_cursor *c)
 {
 	pthread_mutex_lock(&c->mu);
 	c->inflight -= c->cur->bytes;
-	span_clear(c->cur);
+	span_clear(c, c->cur);
 	c->taken++;
 	pthread_cond_broadcast(&c->changed);
 	pthread_mutex_unlock(&c->mu);
