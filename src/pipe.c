@@ -16,6 +16,7 @@
 #include "unitw.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,10 +28,12 @@
 #define MSG_MAX 512
 
 typedef struct pkey pkey;
+typedef struct prec_block prec_block;
 
 /* A record on its way: from pipe_put to the worker that codes it. */
 typedef struct prec {
 	struct prec *next;
+	prec_block *blk;      /* the block it lies in */
 	const pkey *key;      /* its key (the table outlives every item) */
 	uint64_t n;
 	int base_ok;          /* may be a base delta against n - 1's chain (or
@@ -41,6 +44,33 @@ typedef struct prec {
 	strata_release_fn *release;
 	void *ctx;
 } prec;
+
+/* precs are cut from blocks, a key's from its own (its records go to the
+ * same batches), so that a put costs no malloc and a worker no free for
+ * each record: a block is freed, by whichever thread, when the last of its
+ * precs is done with. A key's first block holds PREC_BLOCK_MIN, each next
+ * one twice the last, up to PREC_BLOCK_MAX (keys of few records, as an
+ * archive's files, take little). */
+#define PREC_BLOCK_MIN 4
+#define PREC_BLOCK_MAX 512
+
+struct prec_block {
+	atomic_size_t refs;   /* precs not yet done with, + 1 while the key cuts from it */
+	size_t used, cap;
+	prec v[];
+};
+
+static void block_unref(prec_block *b)
+{
+	if (b && atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1)
+		free(b);
+}
+
+/* Done with r: the caller has read r->next already. */
+static void prec_done(prec *r)
+{
+	block_unref(r->blk);
+}
 
 /* A key put through this handle: the producers' view of it. */
 /* What a record counts against the queue cap: its bytes, its prec and what
@@ -57,6 +87,7 @@ struct pkey {
 			       * (0: filed before the pipeline knew it) */
 	int in_unit;          /* on the touched list */
 	prec *head, *tail;    /* its batch: records not yet in a work item */
+	prec_block *blk;      /* where its next prec is cut from, or NULL */
 	uint64_t batch_bytes;   /* record bytes of the batch */
 	uint64_t batch_cost;    /* what they count in flight (PREC_COST) */
 	size_t len;
@@ -142,7 +173,7 @@ static void release_recs(prec *r)
 		prec *next = r->next;
 		if (r->release)
 			r->release(r->ctx, r->data, r->len);
-		free(r);
+		prec_done(r);
 		r = next;
 	}
 }
@@ -265,6 +296,7 @@ static void table_clear(pipe_t *p)
 	for (size_t i = 0; i < p->nbuckets; i++)
 		for (pkey *k = p->buckets[i], *next; k; k = next) {
 			next = k->hnext;
+			block_unref(k->blk);
 			free(k);
 		}
 	free(p->buckets);
@@ -338,7 +370,7 @@ static void code_batch(worker *wk, work *w)
 		prec *next = r->next;
 		rc = unitw_put_numbered(wk->u, r->key->key, r->key->len, r->n, r->base_ok && wk->u_bases, &r->hint,
 					r->data, r->len, r->release, r->ctx);
-		free(r);
+		prec_done(r);
 		r = next;
 	}
 	if (!rc)
@@ -546,6 +578,8 @@ static int queue_commit(pipe_t *p, const char *label, int waited, work **out)
 	for (pkey *k = p->touched; k; k = k->tnext) {
 		k->filed_seq = w->seq;
 		k->in_unit = 0;
+		block_unref(k->blk); /* a key of no more puts keeps no block */
+		k->blk = NULL;
 	}
 	p->touched = NULL;
 	p->touched_tail = &p->touched;
@@ -570,25 +604,46 @@ static int wait_room(pipe_t *p, uint64_t cost)
 	return p->sticky_rc ? sticky(p) : 0;
 }
 
+/* Make sure k's block has room for a prec (under mu). */
+static int cut_prec(pkey *k)
+{
+	prec_block *b = k->blk;
+	if (b && b->used < b->cap)
+		return 0;
+	size_t cap = b ? (b->cap < PREC_BLOCK_MAX ? b->cap * 2 : PREC_BLOCK_MAX) : PREC_BLOCK_MIN;
+	prec_block *nb = malloc(sizeof *nb + cap * sizeof nb->v[0]);
+	if (!nb)
+		return ERR_NOMEM();
+	atomic_init(&nb->refs, 1);
+	nb->used = 0;
+	nb->cap = cap;
+	block_unref(b);
+	k->blk = nb;
+	return 0;
+}
+
 int pipe_put(pipe_t *p, const void *key, size_t keylen, const unitw_hint *hint, void *data, size_t len,
 	     strata_release_fn *release, void *ctx, uint64_t *n_out)
 {
-	prec *r = malloc(sizeof *r);
 	pthread_mutex_lock(&p->mu);
 	pkey *k = NULL;
-	int rc = !r ? ERR_NOMEM() : p->sticky_rc ? sticky(p) : 0;
+	int rc = p->sticky_rc ? sticky(p) : 0;
 	if (!rc)
 		rc = key_get(p, key, keylen, &k);
 	if (!rc)
 		rc = wait_room(p, PREC_COST(len));
+	if (!rc)
+		rc = cut_prec(k);
 	if (rc) {
 		pthread_mutex_unlock(&p->mu);
-		free(r);
 		if (release)
 			release(ctx, data, len);
 		return rc;
 	}
-	*r = (prec){ NULL, k, k->next_n++, 0, { 0 }, data, len, release, ctx };
+	prec_block *b = k->blk;
+	prec *r = &b->v[b->used++];
+	atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+	*r = (prec){ NULL, b, k, k->next_n++, 0, { 0 }, data, len, release, ctx };
 	if (hint)
 		r->hint = *hint;
 	/* A hint's base is committed already; n - 1 must be durable. */
