@@ -144,7 +144,6 @@ static int zstd_enc_begin(group_coder *c, int level)
 	ZSTD_CCtx_reset(c->zstd_c, ZSTD_reset_session_and_parameters);
 	ZSTD_CCtx_setParameter(c->zstd_c, ZSTD_c_compressionLevel, level);
 	ZSTD_CCtx_setParameter(c->zstd_c, ZSTD_c_checksumFlag, 1);
-	if (getenv("WLOG")) ZSTD_CCtx_setParameter(c->zstd_c, ZSTD_c_windowLog, atoi(getenv("WLOG")));
 	return 0;
 }
 
