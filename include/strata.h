@@ -345,7 +345,8 @@ void strata_buf_free(void *buf);
  * into spans, the key's records in one group; background threads (one per
  * core, at most `prefetch`) decode up to `prefetch` spans ahead, each
  * group's body once, while the caller consumes them in order. At most
- * 64 MiB of decoded spans wait, beyond the one being decoded. The cursor
+ * 64 MiB of decoded spans wait, beyond the one being decoded, and at most
+ * 32 MiB of buffers are kept for reuse. The cursor
  * opens read-only handles of its own on the store's directory, so it does
  * not share `s` with its threads; `s` is only used to find the path and
  * may be closed while the cursor lives. A cursor is used by one thread at
