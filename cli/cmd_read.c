@@ -156,9 +156,11 @@ int cmd_cat(int argc, char **argv)
 			for (j = i + 1; j < got && (const char *)v[j].data == p + len; j++)
 				len += v[j].len;
 			if (len < sizeof outbuf / 4)
-				rc = fwrite(p, 1, len, stdout) != len;
+				rc = fwrite(p, 1, len, stdout) != len; /* finish_output says why */
+			else if (fflush(stdout) == 0 && write_all(STDOUT_FILENO, p, len) != 0)
+				rc = fail("cat: cannot write standard output: %s", strerror(errno));
 			else
-				rc = fflush(stdout) != 0 || write_all(STDOUT_FILENO, p, len) != 0;
+				rc = ferror(stdout) != 0;
 		}
 	}
 	strata_cursor_close(c);

@@ -35,19 +35,12 @@ static void slab_release(void *ctx, void *ptr, size_t len)
 	slab_unref(ctx);
 }
 
-static void heap_release(void *ctx, void *ptr, size_t len)
-{
-	(void)ctx;
-	(void)len;
-	free(ptr);
-}
-
 /* Room for a record of len bytes of this key: cmd's data and release. */
 static int record_room(load_parser *p, load_cmd *cmd, size_t len)
 {
 	if (len > LOAD_SLAB_REC) {
 		cmd->data = malloc(len);
-		cmd->release = heap_release;
+		cmd->release = strata_release_free;
 		cmd->release_ctx = NULL;
 		return cmd->data ? 0 : -1;
 	}

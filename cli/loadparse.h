@@ -19,6 +19,8 @@
 #ifndef STRATA_LOADPARSE_H
 #define STRATA_LOADPARSE_H
 
+#include "strata.h"
+
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,10 +30,6 @@
 #define LOAD_SLABS 16
 #define LOAD_SLAB_BYTES (256u << 10)
 #define LOAD_SLAB_REC (16u << 10)
-
-/* How a record's buffer is given back: release(release_ctx, data, len),
- * exactly once (a strata_release_fn). */
-typedef void load_release_fn(void *ctx, void *ptr, size_t len);
 
 struct load_slab;
 
@@ -44,7 +42,7 @@ typedef struct load_cmd {
 	void *data;       /* LOAD_PUT: the record's bytes; the caller owns them and
 			   * gives them back with release(release_ctx, data, len) */
 	size_t len;
-	load_release_fn *release;
+	strata_release_fn *release;
 	void *release_ctx;
 	char *label;      /* LOAD_COMMIT: label, NUL-terminated, or NULL (borrowed) */
 	uint64_t offset;  /* byte offset where the command started */

@@ -116,9 +116,9 @@ static void keep_or_free(strata_cursor *c, void *p, size_t *cap)
 	*cap = 0;
 }
 
-/* Empty a span given back (under mu), keeping what buffers CURSOR_KEEP
- * allows. */
-static void span_clear(strata_cursor *c, span *sp)
+/* Free what a span holds for its records alone: those read alone, the
+ * error messages. */
+static void span_drop(span *sp)
 {
 	if (sp->own)
 		for (size_t i = 0; i < sp->count; i++)
@@ -126,6 +126,13 @@ static void span_clear(strata_cursor *c, span *sp)
 	free(sp->own);
 	free(sp->msg);
 	free(sp->plan_msg);
+}
+
+/* Empty a span given back (under mu), keeping what buffers CURSOR_KEEP
+ * allows. */
+static void span_clear(strata_cursor *c, span *sp)
+{
+	span_drop(sp);
 	size_t rec_bytes = sp->rec_cap * sizeof *sp->rec;
 	keep_or_free(c, &sp->rec, &rec_bytes);
 	keep_or_free(c, &sp->body, &sp->body_cap);
@@ -139,16 +146,19 @@ static void span_clear(strata_cursor *c, span *sp)
 /* Free a slot's memory for good. */
 static void span_free(span *sp)
 {
-	if (sp->own)
-		for (size_t i = 0; i < sp->count; i++)
-			free(sp->own[i]);
-	free(sp->own);
-	free(sp->msg);
-	free(sp->plan_msg);
+	span_drop(sp);
 	free(sp->rec);
 	free(sp->body);
 	free(sp->arena);
 	free(sp->ptr);
+}
+
+/* The error the last call left (its message copied) ends the span at
+ * *rc. */
+static void span_fail(int *rc, char **msg, int code)
+{
+	*rc = code;
+	*msg = strdup(strata_errmsg());
 }
 
 /* Make *p hold at least n bytes (its contents need not stay). */
@@ -176,8 +186,7 @@ static void plan_span(strata_cursor *c, span *sp)
 		size_t nrest;
 		int rc = catalog_lookup_run(c->plan->cat, c->key, c->keylen, c->next_n, &loc, &rest, &nrest);
 		if (rc) {
-			sp->plan_rc = rc;
-			sp->plan_msg = strdup(strata_errmsg());
+			span_fail(&sp->plan_rc, &sp->plan_msg, rc);
 			c->plan_done = 1;
 			break;
 		}
@@ -195,8 +204,7 @@ static void plan_span(strata_cursor *c, span *sp)
 				cap *= 2;
 			pack_record *r = realloc(sp->rec, cap * sizeof *r);
 			if (!r) {
-				sp->plan_rc = ERR_NOMEM();
-				sp->plan_msg = strdup(strata_errmsg());
+				span_fail(&sp->plan_rc, &sp->plan_msg, ERR_NOMEM());
 				c->plan_done = 1;
 				break;
 			}
@@ -269,8 +277,7 @@ static int fast_record(strata_cursor *c, strata_store *s, span *sp, size_t i, ui
 static void decode_span(strata_cursor *c, strata_store *s, span *sp)
 {
 	if (reserve(&sp->ptr, &sp->ptr_cap, sp->count * sizeof *sp->ptr)) {
-		sp->rc = STRATA_ENOMEM;
-		sp->msg = strdup(strata_errmsg());
+		span_fail(&sp->rc, &sp->msg, STRATA_ENOMEM);
 		return;
 	}
 	/* Without a body or an arena, every record is read alone. */
@@ -285,8 +292,7 @@ static void decode_span(strata_cursor *c, strata_store *s, span *sp)
 			continue;
 		}
 		if (!sp->own && !(sp->own = calloc(sp->count, sizeof *sp->own))) {
-			sp->rc = ERR_NOMEM();
-			sp->msg = strdup(strata_errmsg());
+			span_fail(&sp->rc, &sp->msg, ERR_NOMEM());
 			return;
 		}
 		void *data;
@@ -298,8 +304,7 @@ static void decode_span(strata_cursor *c, strata_store *s, span *sp)
 				     (unsigned long long)(sp->first + i));
 		}
 		if (rc) {
-			sp->rc = rc;
-			sp->msg = strdup(strata_errmsg());
+			span_fail(&sp->rc, &sp->msg, rc);
 			return;
 		}
 		sp->own[i] = data;

@@ -74,7 +74,7 @@ static void prec_done(prec *r)
 
 /* A key put through this handle: the producers' view of it. */
 /* What a record counts against the queue cap: its bytes, its prec and what
- * the allocator keeps beside each of the two blocks. For a trace's small
+ * the allocator keeps beside the record's block. For a trace's small
  * records that bookkeeping is a third of what they hold. */
 #define PREC_COST(len) ((uint64_t)(len) + sizeof(prec) + 32)
 

@@ -196,6 +196,23 @@ static int pack_fd(strata_store *s, const catalog_loc *loc, int *fd, const char 
 	return 0;
 }
 
+/* Decode body bytes [from, from+len) of loc's group into dst, from its
+ * first cend compressed bytes in the pack open at fd. */
+static int group_into(strata_store *s, const catalog_loc *loc, int fd, const char *path, uint64_t cend,
+		      uint64_t from, uint8_t *dst, size_t len)
+{
+	pack_src src = { fd, loc->group.offset, path };
+	group_loc gl = { loc->group.codec, cend, loc->group.blen };
+	return group_read(s->coder, &gl, pack_src_pread, &src, from, dst, len);
+}
+
+/* pack_fd for a record the catalog lists: its pack gone is damage. */
+static int listed_pack_fd(strata_store *s, const catalog_loc *loc, int *fd, const char **path)
+{
+	int rc = pack_fd(s, loc, fd, path);
+	return rc == STRATA_ENOTFOUND ? err_set(STRATA_ECORRUPT, "pack %s is missing", *path) : rc;
+}
+
 /* Read body bytes [from, end) of the record's group into *mem (malloc'd),
  * decompressing its first cend bytes. */
 static int fetch(strata_store *s, const catalog_loc *loc, int fd, const char *path, uint64_t from, uint64_t end,
@@ -207,9 +224,7 @@ static int fetch(strata_store *s, const catalog_loc *loc, int fd, const char *pa
 	uint8_t *m = malloc(n ? (size_t)n : 1);
 	if (!m)
 		return ERR_NOMEM();
-	pack_src src = { fd, loc->group.offset, path };
-	group_loc gl = { loc->group.codec, cend, loc->group.blen };
-	int rc = group_read(s->coder, &gl, pack_src_pread, &src, from, m, (size_t)n);
+	int rc = group_into(s, loc, fd, path, cend, from, m, (size_t)n);
 	if (rc) {
 		free(m);
 		return rc;
@@ -222,15 +237,8 @@ int read_body(strata_store *s, const catalog_loc *loc, uint64_t cend, uint8_t *d
 {
 	const char *path;
 	int fd;
-	int rc = pack_fd(s, loc, &fd, &path);
-	if (rc == STRATA_ENOTFOUND)
-		rc = err_set(STRATA_ECORRUPT, "pack %s is missing", path);
-	if (!rc) {
-		pack_src src = { fd, loc->group.offset, path };
-		group_loc gl = { loc->group.codec, cend, loc->group.blen };
-		rc = group_read(s->coder, &gl, pack_src_pread, &src, 0, dst, len);
-	}
-	return rc;
+	int rc = listed_pack_fd(s, loc, &fd, &path);
+	return rc ? rc : group_into(s, loc, fd, path, cend, 0, dst, len);
 }
 
 /* The body bytes a record needs: its own range for a literal or a base
@@ -299,9 +307,7 @@ static int cached_body(strata_store *s, const catalog_loc *loc, int fd, const ch
 	if (!b)
 		return ERR_NOMEM();
 	c->ok_pack = 0; /* a body decoded anew is checked anew */
-	pack_src src = { fd, loc->group.offset, path };
-	group_loc gl = { loc->group.codec, loc->group.clen, loc->group.blen };
-	int rc = group_read(s->coder, &gl, pack_src_pread, &src, 0, b, (size_t)loc->group.blen);
+	int rc = group_into(s, loc, fd, path, loc->group.clen, 0, b, (size_t)loc->group.blen);
 	if (rc) {
 		free(b);
 		return rc;
@@ -424,9 +430,7 @@ int read_encoding(strata_store *s, const catalog_loc *loc, uint8_t **out)
 	const char *path;
 	int fd;
 	uint8_t *mem = NULL;
-	int rc = pack_fd(s, loc, &fd, &path);
-	if (rc == STRATA_ENOTFOUND)
-		rc = err_set(STRATA_ECORRUPT, "pack %s is missing", path);
+	int rc = listed_pack_fd(s, loc, &fd, &path);
 	if (!rc)
 		rc = fetch_record(s, loc, fd, path, &mem);
 	if (rc)
