@@ -18,7 +18,9 @@
 enum {
 	ST_MAX_UNIT, ST_FIND_PACK, ST_COVERING, ST_OVERLAP, ST_KEY_COUNT, ST_KEY_INS, ST_KEY_ID,
 	ST_KEY_BUMP, ST_RUN_INS, ST_GRP_INS, ST_UNIT_INS, ST_PACK_INS, ST_LOOKUP, ST_PACK_RECS,
-	ST_STRAYS, ST_RUN_NEAR, ST_COUNT
+	ST_STRAYS, ST_RUN_NEAR,
+	/* on the compressor state's tables, which a reader's catalog may lack */
+	ST_CHUNK_FIND, ST_SKETCH_FIND, ST_COUNT
 };
 
 /* What decode_row reads, in this order, from runs r JOIN packs p. */
@@ -55,6 +57,8 @@ static const char *const SQL[ST_COUNT] = {
 		      "AND r.first<=o2.last AND r.first>o2.first-?2 AND r.last>=o2.first AND r.pack=?1) "
 		      "FROM temp.old_runs o",
 	[ST_RUN_NEAR] = "SELECT unit, last FROM runs WHERE key=?1 AND first<=?2 ORDER BY first DESC LIMIT 1",
+	[ST_CHUNK_FIND] = "SELECT n FROM chunks WHERE hash=?1",
+	[ST_SKETCH_FIND] = "SELECT n FROM features WHERE f=?1 ORDER BY n DESC LIMIT ?2",
 };
 
 static const char SCHEMA[] =
@@ -79,20 +83,12 @@ static const char DROP_SCHEMA_1[] =
 	" DROP TABLE IF EXISTS units; DROP TABLE IF EXISTS packs; DROP TABLE IF EXISTS chunks;"
 	" DROP TABLE IF EXISTS sketches; DROP TABLE IF EXISTS features; DROP TABLE IF EXISTS meta; COMMIT;";
 
-/* Statements on the compressor state's tables, prepared on first use (a
- * reader's catalog may not have those tables). */
-enum { SS_CHUNK_FIND, SS_SKETCH_FIND, SS_COUNT };
-
-static const char *const STATE_SQL[SS_COUNT] = {
-	[SS_CHUNK_FIND] = "SELECT n FROM chunks WHERE hash=?1",
-	[SS_SKETCH_FIND] = "SELECT n FROM features WHERE f=?1 ORDER BY n DESC LIMIT ?2",
-};
-
 struct catalog {
 	sqlite3 *db;
 	char *path;
+	/* Prepared on first use: a reader needs two or three of them, and
+	 * preparing all took most of an open. */
 	sqlite3_stmt *st[ST_COUNT];
-	sqlite3_stmt *ss[SS_COUNT];
 	/* The run catalog_lookup decoded last: runs never change once filed
 	 * (a repack files new ones in a new pack), so (pack, key, first)
 	 * names its content. */
@@ -139,17 +135,23 @@ static int exec(catalog *c, const char *sql)
 	return r == SQLITE_OK ? 0 : db_fail(c, r, sql);
 }
 
-static sqlite3_stmt *stmt(catalog *c, int which)
+/* Statement `which`, reset, prepared on first use. */
+static int stmt(catalog *c, int which, sqlite3_stmt **out)
 {
-	sqlite3_stmt *s = c->st[which];
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	return s;
+	if (!c->st[which]) {
+		int r = sqlite3_prepare_v3(c->db, SQL[which], -1, SQLITE_PREPARE_PERSISTENT, &c->st[which], NULL);
+		if (r != SQLITE_OK)
+			return db_fail(c, r, "preparing a statement");
+	}
+	sqlite3_reset(c->st[which]);
+	sqlite3_clear_bindings(c->st[which]);
+	*out = c->st[which];
+	return 0;
 }
 
 static int check_schema(catalog *c, int create)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int r = sqlite3_prepare_v2(c->db, "SELECT value FROM meta WHERE name='schema'", -1, &s, NULL);
 	if (r != SQLITE_OK) {
 		if (!create)
@@ -209,13 +211,6 @@ int catalog_open(catalog **out, const char *path, int create)
 		rc = exec(c, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
 		if (!rc)
 			rc = check_schema(c, create);
-		if (!rc)
-			rc = exec(c, "CREATE TEMP TABLE old_runs(key INTEGER, first INTEGER, last INTEGER);");
-	}
-	for (int i = 0; !rc && i < ST_COUNT; i++) {
-		r = sqlite3_prepare_v3(c->db, SQL[i], -1, SQLITE_PREPARE_PERSISTENT, &c->st[i], NULL);
-		if (r != SQLITE_OK)
-			rc = db_fail(c, r, "preparing statements");
 	}
 	if (rc) {
 		catalog_close(c);
@@ -231,8 +226,6 @@ void catalog_close(catalog *c)
 		return;
 	for (int i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(c->st[i]);
-	for (int i = 0; i < SS_COUNT; i++)
-		sqlite3_finalize(c->ss[i]);
 	sqlite3_close(c->db);
 	os_close(c->fd);
 	free(c->fetch);
@@ -266,12 +259,17 @@ static int one_u64(catalog *c, sqlite3_stmt *s, uint64_t *v, int *found, const c
 
 int catalog_max_unit(catalog *c, uint64_t *max)
 {
-	return one_u64(c, stmt(c, ST_MAX_UNIT), max, NULL, "reading packs");
+	sqlite3_stmt *s = NULL;
+	int rc = stmt(c, ST_MAX_UNIT, &s);
+	return rc ? rc : one_u64(c, s, max, NULL, "reading packs");
 }
 
 int catalog_find_pack(catalog *c, const char *name, int *found)
 {
-	sqlite3_stmt *s = stmt(c, ST_FIND_PACK);
+	sqlite3_stmt *s = NULL;
+	int rc = stmt(c, ST_FIND_PACK, &s);
+	if (rc)
+		return rc;
 	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
 	uint64_t v;
 	return one_u64(c, s, &v, found, "reading packs");
@@ -279,7 +277,10 @@ int catalog_find_pack(catalog *c, const char *name, int *found)
 
 int catalog_covering(catalog *c, uint64_t first, uint64_t last, int *covered)
 {
-	sqlite3_stmt *s = stmt(c, ST_COVERING);
+	sqlite3_stmt *s = NULL;
+	int rc = stmt(c, ST_COVERING, &s);
+	if (rc)
+		return rc;
 	sqlite3_bind_int64(s, 1, (int64_t)first);
 	sqlite3_bind_int64(s, 2, (int64_t)last);
 	uint64_t v;
@@ -288,14 +289,20 @@ int catalog_covering(catalog *c, uint64_t first, uint64_t last, int *covered)
 
 int catalog_key_count(catalog *c, const void *key, size_t len, uint64_t *count)
 {
-	sqlite3_stmt *s = stmt(c, ST_KEY_COUNT);
+	sqlite3_stmt *s = NULL;
+	int rc = stmt(c, ST_KEY_COUNT, &s);
+	if (rc)
+		return rc;
 	sqlite3_bind_blob(s, 1, key, (int)len, SQLITE_STATIC);
 	return one_u64(c, s, count, NULL, "reading keys");
 }
 
 int catalog_pack_record_count(catalog *c, int64_t pack, uint64_t *count)
 {
-	sqlite3_stmt *s = stmt(c, ST_PACK_RECS);
+	sqlite3_stmt *s = NULL;
+	int rc = stmt(c, ST_PACK_RECS, &s);
+	if (rc)
+		return rc;
 	sqlite3_bind_int64(s, 1, pack);
 	return one_u64(c, s, count, NULL, "reading records");
 }
@@ -309,12 +316,13 @@ static int step_done(catalog *c, sqlite3_stmt *s, const char *what)
 
 static int add_key(catalog *c, const pack_key *k, int64_t *id)
 {
-	sqlite3_stmt *s = stmt(c, ST_KEY_INS);
-	sqlite3_bind_blob(s, 1, k->p, k->len, SQLITE_STATIC);
-	int rc = step_done(c, s, "adding a key");
+	sqlite3_stmt *s = NULL;
+	int rc = stmt(c, ST_KEY_INS, &s);
 	if (rc)
 		return rc;
-	s = stmt(c, ST_KEY_ID);
+	sqlite3_bind_blob(s, 1, k->p, k->len, SQLITE_STATIC);
+	if ((rc = step_done(c, s, "adding a key")) || (rc = stmt(c, ST_KEY_ID, &s)))
+		return rc;
 	sqlite3_bind_blob(s, 1, k->p, k->len, SQLITE_STATIC);
 	uint64_t v = 0;
 	int found = 0;
@@ -327,7 +335,10 @@ static int add_groups(catalog *c, const pack_footer *f, int64_t pack)
 {
 	for (size_t i = 0; i < f->ngroups; i++) {
 		const pack_group *g = &f->groups[i];
-		sqlite3_stmt *s = stmt(c, ST_GRP_INS);
+		sqlite3_stmt *s = NULL;
+		int rc = stmt(c, ST_GRP_INS, &s);
+		if (rc)
+			return rc;
 		sqlite3_bind_int64(s, 1, pack);
 		sqlite3_bind_int64(s, 2, (int64_t)i);
 		sqlite3_bind_int64(s, 3, (int64_t)g->offset);
@@ -336,7 +347,7 @@ static int add_groups(catalog *c, const pack_footer *f, int64_t pack)
 		sqlite3_bind_int(s, 6, g->codec);
 		sqlite3_bind_int64(s, 7, (int64_t)g->sum);
 		sqlite3_bind_int(s, 8, g->level);
-		int rc = step_done(c, s, "adding a group");
+		rc = step_done(c, s, "adding a group");
 		if (rc)
 			return rc;
 	}
@@ -363,7 +374,9 @@ static int add_runs(catalog *c, const pack_footer *f, const int64_t *ids, int64_
 		const pack_record *r = &f->records[i], *z = &f->records[e - 1];
 		/* A record may be filed by one pack only: the runs of the packs
 		 * this one supersedes are gone, so any other is a conflict. */
-		sqlite3_stmt *s = stmt(c, ST_RUN_NEAR);
+		sqlite3_stmt *s = NULL;
+		if ((rc = stmt(c, ST_RUN_NEAR, &s)))
+			break;
 		sqlite3_bind_int64(s, 1, ids[r->key]);
 		sqlite3_bind_int64(s, 2, (int64_t)z->n);
 		int step = sqlite3_step(s);
@@ -376,9 +389,8 @@ static int add_runs(catalog *c, const pack_footer *f, const int64_t *ids, int64_
 		b.len = 0;
 		if (!rc && !fr)
 			rc = run_encode(r, e - i, 1, &b);
-		if (rc)
+		if (rc || (rc = stmt(c, ST_RUN_INS, &s)))
 			break;
-		s = stmt(c, ST_RUN_INS);
 		sqlite3_bind_int64(s, 1, ids[r->key]);
 		sqlite3_bind_int64(s, 2, (int64_t)r->n);
 		sqlite3_bind_int64(s, 3, (int64_t)z->n);
@@ -392,9 +404,8 @@ static int add_runs(catalog *c, const pack_footer *f, const int64_t *ids, int64_
 		} else {
 			sqlite3_bind_blob(s, 7, b.p, (int)b.len, SQLITE_STATIC);
 		}
-		if ((rc = step_done(c, s, "adding a run")))
+		if ((rc = step_done(c, s, "adding a run")) || (rc = stmt(c, ST_KEY_BUMP, &s)))
 			break;
-		s = stmt(c, ST_KEY_BUMP);
 		sqlite3_bind_int64(s, 1, ids[r->key]);
 		sqlite3_bind_int64(s, 2, (int64_t)z->n);
 		if ((rc = step_done(c, s, "counting a key's records")))
@@ -416,14 +427,17 @@ static int add_units(catalog *c, const pack_footer *f, int64_t pack, const uint6
 {
 	for (size_t i = 0; i < f->nunits; i++) {
 		const pack_unit *u = &f->units[i];
-		sqlite3_stmt *s = stmt(c, ST_UNIT_INS);
+		sqlite3_stmt *s = NULL;
+		int rc = stmt(c, ST_UNIT_INS, &s);
+		if (rc)
+			return rc;
 		sqlite3_bind_int64(s, 1, (int64_t)u->unit);
 		sqlite3_bind_blob(s, 2, u->label_len ? (const void *)u->label : "", (int)u->label_len, SQLITE_STATIC);
 		sqlite3_bind_int64(s, 3, u->time);
 		sqlite3_bind_int64(s, 4, pack);
 		sqlite3_bind_int64(s, 5, (int64_t)count[i]);
 		sqlite3_bind_int64(s, 6, (int64_t)raw[i]);
-		int rc = step_done(c, s, "adding a unit");
+		rc = step_done(c, s, "adding a unit");
 		if (rc)
 			return rc;
 	}
@@ -435,21 +449,26 @@ static int add_units(catalog *c, const pack_footer *f, int64_t pack, const uint6
 static int drop_contained(catalog *c, uint64_t first, uint64_t last, catalog_pack **out, size_t *n)
 {
 	uint64_t overlap = 0;
-	sqlite3_stmt *s = stmt(c, ST_OVERLAP);
+	sqlite3_stmt *s = NULL;
+	int rc = stmt(c, ST_OVERLAP, &s);
+	if (rc)
+		return rc;
 	sqlite3_bind_int64(s, 1, (int64_t)first);
 	sqlite3_bind_int64(s, 2, (int64_t)last);
-	int rc = one_u64(c, s, &overlap, NULL, "reading packs");
+	rc = one_u64(c, s, &overlap, NULL, "reading packs");
 	if (!rc && overlap)
 		return err_set(STRATA_ECORRUPT, "units %" PRIu64 "..%" PRIu64 " partly overlap a catalogued pack",
 			       first, last);
 	if (!rc)
 		rc = catalog_packs_in(c, first, last, out, n);
 	/* Their runs are kept aside until the new pack's are in, to check
-	 * that it holds every record they held. */
-	char in[120], sql[700];
+	 * that it holds every record they held (a table made here, not on
+	 * open: most opens file no pack). */
+	char in[120], sql[800];
 	snprintf(in, sizeof in, "(SELECT id FROM packs WHERE first>=%" PRIu64 " AND last<=%" PRIu64 ")", first,
 		 last);
 	snprintf(sql, sizeof sql,
+		 "CREATE TEMP TABLE IF NOT EXISTS old_runs(key INTEGER, first INTEGER, last INTEGER);"
 		 "DELETE FROM temp.old_runs;"
 		 "INSERT INTO temp.old_runs SELECT key, first, last FROM runs WHERE pack IN %s;"
 		 "DELETE FROM runs WHERE pack IN %s; DELETE FROM groups WHERE pack IN %s;"
@@ -462,12 +481,15 @@ static int drop_contained(catalog *c, uint64_t first, uint64_t last, catalog_pac
 static int add_pack_rows(catalog *c, const pack_footer *f, const char *name, uint64_t bytes, int64_t *ids,
 			 uint64_t *count, uint64_t *raw)
 {
-	sqlite3_stmt *s = stmt(c, ST_PACK_INS);
+	sqlite3_stmt *s = NULL;
+	int rc = stmt(c, ST_PACK_INS, &s);
+	if (rc)
+		return rc;
 	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, (int64_t)f->first);
 	sqlite3_bind_int64(s, 3, (int64_t)f->last);
 	sqlite3_bind_int64(s, 4, (int64_t)bytes);
-	int rc = step_done(c, s, "adding a pack");
+	rc = step_done(c, s, "adding a pack");
 	int64_t pack = sqlite3_last_insert_rowid(c->db);
 	for (size_t i = 0; !rc && i < f->nkeys; i++)
 		rc = add_key(c, &f->keys[i], &ids[i]);
@@ -478,11 +500,11 @@ static int add_pack_rows(catalog *c, const pack_footer *f, const char *name, uin
 	if (!rc)
 		rc = add_units(c, f, pack, count, raw);
 	uint64_t strays = 0;
-	s = stmt(c, ST_STRAYS);
-	sqlite3_bind_int64(s, 1, pack);
-	sqlite3_bind_int64(s, 2, RUN_MAX);
-	if (!rc)
+	if (!rc && !(rc = stmt(c, ST_STRAYS, &s))) {
+		sqlite3_bind_int64(s, 1, pack);
+		sqlite3_bind_int64(s, 2, RUN_MAX);
 		rc = one_u64(c, s, &strays, NULL, "checking records");
+	}
 	if (!rc && strays)
 		rc = err_set(STRATA_ECORRUPT, "pack %s lacks %" PRIu64 " records of the packs it replaces", name,
 			     strays);
@@ -628,10 +650,13 @@ static int lookup_once(catalog *c, const void *key, size_t len, uint64_t n, cata
 		from_run(c, n, out);
 		return 0;
 	}
-	sqlite3_stmt *s = stmt(c, ST_LOOKUP);
+	sqlite3_stmt *s = NULL;
+	int r = stmt(c, ST_LOOKUP, &s);
+	if (r)
+		return r;
 	sqlite3_bind_blob(s, 1, key, (int)len, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, (int64_t)n);
-	int r = sqlite3_step(s);
+	r = sqlite3_step(s);
 	if (r != SQLITE_ROW && r != SQLITE_DONE)
 		return db_fail(c, r, "looking up a record");
 	uint64_t first = r == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
@@ -707,7 +732,7 @@ int catalog_lookup_run(catalog *c, const void *key, size_t len, uint64_t n, cata
 static int each_row_b(catalog *c, const char *sql, const void *blob, size_t bloblen, int nint, int64_t a,
 		      int64_t b, int (*row)(sqlite3_stmt *, void *), void *ctx)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int r = sqlite3_prepare_v2(c->db, sql, -1, &s, NULL);
 	if (r != SQLITE_OK)
 		return db_fail(c, r, "query");
@@ -1060,24 +1085,10 @@ int catalog_state_open(catalog *c, uint64_t cache_bytes)
 	return rc ? rc : exec(c, STATE_SCHEMA);
 }
 
-/* A state statement, reset, prepared on first use. */
-static int state_stmt(catalog *c, int which, sqlite3_stmt **out)
-{
-	if (!c->ss[which]) {
-		int r = sqlite3_prepare_v3(c->db, STATE_SQL[which], -1, SQLITE_PREPARE_PERSISTENT, &c->ss[which], NULL);
-		if (r != SQLITE_OK)
-			return db_fail(c, r, "reading the chunk indexes");
-	}
-	sqlite3_reset(c->ss[which]);
-	sqlite3_clear_bindings(c->ss[which]);
-	*out = c->ss[which];
-	return 0;
-}
-
 int catalog_chunk_find(catalog *c, const uint8_t hash[32], uint64_t *n)
 {
 	sqlite3_stmt *s = NULL;
-	int found = 0, rc = state_stmt(c, SS_CHUNK_FIND, &s);
+	int found = 0, rc = stmt(c, ST_CHUNK_FIND, &s);
 	if (!rc) {
 		sqlite3_bind_blob(s, 1, hash, 32, SQLITE_STATIC);
 		rc = one_u64(c, s, n, &found, "reading the chunk index");
@@ -1089,7 +1100,7 @@ int catalog_sketch_find(catalog *c, uint64_t f, uint64_t *ns, size_t cap, size_t
 {
 	sqlite3_stmt *s = NULL;
 	*got = 0;
-	int r, rc = state_stmt(c, SS_SKETCH_FIND, &s);
+	int r, rc = stmt(c, ST_SKETCH_FIND, &s);
 	if (rc)
 		return rc;
 	sqlite3_bind_int64(s, 1, (int64_t)f);
@@ -1102,7 +1113,7 @@ int catalog_sketch_find(catalog *c, uint64_t f, uint64_t *ns, size_t cap, size_t
 
 int catalog_state_upto(catalog *c, uint64_t *upto)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int r = sqlite3_prepare_v2(c->db, "SELECT value FROM meta WHERE name='state-upto'", -1, &s, NULL);
 	if (r != SQLITE_OK)
 		return db_fail(c, r, "reading the state mark");
@@ -1172,7 +1183,7 @@ int catalog_foreach_since(catalog *c, const void *key, size_t len, uint64_t unit
 
 int catalog_copy_to(catalog *c, const char *path)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int r = sqlite3_prepare_v2(c->db, "VACUUM INTO ?1", -1, &s, NULL);
 	if (r != SQLITE_OK)
 		return db_fail(c, r, "copying");

@@ -386,12 +386,12 @@ int strata_cursor_open(strata_cursor **out, strata_store *s, const void *key, si
 	rc = c->key && c->ring && c->own && c->threads ? 0 : ERR_NOMEM();
 	if (!rc) {
 		memcpy(c->key, key, keylen);
-		rc = strata_open(&c->plan, s->root, STRATA_OPEN_READ, NULL);
+		rc = strata_open(&c->plan, s->root, STRATA_OPEN_READ | STORE_OPEN_PEER, NULL);
 	}
 	if (!rc) /* planning goes through runs in order */
 		catalog_sequential(c->plan->cat, 1);
 	for (unsigned w = 0; !rc && w < c->nthreads; w++) {
-		rc = strata_open(&c->own[w], s->root, STRATA_OPEN_READ, NULL);
+		rc = strata_open(&c->own[w], s->root, STRATA_OPEN_READ | STORE_OPEN_PEER, NULL);
 		if (!rc) { /* bases and chunks of records in a row share groups and runs */
 			c->own[w]->body_cache_on = 1;
 			catalog_sequential(c->own[w]->cat, 1);

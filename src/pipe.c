@@ -344,7 +344,7 @@ static int worker_setup(worker *wk)
 	pipe_t *p = wk->p;
 	strata_store *s = p->s;
 	int rc = wk->coder ? 0 : group_coder_new(&wk->coder);
-	if (!rc && p->base_deltas && !wk->rh && strata_open(&wk->rh, s->root, STRATA_OPEN_READ, NULL))
+	if (!rc && p->base_deltas && !wk->rh && strata_open(&wk->rh, s->root, STRATA_OPEN_READ | STORE_OPEN_PEER, NULL))
 		wk->rh = NULL; /* no base deltas for this worker, then */
 	if (!rc && wk->u && wk->rh && !wk->u_bases) { /* rh came late */
 		unitw_free(wk->u);

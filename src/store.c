@@ -101,13 +101,13 @@ int store_writer_active(strata_store *s, int *active)
 
 /* A reader runs recovery only when something needs it and no writer holds
  * the lock; a writer that holds it recovered when it opened. */
-static int open_reader(strata_store *s)
+static int open_reader(strata_store *s, int flags)
 {
 	int rc = catalog_open(&s->cat, s->catalog_path, 0);
 	int needed = rc == STRATA_ENOTFOUND;
 	if (rc && !needed)
 		return rc;
-	if (!needed && (rc = recover_needed(s, &needed)) != 0)
+	if (!needed && !(flags & STORE_OPEN_PEER) && (rc = recover_needed(s, &needed)) != 0)
 		return rc;
 	if (!needed)
 		return 0;
@@ -160,7 +160,7 @@ int strata_open(strata_store **out, const char *path, int flags, const strata_op
 	if (!rc)
 		rc = open_conf(s, flags, opts);
 	if (!rc)
-		rc = s->writable ? open_writer(s, flags) : open_reader(s);
+		rc = s->writable ? open_writer(s, flags) : open_reader(s, flags);
 	if (!rc)
 		rc = group_coder_new(&s->coder);
 	/* A writer keeps the chunk indexes up to date with the packs (a

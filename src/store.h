@@ -19,6 +19,10 @@
 
 /* Private strata_open flag: take the lock, open no catalog (for rebuild). */
 #define STORE_OPEN_BARE 0x100
+/* Private strata_open flag, with STRATA_OPEN_READ: another handle on a store
+ * the caller holds open, which looked for packs to recover when it opened
+ * (a cursor's own handles; the check lists the packs directory). */
+#define STORE_OPEN_PEER 0x200
 
 struct strata_store {
 	char *root;              /* store directory */
