@@ -361,63 +361,68 @@ static int add_runs(catalog *c, const pack_footer *f, const int64_t *ids, int64_
 {
 	bytebuf b = { 0 };
 	int rc = 0;
-	/* A footer of version 2 holds the runs: rows point at them. Else
+	/* A footer of version 2 or 3 holds the runs: rows point at them. Else
 	 * (version 1, or a footer built in memory) rows hold their own. */
 	size_t run = 0;
-	for (size_t i = 0, e; !rc && i < f->nrecords; i = e, run++) {
-		const pack_run *fr = run < f->nruns ? &f->runs[run] : NULL;
-		if (f->runs && (!fr || fr->first != i || fr->count == 0 || fr->count > f->nrecords - i)) {
+	pack_run fr = { 0 };
+	for (size_t i = 0; !rc && i < f->nrecords; i += fr.count, run++) {
+		if (f->runs && (run >= f->nruns || f->runs[run].first != i || f->runs[run].count == 0 ||
+				f->runs[run].count > f->nrecords - i)) {
 			rc = err_set(STRATA_ECORRUPT, "footer runs and records disagree");
 			break;
 		}
-		e = fr ? i + fr->count : run_end(f->records, f->nrecords, i);
-		const pack_record *r = &f->records[i], *z = &f->records[e - 1];
+		if (f->runs) {
+			fr = f->runs[run];
+		} else {
+			fr.count = run_end(f->records, f->nrecords, i) - i;
+			run_summary(&fr, f->records + i, fr.count);
+		}
+		uint64_t last = fr.n + fr.count - 1;
 		/* A record may be filed by one pack only: the runs of the packs
 		 * this one supersedes are gone, so any other is a conflict. */
 		sqlite3_stmt *s = NULL;
 		if ((rc = stmt(c, ST_RUN_NEAR, &s)))
 			break;
-		sqlite3_bind_int64(s, 1, ids[r->key]);
-		sqlite3_bind_int64(s, 2, (int64_t)z->n);
+		sqlite3_bind_int64(s, 1, ids[fr.key]);
+		sqlite3_bind_int64(s, 2, (int64_t)last);
 		int step = sqlite3_step(s);
-		if (step == SQLITE_ROW && (uint64_t)sqlite3_column_int64(s, 1) >= r->n)
+		if (step == SQLITE_ROW && (uint64_t)sqlite3_column_int64(s, 1) >= fr.n)
 			rc = err_set(STRATA_ECORRUPT, "record %" PRIu64 " of a key is already filed in unit %" PRIu64,
-				     r->n, (uint64_t)sqlite3_column_int64(s, 0));
+				     fr.n, (uint64_t)sqlite3_column_int64(s, 0));
 		else if (step != SQLITE_ROW && step != SQLITE_DONE)
 			rc = db_fail(c, step, "reading a run");
 		sqlite3_reset(s);
 		b.len = 0;
-		if (!rc && !fr)
-			rc = run_encode(r, e - i, 1, &b);
+		if (!rc && !f->runs)
+			rc = run_encode(f->records + i, fr.count, 1, &b);
 		if (rc || (rc = stmt(c, ST_RUN_INS, &s)))
 			break;
-		sqlite3_bind_int64(s, 1, ids[r->key]);
-		sqlite3_bind_int64(s, 2, (int64_t)r->n);
-		sqlite3_bind_int64(s, 3, (int64_t)z->n);
-		sqlite3_bind_int64(s, 4, (int64_t)r->unit);
+		sqlite3_bind_int64(s, 1, ids[fr.key]);
+		sqlite3_bind_int64(s, 2, (int64_t)fr.n);
+		sqlite3_bind_int64(s, 3, (int64_t)last);
+		sqlite3_bind_int64(s, 4, (int64_t)fr.unit);
 		sqlite3_bind_int64(s, 5, pack);
-		sqlite3_bind_int64(s, 6, r->group);
-		if (fr) {
-			sqlite3_bind_int64(s, 8, (int64_t)fr->off);
-			sqlite3_bind_int64(s, 9, (int64_t)fr->len);
-			sqlite3_bind_int64(s, 10, (int64_t)fr->sum);
+		sqlite3_bind_int64(s, 6, fr.group);
+		if (f->runs) {
+			sqlite3_bind_int64(s, 8, (int64_t)fr.off);
+			sqlite3_bind_int64(s, 9, (int64_t)fr.len);
+			sqlite3_bind_int64(s, 10, (int64_t)fr.sum);
 		} else {
 			sqlite3_bind_blob(s, 7, b.p, (int)b.len, SQLITE_STATIC);
 		}
 		if ((rc = step_done(c, s, "adding a run")) || (rc = stmt(c, ST_KEY_BUMP, &s)))
 			break;
-		sqlite3_bind_int64(s, 1, ids[r->key]);
-		sqlite3_bind_int64(s, 2, (int64_t)z->n);
+		sqlite3_bind_int64(s, 1, ids[fr.key]);
+		sqlite3_bind_int64(s, 2, (int64_t)last);
 		if ((rc = step_done(c, s, "counting a key's records")))
 			break;
 		/* A unit's records and bytes are the caller's: reserved
 		 * keys' (chunks, manifests) are counted through the records
 		 * that refer to them. */
-		if (f->keys[r->key].len && f->keys[r->key].p[0] != 0)
-			for (size_t j = i; j < e; j++) {
-				count[r->unit - f->first]++;
-				raw[r->unit - f->first] += f->records[j].size;
-			}
+		if (f->keys[fr.key].len && f->keys[fr.key].p[0] != 0) {
+			count[fr.unit - f->first] += fr.count;
+			raw[fr.unit - f->first] += fr.size;
+		}
 	}
 	buf_free(&b);
 	return rc;

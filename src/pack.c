@@ -74,8 +74,20 @@ struct pack_writer {
 	int finished;
 	int footer_version;  /* FOOTER_VERSION, or 1 for tests */
 	pack_footer f;
-	size_t cap_groups, cap_keys, cap_records, cap_units;
+	size_t cap_groups, cap_keys, cap_records, cap_units, cap_runs;
+	/* A file writer of footer version 2 or 3 keeps only the records of
+	 * the run still open; the runs before it are encoded in `runs`
+	 * (f.runs[].off counting from its start until the footer is laid
+	 * out). Memory grows by a few bytes a record, not 80. */
+	pack_record *open;
+	size_t nopen, cap_open;
+	bytebuf runs, scratch;
 };
+
+static int streams_runs(const pack_writer *w)
+{
+	return w->dir && w->footer_version >= 2;
+}
 
 static int grow(void **arr, size_t *cap, size_t need, size_t elem)
 {
@@ -214,12 +226,61 @@ int pack_writer_end_group(pack_writer *w, uint64_t start, int codec, int level, 
 	return 0;
 }
 
+/* Encode the open run after the runs before it (footer versions 2 and 3:
+ * key index, unit, length, then the run encoding). */
+static int close_run(pack_writer *w)
+{
+	if (!w->nopen)
+		return 0;
+	int v3 = w->footer_version >= 3;
+	if (v3)
+		run_share_sums(w->open, w->nopen);
+	w->scratch.len = 0;
+	uint8_t head[30];
+	int rc = run_encode(w->open, w->nopen, v3, &w->scratch);
+	if (!rc) {
+		size_t k = varint_put(head, w->open[0].key);
+		k += varint_put(head + k, w->open[0].unit);
+		k += varint_put(head + k, w->scratch.len);
+		rc = buf_append(&w->runs, head, k);
+	}
+	if (!rc)
+		rc = grow((void **)&w->f.runs, &w->cap_runs, w->f.nruns + 1, sizeof *w->f.runs);
+	if (!rc) {
+		pack_run *pr = &w->f.runs[w->f.nruns];
+		*pr = (pack_run){ .off = w->runs.len, .len = w->scratch.len,
+				  .sum = XXH3_64bits(w->scratch.p, w->scratch.len), .first = w->f.nrecords - w->nopen,
+				  .count = w->nopen };
+		run_summary(pr, w->open, w->nopen);
+		rc = buf_append(&w->runs, w->scratch.p, w->scratch.len);
+	}
+	if (!rc) {
+		w->f.nruns++;
+		w->nopen = 0;
+	}
+	return rc;
+}
+
 int pack_writer_add_record(pack_writer *w, const pack_record *r)
 {
-	int rc = grow((void **)&w->f.records, &w->cap_records, w->f.nrecords + 1, sizeof *w->f.records);
+	if (!streams_runs(w)) {
+		int rc = grow((void **)&w->f.records, &w->cap_records, w->f.nrecords + 1, sizeof *w->f.records);
+		if (rc)
+			return rc;
+		w->f.records[w->f.nrecords++] = *r;
+		return 0;
+	}
+	const pack_record *o = w->open;
+	int rc = 0;
+	if (w->nopen && (w->nopen == RUN_MAX || r->key != o->key || r->unit != o->unit || r->group != o->group ||
+			 r->n != o[w->nopen - 1].n + 1))
+		rc = close_run(w);
+	if (!rc)
+		rc = grow((void **)&w->open, &w->cap_open, w->nopen + 1, sizeof *w->open);
 	if (rc)
 		return rc;
-	w->f.records[w->f.nrecords++] = *r;
+	w->open[w->nopen++] = *r;
+	w->f.nrecords++;
 	return 0;
 }
 
@@ -293,47 +354,26 @@ static int encode_entries(const pack_footer *f, bytebuf *b)
 	return 0;
 }
 
-/* Versions 2 and 3: the run count, then the runs (in version 3 with
- * shared checksums, marked in the records); f->runs receives where each
- * lies, for a footer that starts at file offset `at`. */
-static int encode_runs(pack_footer *f, int version, uint64_t at, bytebuf *b)
+/* Versions 2 and 3: the run count, then the runs, encoded as they closed;
+ * their offsets become file offsets, for a footer at file offset `at`. */
+static int place_runs(pack_writer *w, uint64_t at, bytebuf *b)
 {
-	size_t count_at = b->len, cap = 0;
-	uint64_t nruns = 0;
-	bytebuf run = { 0 };
-	int rc = buf_extend(b, 8) ? 0 : STRATA_ENOMEM;
-	free(f->runs);
-	f->runs = NULL;
-	f->nruns = 0;
-	for (size_t i = 0, e; !rc && i < f->nrecords; i = e, nruns++) {
-		e = run_end(f->records, f->nrecords, i);
-		if (version >= 3)
-			run_share_sums(f->records + i, e - i);
-		run.len = 0;
-		uint8_t head[30];
-		rc = run_encode(f->records + i, e - i, version >= 3, &run);
-		if (!rc) {
-			const pack_record *r = &f->records[i];
-			size_t k = varint_put(head, r->key);
-			k += varint_put(head + k, r->unit);
-			k += varint_put(head + k, run.len);
-			rc = buf_append(b, head, k);
-		}
-		if (!rc)
-			rc = grow((void **)&f->runs, &cap, f->nruns + 1, sizeof *f->runs);
-		if (!rc) {
-			f->runs[f->nruns++] = (pack_run){ at + b->len, run.len, XXH3_64bits(run.p, run.len), i, e - i };
-			rc = buf_append(b, run.p, run.len);
-		}
-	}
-	buf_free(&run);
-	if (!rc)
-		le_put64(b->p + count_at, nruns);
+	int rc = close_run(w);
+	uint8_t *p = rc ? NULL : buf_extend(b, 8);
+	if (!p)
+		return rc ? rc : STRATA_ENOMEM;
+	le_put64(p, w->f.nruns);
+	for (size_t i = 0; i < w->f.nruns; i++)
+		w->f.runs[i].off += at + b->len;
+	rc = buf_append(b, w->runs.p, w->runs.len);
+	buf_free(&w->runs);
 	return rc;
 }
 
-static int footer_encode(pack_footer *f, int version, uint64_t at, bytebuf *b)
+static int footer_encode(pack_writer *w, uint64_t at, bytebuf *b)
 {
+	const pack_footer *f = &w->f;
+	int version = w->footer_version;
 	size_t keybytes = 0, unitbytes = 0;
 	for (size_t i = 0; i < f->nkeys; i++)
 		keybytes += 2 + f->keys[i].len;
@@ -372,7 +412,7 @@ static int footer_encode(pack_footer *f, int version, uint64_t at, bytebuf *b)
 		memcpy(p + 2, f->keys[i].p, f->keys[i].len);
 		p += 2 + f->keys[i].len;
 	}
-	return version == 1 ? encode_entries(f, b) : encode_runs(f, version, at, b);
+	return version == 1 ? encode_entries(f, b) : place_runs(w, at, b);
 }
 
 static void trailer_encode(uint8_t *t, uint64_t footer_off, uint64_t footer_len, uint64_t sum,
@@ -393,7 +433,7 @@ int pack_writer_finish(pack_writer *w, uint64_t *size_out)
 	if (w->f.nunits != w->f.last - w->f.first + 1)
 		return err_set(STRATA_EINVAL, "pack %s: %zu of its units described", w->name, w->f.nunits);
 	bytebuf b = { 0 };
-	int rc = footer_encode(&w->f, w->footer_version, w->pos, &b);
+	int rc = footer_encode(w, w->pos, &b);
 	uint8_t *t = rc ? NULL : buf_extend(&b, PACK_TRAILER_SIZE);
 	if (!rc && !t)
 		rc = STRATA_ENOMEM;
@@ -440,6 +480,9 @@ void pack_writer_free(pack_writer *w)
 	free(w->f.groups);
 	free(w->f.records);
 	free(w->f.runs);
+	free(w->open);
+	buf_free(&w->runs);
+	buf_free(&w->scratch);
 	for (size_t i = 0; i < w->f.nunits; i++)
 		free((void *)w->f.units[i].label);
 	free(w->f.units);
@@ -585,7 +628,9 @@ static int footer_read_runs(pack_footer *f, const uint8_t *start, const uint8_t 
 			v3 = f->records[j].rcount != 0;
 		if (v3)
 			return corrupt(path, "record run of footer version 3 in a footer of version 2");
-		f->runs[f->nruns++] = (pack_run){ at + (uint64_t)(p - start), len, XXH3_64bits(p, (size_t)len), done, got };
+		f->runs[f->nruns] = (pack_run){ .off = at + (uint64_t)(p - start), .len = len,
+						.sum = XXH3_64bits(p, (size_t)len), .first = done, .count = got };
+		run_summary(&f->runs[f->nruns++], f->records + done, got);
 		done += got;
 		p += len;
 	}

@@ -70,6 +70,10 @@ typedef struct pack_run {
 	uint64_t sum;       /* XXH3-64 of those bytes */
 	size_t first;       /* index of its first record in the footer */
 	size_t count;       /* its records */
+	/* What its records share, and their content bytes in all */
+	uint32_t key, group;
+	uint64_t unit, n;   /* n of the first record */
+	uint64_t size;
 } pack_run;
 
 /* A pack's table of contents, as written or as parsed. */
@@ -82,6 +86,10 @@ typedef struct pack_footer {
 	size_t ngroups;
 	pack_key *keys;
 	size_t nkeys;
+	/* Every record, in order; NULL in the footer of a pack writer of
+	 * footer version 2 or 3, which encodes each run as it closes (a
+	 * record takes a few bytes there instead of 80): `runs` says what
+	 * they hold, nrecords how many there are. */
 	pack_record *records;
 	size_t nrecords;
 	pack_run *runs;         /* footer version 2 or 3 once written or parsed; else NULL */

@@ -24,6 +24,17 @@ size_t run_end(const pack_record *r, size_t n, size_t start)
 	return i;
 }
 
+void run_summary(pack_run *pr, const pack_record *r, size_t count)
+{
+	pr->key = r[0].key;
+	pr->group = r[0].group;
+	pr->unit = r[0].unit;
+	pr->n = r[0].n;
+	pr->size = 0;
+	for (size_t i = 0; i < count; i++)
+		pr->size += r[i].size;
+}
+
 void run_share_sums(pack_record *r, size_t count)
 {
 	for (size_t i = 0, e; i < count; i = e) {

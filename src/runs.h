@@ -21,6 +21,10 @@
  * that may share a run with it, at most RUN_MAX. */
 size_t run_end(const pack_record *records, size_t n, size_t start);
 
+/* Set what the records [0, count) of one run share (key, group, unit, first
+ * n) and their content bytes in pr; the rest of *pr is the caller's. */
+void run_summary(pack_run *pr, const pack_record *records, size_t count);
+
 /* Let the literals of records [0, count) (one run) that end in the same
  * block, two or more in a row, share one checksum (footer version 3): their
  * rcount, rpos and sum, the XXH3-64 of their content checksums. */

@@ -1242,6 +1242,87 @@ static void test_add_key_limits(void **state)
 /* A pack file named for one unit that holds another is caught by recovery;
  * here: the header's and the trailer's last unit must agree, which only a
  * spliced file can break. */
+/* A file writer encodes each run as it closes and keeps no record list:
+ * its runs say the same as the reader's parse of the footer it wrote. */
+static void test_runs_streamed(void **state)
+{
+	const char *dir = *state;
+	pack_writer *pw;
+	group_coder *c;
+	assert_int_equal(group_coder_new(&c), 0);
+	assert_int_equal(pack_writer_new(&pw, dir, 1, 2, 1), 0);
+	uint32_t ka, kb;
+	assert_int_equal(pack_writer_add_key(pw, "a", 1, &ka), 0);
+	assert_int_equal(pack_writer_add_key(pw, "b", 1, &kb), 0);
+	/* key a: 1..1100 in unit 1 (runs of 512, 512, 76); key b: 1..300 in
+	 * unit 1; key a: 1101..1200 in unit 2. One group each, records of
+	 * 1..7 bytes. */
+	const struct { uint32_t *key; uint64_t first, count, unit; } SECT[] = {
+		{ &ka, 1, 1100, 1 }, { &kb, 1, 300, 1 }, { &ka, 1101, 100, 2 },
+	};
+	uint8_t body[1100 * 7];
+	tu_fill_random(body, sizeof body, 9);
+	size_t closed[] = { 2, 3, 4 }; /* runs closed once a section is in */
+	for (size_t sct = 0; sct < 3; sct++) {
+		size_t len = 0;
+		for (uint64_t i = 0; i < SECT[sct].count; i++)
+			len += 1 + i % 7;
+		group_piece pc = { body, len };
+		uint32_t g;
+		uint64_t cend;
+		assert_int_equal(pack_writer_add_group(pw, c, CODEC_NONE, 0, &pc, 1, &g, &cend), 0);
+		uint64_t off = 0;
+		for (uint64_t i = 0; i < SECT[sct].count; i++) {
+			size_t rl = 1 + i % 7;
+			pack_record r = { .key = *SECT[sct].key, .group = g, .n = SECT[sct].first + i, .off = off,
+					  .len = rl, .size = rl, .sum = XXH3_64bits(body + off, rl), .cend = cend,
+					  .unit = SECT[sct].unit, .enc = ENC_LITERAL };
+			assert_int_equal(pack_writer_add_record(pw, &r), 0);
+			off += rl;
+		}
+		const pack_footer *f = pack_writer_footer(pw);
+		assert_null(f->records);
+		assert_int_equal(f->nruns, closed[sct]);
+	}
+	assert_int_equal(pack_writer_add_unit(pw, 1, 1, NULL, 0), 0);
+	assert_int_equal(pack_writer_add_unit(pw, 2, 1, NULL, 0), 0);
+	assert_int_equal(pack_writer_finish(pw, NULL), 0);
+	const pack_footer *wf = pack_writer_footer(pw);
+	assert_int_equal(wf->nrecords, 1500);
+	assert_int_equal(wf->nruns, 5);
+
+	char *path = tu_join(dir, "0000000001-0000000002.pack");
+	pack_reader *r;
+	assert_int_equal(pack_open(&r, path), 0);
+	const pack_footer *rf = &r->footer;
+	assert_int_equal(rf->nrecords, 1500);
+	assert_int_equal(rf->nruns, wf->nruns);
+	static const uint64_t counts[] = { 512, 512, 76, 300, 100 }, ns[] = { 1, 513, 1025, 1, 1101 };
+	for (size_t i = 0; i < rf->nruns; i++) {
+		const pack_run *a = &wf->runs[i], *b = &rf->runs[i];
+		assert_int_equal(a->count, counts[i]);
+		assert_int_equal(a->n, ns[i]);
+		assert_int_equal(a->off, b->off);
+		assert_int_equal(a->len, b->len);
+		assert_int_equal(a->sum, b->sum);
+		assert_int_equal(a->first, b->first);
+		assert_int_equal(a->count, b->count);
+		assert_int_equal(a->key, b->key);
+		assert_int_equal(a->group, b->group);
+		assert_int_equal(a->unit, b->unit);
+		assert_int_equal(a->n, b->n);
+		assert_int_equal(a->size, b->size);
+		uint64_t size = 0;
+		for (size_t j = 0; j < b->count; j++)
+			size += rf->records[b->first + j].size;
+		assert_int_equal(b->size, size);
+	}
+	pack_close(r);
+	free(path);
+	pack_writer_free(pw);
+	group_coder_free(c);
+}
+
 static void test_unit_mismatch(void **state)
 {
 	const char *dir = *state;
@@ -1408,6 +1489,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_abandon_and_empty, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_add_key_limits, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_unit_mismatch, tu_setup_dir, tu_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_runs_streamed, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test(test_pack_name),
 		cmocka_unit_test(test_pack_name_parse_leaves_outputs),
 		cmocka_unit_test_setup_teardown(test_finish_faults, tu_setup_dir, tu_teardown_dir),
