@@ -226,21 +226,28 @@ static int push_key_batch(pipe_t *p, pkey *k)
 	return rc;
 }
 
-/* Every partial batch of the unit in progress as one item, key after key,
- * so that small keys share groups. Under mu. */
+/* The partial batches of the unit in progress as items: a key's of a
+ * quarter group or more alone, so that workers code them side by side
+ * (on bench/trace the unit's tail went through one worker while the other
+ * waited); the others as one item, key after key, so that small keys share
+ * groups. Under mu. */
 static int flush_partials(pipe_t *p)
 {
+	int rc = 0;
+	for (pkey *k = p->touched; !rc && k; k = k->tnext)
+		if (k->head && k->batch_bytes >= p->s->opts.group_cap / 4)
+			rc = push_key_batch(p, k);
 	prec *head = NULL, **tail = &head;
 	uint64_t bytes = 0;
-	for (pkey *k = p->touched; k; k = k->tnext)
+	for (pkey *k = p->touched; !rc && k; k = k->tnext)
 		if (k->head) {
 			*tail = k->head;
 			tail = &k->tail->next;
 			bytes += k->batch_cost;
 		}
-	if (!head)
-		return 0;
-	int rc = push_batch(p, head, bytes);
+	if (rc || !head)
+		return rc;
+	rc = push_batch(p, head, bytes);
 	if (rc) { /* undo the splice */
 		for (pkey *k = p->touched; k; k = k->tnext)
 			if (k->head)

@@ -270,7 +270,7 @@ static void test_damaged_pool(void **state)
 		const pack_record *rec = &r->footer.records[i];
 		const pack_key *k = &r->footer.keys[rec->key];
 		if (k->len == 5 && !memcmp(k->p, "\0pool", 5))
-			at = r->footer.groups[rec->group].offset + rec->off + 10;
+			at = r->footer.groups[rec->group].offset + rec->off + rec->len / 2;
 	}
 	pack_close(r);
 	assert_true(at > 0);
@@ -287,7 +287,9 @@ static void test_damaged_pool(void **state)
 	}
 	int seen = 0;
 	assert_int_equal(strata_verify(s, note_problem, NULL, &seen, NULL), STRATA_ECORRUPT);
-	assert_int_equal(seen, 1 | 2 | 4);
+	/* k's records are a small batch at the commit, the fill's a large one:
+	 * k's share the pooled record's group, which fails its checksum */
+	assert_int_equal(seen, 1 | 2 | 4 | 8);
 	strata_close(s);
 	/* A writer still opens the store (the damaged record is left out of
 	 * its index) and adds A again to k: its base would be k's latest, a
