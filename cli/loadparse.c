@@ -146,9 +146,9 @@ static int parse_put(load_parser *p, load_cmd *cmd, size_t linelen)
 	cmd->len = (size_t)len;
 	if (record_room(p, cmd, (size_t)len))
 		return perr(p, p->offset, "cannot allocate %llu bytes for the record", len);
-	size_t got = fread(cmd->data, 1, len, p->in);
+	size_t got = fread_unlocked(cmd->data, 1, len, p->in);
 	p->offset += got;
-	int c = got == len ? getc(p->in) : EOF;
+	int c = got == len ? getc_unlocked(p->in) : EOF;
 	if (got != len || c != '\n') {
 		cmd->release(cmd->release_ctx, cmd->data, (size_t)len);
 		cmd->data = NULL;

@@ -245,9 +245,17 @@ static int begin_unit(strata_store *s)
  * of several threads may race to start it). */
 static int use_pipe(strata_store *s, int *yes)
 {
+	/* A running pipeline stays until strata_pipeline_set or close, which
+	 * no put may race. */
+	if (atomic_load_explicit(&s->pipe_on, memory_order_acquire)) {
+		*yes = 1;
+		return 0;
+	}
 	pthread_mutex_lock(&s->pipe_mu);
 	*yes = s->pipe_opts.workers >= 0 && !s->unit;
 	int rc = *yes && !s->pipe ? pipe_start(&s->pipe, s, &s->pipe_opts) : 0;
+	if (!rc && *yes)
+		atomic_store_explicit(&s->pipe_on, 1, memory_order_release);
 	pthread_mutex_unlock(&s->pipe_mu);
 	return rc;
 }
@@ -387,6 +395,7 @@ int strata_pipeline_set(strata_store *s, const strata_pipeline_options *o)
 	int rc = s->pipe ? pipe_wait(s->pipe, NULL) : 0;
 	if (rc)
 		return rc;
+	atomic_store_explicit(&s->pipe_on, 0, memory_order_relaxed);
 	pipe_stop(s->pipe);
 	s->pipe = NULL;
 	s->pipe_opts = o ? *o : (strata_pipeline_options){ 0 };

@@ -14,6 +14,7 @@
 #include "unitw.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #define STORE_FD_CACHE 8
 
@@ -37,6 +38,7 @@ struct strata_store {
 	unitw *unit;             /* the unit in progress without a pipeline, or NULL */
 	struct pipe *pipe;       /* the write pipeline, started by the first put */
 	pthread_mutex_t pipe_mu; /* guards starting it (puts may race) */
+	atomic_int pipe_on;      /* set once it runs: puts then skip pipe_mu */
 	strata_pipeline_options pipe_opts; /* for the next start */
 	pthread_mutex_t chunk_mu; /* serializes chunked puts (chunk.c) */
 	struct chunk_state *chunks; /* chunks not yet in the indexes, or NULL */
