@@ -77,7 +77,19 @@ int patch_encode(patch_coder *pc, const uint8_t *base, size_t blen, const uint8_
 	return 0;
 }
 
-int patch_decode(const uint8_t *base, size_t blen, const uint8_t *enc, size_t elen, uint8_t *dst, size_t dstlen)
+struct patch_decoder {
+	ZSTD_DCtx *dc;
+};
+
+void patch_decoder_free(patch_decoder *pd)
+{
+	if (pd)
+		ZSTD_freeDCtx(pd->dc);
+	free(pd);
+}
+
+int patch_decode(patch_decoder **pd, const uint8_t *base, size_t blen, const uint8_t *enc, size_t elen,
+		 uint8_t *dst, size_t dstlen)
 {
 	unsigned long long declared = ZSTD_getFrameContentSize(enc, elen);
 	size_t frame = ZSTD_findFrameCompressedSize(enc, elen);
@@ -85,15 +97,18 @@ int patch_decode(const uint8_t *base, size_t blen, const uint8_t *enc, size_t el
 		return err_set(STRATA_ECORRUPT, "base patch is not one zstd frame");
 	if (declared != dstlen)
 		return err_set(STRATA_ECORRUPT, "base patch declares %llu bytes, the record has %zu", declared, dstlen);
-	ZSTD_DCtx *dc = ZSTD_createDCtx();
-	if (!dc)
+	if (!*pd && (!(*pd = calloc(1, sizeof **pd)) || !((*pd)->dc = ZSTD_createDCtx()))) {
+		free(*pd);
+		*pd = NULL;
 		return ERR_NOMEM();
+	}
+	ZSTD_DCtx *dc = (*pd)->dc;
+	ZSTD_DCtx_reset(dc, ZSTD_reset_session_and_parameters);
 	size_t r = ZSTD_DCtx_setParameter(dc, ZSTD_d_windowLogMax, PATCH_WINDOW_LOG_MAX);
 	if (!ZSTD_isError(r))
 		r = ZSTD_DCtx_refPrefix(dc, base, blen);
 	if (!ZSTD_isError(r))
 		r = ZSTD_decompressDCtx(dc, dst, dstlen, enc, elen);
-	ZSTD_freeDCtx(dc);
 	if (ZSTD_isError(r))
 		return err_set(STRATA_ECORRUPT, "base patch: %s", ZSTD_getErrorName(r));
 	if (r != dstlen)

@@ -26,8 +26,16 @@ void patch_coder_free(patch_coder *pc);
 int patch_encode(patch_coder *pc, const uint8_t *base, size_t blen, const uint8_t *data, size_t len, int level,
 		 size_t max, bytebuf *out);
 
+/* A decoder kept from one patch to the next: a zstd context is some 160
+ * KiB, and making one per patch cost page faults in every read of a chain
+ * of patches. Used by one thread at a time. */
+typedef struct patch_decoder patch_decoder;
+void patch_decoder_free(patch_decoder *pd);
+
 /* Decode a patch into dst, which must receive exactly dstlen bytes:
- * STRATA_ECORRUPT otherwise. Uses a decoder of its own (any thread). */
-int patch_decode(const uint8_t *base, size_t blen, const uint8_t *enc, size_t elen, uint8_t *dst, size_t dstlen);
+ * STRATA_ECORRUPT otherwise. *pd is made on first use (the caller frees it
+ * with patch_decoder_free). */
+int patch_decode(patch_decoder **pd, const uint8_t *base, size_t blen, const uint8_t *enc, size_t elen,
+		 uint8_t *dst, size_t dstlen);
 
 #endif

@@ -95,13 +95,49 @@ static int pool_record(strata_store *s, uint64_t m, int depth, const uint8_t **o
 	return 0;
 }
 
-int read_decode_to(strata_store *s, const read_rec *r, const uint8_t *prefix, const uint8_t *enc, int depth,
-		   uint8_t *dst)
+/* Decode a base delta or patch into *dst, or, when *dst is NULL, into
+ * memory allocated once the base is read (the caller's to free, also on
+ * failure): a chain of N bases then holds two contents at a time, not N. */
+static int on_base(strata_store *s, const read_rec *r, const uint8_t *enc, int depth, uint8_t **dst)
+{
+	/* Reading the base may reuse the memory `enc` lies in (a cached group
+	 * body is evicted by a long chain): keep a copy. */
+	uint8_t *delta = malloc(r->len ? (size_t)r->len : 1), *base = NULL;
+	size_t base_len = 0;
+	if (!delta)
+		return ERR_NOMEM();
+	memcpy(delta, enc, (size_t)r->len);
+	int rc = read_record(s, r->key, r->keylen, r->base, depth + 1, &base, &base_len);
+	if (rc)
+		err_prefix(rc, "base record %" PRIu64 ": ", r->base);
+	else if (!*dst && !(*dst = malloc(r->size ? (size_t)r->size : 1)))
+		rc = ERR_NOMEM();
+	else if (r->enc == ENC_BASE)
+		rc = delta_apply(base, base_len, delta, (size_t)r->len, *dst, (size_t)r->size);
+	else
+		rc = patch_decode(&s->patch_dec, base, base_len, delta, (size_t)r->len, *dst, (size_t)r->size);
+	free(base);
+	free(delta);
+	return rc;
+}
+
+/* Decode r into *dst (r->size bytes), allocated here when NULL (the
+ * caller's to free, also on failure). */
+static int decode(strata_store *s, const read_rec *r, const uint8_t *prefix, const uint8_t *enc, int depth,
+		  uint8_t **out)
 {
 	int rc = 0;
-	uint8_t *base = NULL;
 	size_t base_len = 0;
+	int on = r->enc == ENC_BASE || r->enc == ENC_PATCH;
+	if (!on && !*out && !(*out = malloc(r->size ? (size_t)r->size : 1)))
+		return ERR_NOMEM();
+	uint8_t *dst = *out;
 	switch (r->enc) {
+	case ENC_BASE:
+	case ENC_PATCH:
+		rc = on_base(s, r, enc, depth, out);
+		dst = *out;
+		break;
 	case ENC_LITERAL:
 		if (r->len != r->size)
 			rc = err_set(STRATA_ECORRUPT, "literal length differs from its size");
@@ -111,27 +147,6 @@ int read_decode_to(strata_store *s, const read_rec *r, const uint8_t *prefix, co
 	case ENC_DELTA:
 		rc = delta_apply(prefix, (size_t)r->off, enc, (size_t)r->len, dst, (size_t)r->size);
 		break;
-	case ENC_BASE:
-	case ENC_PATCH: {
-		/* Reading the base may reuse the memory `enc` lies in (a cached
-		 * group body is evicted by a long chain): keep a copy. */
-		uint8_t *delta = malloc(r->len ? (size_t)r->len : 1);
-		if (!delta) {
-			rc = ERR_NOMEM();
-			break;
-		}
-		memcpy(delta, enc, (size_t)r->len);
-		rc = read_record(s, r->key, r->keylen, r->base, depth + 1, &base, &base_len);
-		if (rc)
-			err_prefix(rc, "base record %" PRIu64 ": ", r->base);
-		else if (r->enc == ENC_BASE)
-			rc = delta_apply(base, base_len, delta, (size_t)r->len, dst, (size_t)r->size);
-		else
-			rc = patch_decode(base, base_len, delta, (size_t)r->len, dst, (size_t)r->size);
-		free(base);
-		free(delta);
-		break;
-	}
 	case ENC_POOL: { /* the content of a record of the pool key */
 		uint64_t m;
 		const uint8_t *pooled = NULL;
@@ -157,13 +172,17 @@ int read_decode_to(strata_store *s, const read_rec *r, const uint8_t *prefix, co
 	return rc;
 }
 
+int read_decode_to(strata_store *s, const read_rec *r, const uint8_t *prefix, const uint8_t *enc, int depth,
+		   uint8_t *dst)
+{
+	return decode(s, r, prefix, enc, depth, &dst);
+}
+
 int read_decode(strata_store *s, const read_rec *r, const uint8_t *prefix, const uint8_t *enc, int depth,
 		uint8_t **out)
 {
-	uint8_t *dst = malloc(r->size ? (size_t)r->size : 1);
-	if (!dst)
-		return ERR_NOMEM();
-	int rc = read_decode_to(s, r, prefix, enc, depth, dst);
+	uint8_t *dst = NULL;
+	int rc = decode(s, r, prefix, enc, depth, &dst);
 	if (rc) {
 		free(dst);
 		return rc;

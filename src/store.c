@@ -6,6 +6,7 @@
 #include "repeat.h"
 #include "err.h"
 #include "os.h"
+#include "patch.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -198,6 +199,7 @@ void strata_close(strata_store *s)
 		os_close(s->lock_fd);
 	}
 	conf_codecs_free(&s->codecs);
+	patch_decoder_free(s->patch_dec);
 	chunk_state_free(s->chunks);
 	repeats_free(s->repeats);
 	pthread_mutex_destroy(&s->chunk_mu);

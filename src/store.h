@@ -43,6 +43,7 @@ struct strata_store {
 	pthread_mutex_t chunk_mu; /* serializes chunked puts (chunk.c) */
 	struct chunk_state *chunks; /* chunks not yet in the indexes, or NULL */
 	struct repeats *repeats; /* a writer's index of repeats (dedup-above), or NULL */
+	struct patch_decoder *patch_dec; /* for reads of base patches, made on first use */
 	struct { int64_t pack; int fd; char path[4096]; } fds[STORE_FD_CACHE]; /* open packs by catalog id */
 	unsigned fd_next;        /* next cache slot to reuse */
 	strata_read_cost last_cost; /* of the last successful get */
