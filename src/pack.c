@@ -270,11 +270,7 @@ int pack_writer_add_record(pack_writer *w, const pack_record *r)
 		w->f.records[w->f.nrecords++] = *r;
 		return 0;
 	}
-	const pack_record *o = w->open;
-	int rc = 0;
-	if (w->nopen && (w->nopen == RUN_MAX || r->key != o->key || r->unit != o->unit || r->group != o->group ||
-			 r->n != o[w->nopen - 1].n + 1))
-		rc = close_run(w);
+	int rc = w->nopen && !run_continues(w->open, w->nopen, r) ? close_run(w) : 0;
 	if (!rc)
 		rc = grow((void **)&w->open, &w->cap_open, w->nopen + 1, sizeof *w->open);
 	if (rc)

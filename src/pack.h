@@ -151,8 +151,9 @@ uint64_t pack_writer_bytes(const pack_writer *w);
  * the temporary file is removed. Either way call pack_writer_free. */
 int pack_writer_finish(pack_writer *w, uint64_t *size_out);
 
-/* Write a footer of this version: 2 (the default) or 1 (packs of builds
- * before format 1.2; for tests of the readers). */
+/* Write a footer of this version: 3 (the default), 2 or 1 (packs of builds
+ * before formats 1.5 and 1.2; for tests of the readers). Set it before the
+ * first record: a file writer of version 2 or 3 encodes runs as they close. */
 void pack_writer_footer_version(pack_writer *w, int version);
 
 /* The footer as built so far (borrowed from the writer). */

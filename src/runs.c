@@ -15,11 +15,16 @@ static int has_base(int enc)
 
 static void run_sum_mark(pack_record *r, size_t count);
 
+int run_continues(const pack_record *run, size_t count, const pack_record *r)
+{
+	return count < RUN_MAX && r->key == run->key && r->unit == run->unit && r->group == run->group &&
+	       r->n == run[count - 1].n + 1;
+}
+
 size_t run_end(const pack_record *r, size_t n, size_t start)
 {
 	size_t i = start + 1;
-	while (i < n && i - start < RUN_MAX && r[i].key == r[start].key && r[i].unit == r[start].unit &&
-	       r[i].group == r[start].group && r[i].n == r[i - 1].n + 1)
+	while (i < n && run_continues(r + start, i - start, &r[i]))
 		i++;
 	return i;
 }

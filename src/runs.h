@@ -17,6 +17,10 @@
 
 #define RUN_MAX 512
 
+/* Whether r may follow the count (>= 1) records of run in the same run:
+ * same key, unit and group, the next n, RUN_MAX at most. */
+int run_continues(const pack_record *run, size_t count, const pack_record *r);
+
 /* The end (exclusive) of the run that starts at records[start]: the records
  * that may share a run with it, at most RUN_MAX. */
 size_t run_end(const pack_record *records, size_t n, size_t start);
