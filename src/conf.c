@@ -410,7 +410,10 @@ int strata_options_profile(strata_options *o, const char *profile)
 		return err_set(STRATA_EINVAL, "strata_options_profile needs options and a profile name");
 	strata_options d = STRATA_OPTIONS_INIT;
 	if (!strcmp(profile, "versions")) {
-		/* the defaults */
+		/* The defaults. Groups of 8 MiB: on 40 versions of react-dom
+		 * (bench/versions), packs after a repack of 1.58 MB against
+		 * 1.97 MB with 4 MiB groups (16 MiB: no smaller), for a get
+		 * p99 of 5.2 against 3.4 ms (median 0.17 against 0.13 ms). */
 	} else if (!strcmp(profile, "trace")) {
 		/* zstd:2: on the 300 MB syscall trace of bench/trace (1.1
 		 * million records), 1.7% smaller than zstd:1 (54.0 against

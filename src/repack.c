@@ -42,6 +42,7 @@ static int describe_unit(void *ctx, const strata_unit_info *ui)
 typedef struct row {
 	size_t key_off, keylen;
 	uint64_t n, unit;
+	unsigned size_class;    /* of its key (see size_classes) */
 } row;
 
 typedef struct rows {
@@ -69,12 +70,44 @@ static int collect_row(void *ctx, const void *key, size_t keylen, uint64_t n, ui
 		off = prev->key_off;
 	else if (buf_append(&rs->keys, key, keylen))
 		return STRATA_ENOMEM;
-	rs->v[rs->n++] = (row){ off, keylen, n, unit };
+	rs->v[rs->n++] = (row){ off, keylen, n, unit, 0 };
 	return 0;
 }
 
-/* Order keys so that files likely alike sit together, as git's name hash
- * does: by base name read backwards (extension first), then by path. */
+/* Order keys by size class, then so that files likely alike sit together,
+ * as git's name hash does: by base name read backwards (extension first),
+ * then by path.
+ *
+ * A record joins the open group only while the group's compressed prefix
+ * stays within its own read cost, a multiple of its size: after a large
+ * file's history, a small file's first record closes the group. Keys of
+ * one power-of-two size class together let groups fill up: on 40 versions
+ * of react-dom (60 files), 12 groups of 2.24 MB became 6 of 1.97 MB, and
+ * 4 of 1.58 MB with 8 MiB groups. Ordering by size alone did as well there
+ * but cost 4% on this repository's own history, where names matter more. */
+
+/* The size class of each key: the bit length of its largest record in the
+ * range. Rows of a key are adjacent. */
+static int size_classes(strata_store *s, rows *rs)
+{
+	for (size_t i = 0, j; i < rs->n; i = j) {
+		uint64_t size = 0;
+		for (j = i; j < rs->n && rs->v[j].key_off == rs->v[i].key_off; j++) {
+			catalog_loc loc;
+			int rc = catalog_lookup(s->cat, rs->keys.p + rs->v[j].key_off, rs->v[j].keylen, rs->v[j].n, &loc);
+			if (rc)
+				return rc;
+			if (loc.size > size)
+				size = loc.size;
+		}
+		unsigned c = 0;
+		for (; size; size >>= 1)
+			c++;
+		for (size_t t = i; t < j; t++)
+			rs->v[t].size_class = c;
+	}
+	return 0;
+}
 
 static size_t base_start(const uint8_t *k, size_t len)
 {
@@ -99,6 +132,8 @@ static int cmp_rows(const void *a, const void *b, void *ctx)
 {
 	const row *x = a, *y = b;
 	const rows *rs = ctx;
+	if (x->size_class != y->size_class)
+		return x->size_class < y->size_class ? -1 : 1;
 	if (x->key_off != y->key_off) {
 		int c = cmp_keys(rs->keys.p + x->key_off, x->keylen, rs->keys.p + y->key_off, y->keylen);
 		if (c)
@@ -188,6 +223,8 @@ static int repack_range(strata_store *s, uint64_t first, uint64_t last, uint64_t
 	rows rs = { .newest_first = !(flags & STRATA_REPACK_OLDEST_FIRST) };
 	if (!rc)
 		rc = catalog_foreach_in_range(s->cat, first, last, rs.newest_first, collect_row, &rs);
+	if (!rc)
+		rc = size_classes(s, &rs);
 	s->body_cache_on = 1;
 	if (!rc)
 		rc = move_records(&r, &rs);

@@ -18,7 +18,9 @@ made with --repack-after 0 (exactly one pack per unit, checked).
                   log KEY keeps record, unit, size and checksum; every get
                   touches exactly 1 group (get --stats) and stats reports
                   chain_max 1; in the footer each key's records are together,
-                  newest first, none coded against another pack (encoding 2);
+                  newest first, the keys ordered by the bit length of their
+                  largest record, then base name read backwards, then path,
+                  none coded against another pack (encoding 2);
                   verify passes
   --oldest-first  the same, each key's records oldest first in the footer
   after a repack  new units go to packs of their own (and may be coded
@@ -208,6 +210,10 @@ def footer_order(S, name, contents, newest_first, what):
         order.setdefault(r["key"], []).append(r["n"])
     t.eq(sorted(keys_seen), sorted(set(keys_seen)), what + "each key's records together in the footer")
     t.eq(sorted(order), sorted(contents), what + "keys in the footer")
+    # keys by size class (bit length of the largest record), then base name
+    # read backwards, then path
+    want_keys = sorted(contents, key=lambda k: (max(map(len, contents[k])).bit_length(), k.rsplit(b"/", 1)[-1][::-1], k))
+    t.eq(keys_seen, want_keys, what + "key order in the footer")
     want = {k: (list(range(len(v), 0, -1)) if newest_first else list(range(1, len(v) + 1))) for k, v in contents.items()}
     t.eq(order, want, what + "record order of each key in the footer (%s first)" % ("newest" if newest_first else "oldest"))
     t.eq([r for r in pk["records"] if r["enc"] == 2], [], what + "records coded against another pack (encoding 2)")
