@@ -176,11 +176,13 @@ static const command COMMANDS[] = {
 	  "usage: strata repack STORE [--oldest-first]\n"
 	  "\n"
 	  "Rewrite every record into one new pack: each key's records together\n"
-	  "(newest first unless --oldest-first), keys in byte order, each record\n"
-	  "coded against its own group only, so any get touches one group. The new\n"
-	  "pack is durable and catalogued before the old packs are deleted; a crash\n"
-	  "at any moment leaves every record readable. Commits also repack on their\n"
-	  "own once enough small packs pile up (see 'strata init --repack-after').\n"
+	  "(newest first unless --oldest-first), keys of alike sizes together and\n"
+	  "by name within a size (extension first), so alike files share groups;\n"
+	  "each record coded against its own group only, so any get touches one\n"
+	  "group. The new pack is durable and catalogued before the old packs are\n"
+	  "deleted; a crash at any moment leaves every record readable. Commits\n"
+	  "also repack on their own once enough small packs pile up (see 'strata\n"
+	  "init --repack-after').\n"
 	  "\n"
 	  "  --oldest-first  order each key's records oldest first\n" },
 	{ "rebuild", cmd_rebuild, "recreate the catalog from the packs",
