@@ -63,6 +63,12 @@ made with --repack-after 0 (exactly one pack per unit, checked).
                   they are grouped 3 by 3 (4 groups; a 4th record would make
                   a get read more than 4 x 6000 bytes) and no get reads more
                   than 24000 bytes
+  zstd 19 deltas  two keys of two 40000-byte versions: x2 is x1 with 5 KiB
+                  replaced, y2 is y1 with 64 bytes replaced; after a repack
+                  (zstd 19, newest first) x1 is a literal and y1 an in-group
+                  delta (a delta is kept under zstd 19 only when a 32nd of
+                  the record or less); in one unit at zstd 3 both second
+                  versions are in-group deltas (under half)
 """
 import os
 import random
@@ -488,5 +494,37 @@ t.eq(r.out, b"", "get -o FILE --stats: stdout")
 t.check(re.match(rb"^read [1-9]\d* bytes from packs in 1 group\(s\), decoded \d+ bytes, returned 6000 bytes \(\d\.\d\d bytes "
                  rb"read per byte returned\)\n$", r.err), lambda: "get -o FILE --stats: stderr %r" % r.err)
 t.check(open(out_p, "rb").read() == recs[5], "get -o FILE --stats: the file")
+
+t.section("in-group deltas under zstd 19: kept only when tiny")
+# x2 is x1 with 5 KiB of fresh random bytes in 5 places (a delta of 12% of
+# it), y2 is y1 with 64 bytes changed (well under a 32nd). A repack (zstd 19)
+# puts each key's newest first and keeps y1 as a delta against y2's group
+# but x1 as a literal, which zstd matches against x2; commits (zstd 3) keep
+# both deltas, each under half of its record.
+Z = os.path.join(D, "z19")
+t.must("init", Z, "--repack-after", "0")
+rng = random.Random(19)
+x1, y1 = rng.randbytes(40000), rng.randbytes(40000)
+x2 = bytearray(x1)
+for i in range(5):
+    x2[4000 + 8000 * i:5024 + 8000 * i] = rng.randbytes(1024)
+y2 = bytearray(y1)
+y2[20000:20064] = rng.randbytes(64)
+zc = {b"x": [x1, bytes(x2)], b"y": [y1, bytes(y2)]}
+t.must("load", Z, input=b"".join(b"put 40000 %s\n" % k + v[0] + b"\n" for k, v in sorted(zc.items())) + b"commit\n" +
+       b"".join(b"put 40000 %s\n" % k + v[1] + b"\n" for k, v in sorted(zc.items())) + b"commit\n")
+t.must("repack", Z)
+pk = parse_pack(os.path.join(Z, "packs", t.packs(Z)[0]))
+t.eq([(r["key"], r["n"], r["enc"]) for r in pk["records"]], [(b"x", 2, 0), (b"x", 1, 0), (b"y", 2, 0), (b"y", 1, 1)],
+     "repack at zstd 19: (key, record, encoding) in footer order")
+all_records(Z, zc, "zstd 19 repack: ")
+Z3 = os.path.join(D, "z3")
+t.must("init", Z3, "--repack-after", "0")
+t.must("load", Z3, input=b"".join(b"put 40000 %s\n" % k + v[0] + b"\n" + b"put 40000 %s\n" % k + v[1] + b"\n"
+                                  for k, v in sorted(zc.items())) + b"commit\n")
+pk = parse_pack(os.path.join(Z3, "packs", "0000000001.pack"))
+t.eq([(r["key"], r["n"], r["enc"]) for r in pk["records"]], [(b"x", 1, 0), (b"x", 2, 1), (b"y", 1, 0), (b"y", 2, 1)],
+     "one unit at zstd 3: (key, record, encoding) in footer order")
+all_records(Z3, zc, "zstd 3 unit: ")
 
 t.finish()
