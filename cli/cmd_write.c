@@ -268,6 +268,7 @@ typedef struct load_state {
 	double start;
 	progress prog;
 	strata_pipeline_options po;      /* --threads, --queue-mb, --durable-* */
+	int async_ok;                    /* commits may return before durable */
 } load_state;
 
 static int load_opt(int opt, const char *arg, void *ctx)
@@ -311,10 +312,13 @@ static void load_progress(load_state *st, int force)
 		      dt > 0 ? (double)st->bytes / 1048576.0 / dt : 0.0);
 }
 
+/* With -v every commit is synchronous, so that "committed unit N" is printed
+ * once N is durable; otherwise a commit may return at once (async_ok) and
+ * the end of the load waits for every unit. */
 static int load_commit(load_state *st, const char *label)
 {
-	uint64_t unit;
-	int rc = strata_commit(st->s, label, &unit);
+	uint64_t unit = 0;
+	int rc = st->async_ok ? strata_commit_async(st->s, label) : strata_commit(st->s, label, &unit);
 	if (rc)
 		return fail_lib("load", rc);
 	st->units++;
@@ -336,19 +340,25 @@ static int load_stream(load_state *st, FILE *in, const char *name)
 		load_cmd c;
 		if (load_next(&p, &c)) {
 			progress_done(&st->prog);
+			/* the commits before the bad input stand, once durable */
+			if (st->units && (rc = strata_pipeline_wait(st->s, NULL)) != 0) {
+				rc = fail_lib("load", rc);
+				break;
+			}
 			rc = fail("load: %s: %s; the unit in progress (%" PRIu64 " records) was discarded, "
 				  "the %" PRIu64 " units committed before it are kept", name, p.err, st->unit_records, st->units);
 			break;
 		}
 		if (c.kind == LOAD_END) {
 			/* The records since the last commit, unless a durable
-			 * point (--durable-mb/-sec) took them all already. */
+			 * point (--durable-mb/-sec) took them all already;
+			 * then every unit durable. */
 			int pending = 0;
 			if (st->unit_records && (rc = strata_pending(st->s, &pending)) != 0)
 				rc = fail_lib("load", rc);
 			else if (pending)
 				rc = load_commit(st, NULL);
-			else if ((rc = strata_pipeline_wait(st->s, NULL)) != 0) /* those durable points */
+			if (!rc && (rc = strata_pipeline_wait(st->s, NULL)) != 0)
 				rc = fail_lib("load", rc);
 			break;
 		}
@@ -402,6 +412,12 @@ int cmd_load(int argc, char **argv)
 	progress_init(&st.prog);
 	st.start = now_seconds();
 	rc = strata_pipeline_set(st.s, &st.po) ? fail_lib("load", 1) : 0;
+	/* Asynchronous commits only where no record is coded against an
+	 * earlier unit (chain-max 1, as the trace profile: elsewhere the next
+	 * unit's records must find this one's filed, to be deltas against it)
+	 * and nothing is chunked (a synchronous commit files the chunks). */
+	strata_options so;
+	st.async_ok = !st.verbose && !strata_options_get(st.s, &so) && so.chain_max == 1 && so.chunk_above == 0;
 	if (!rc)
 		rc = load_stream(&st, in, strcmp(file, "-") ? file : "standard input");
 	progress_done(&st.prog);

@@ -141,7 +141,8 @@ typedef struct strata_options {
 	uint64_t delta_above; /* records of at least this many bytes are
 			       * coded as copy/insert deltas against the
 			       * bytes of their group so far, where that is
-			       * at most half their size; shorter ones only
+			       * at most half their size (a 32nd in groups
+			       * of zstd 19 and up); shorter ones only
 			       * where a base delta is the alternative. 0 =
 			       * only there, else 16..2^30 (default 256) */
 } strata_options;
@@ -170,6 +171,13 @@ typedef struct strata_options {
  *               similar earlier chunk where one is found)
  */
 int strata_options_profile(strata_options *o, const char *profile);
+
+/*
+ * Set *out to the options of an open store, as its strata.conf holds them.
+ * out->codec and out->codec_rules are NULL: the store keeps its codecs
+ * resolved (strata.conf lists them as written).
+ */
+int strata_options_get(strata_store *s, strata_options *out);
 
 /*
  * Open the store at directory `path`. `flags` is a STRATA_OPEN_* mask.
@@ -268,7 +276,9 @@ int strata_pipeline_set(strata_store *s, const strata_pipeline_options *o);
  * catalogs the unit behind the caller's back. A later strata_commit() or
  * strata_pipeline_wait() returns after it is durable. If writing it fails,
  * the unit is lost and every later put and commit fails with
- * STRATA_EIO naming the cause until strata_rollback().
+ * STRATA_EIO naming the cause until strata_rollback(). In a store that
+ * repacks on commit (repack_after N), every Nth commit in a row made this
+ * way is synchronous, as strata_commit(), and repacks when due.
  */
 int strata_commit_async(strata_store *s, const char *label);
 

@@ -337,6 +337,7 @@ int strata_commit(strata_store *s, const char *label, uint64_t *unit_out)
 		rc = use_pipe(s, &piped);
 	if (!rc)
 		rc = piped ? pipe_commit(s->pipe, label, 1, &unit) : commit_direct(s, label, &unit);
+	s->async_run = 0;
 	if (!rc && unit_out)
 		*unit_out = unit;
 	if (!rc)
@@ -350,11 +351,25 @@ int strata_commit(strata_store *s, const char *label, uint64_t *unit_out)
 	return rc;
 }
 
+int strata_options_get(strata_store *s, strata_options *out)
+{
+	err_clear();
+	if (!s || !out)
+		return err_set(STRATA_EINVAL, "strata_options_get needs a store and an output");
+	*out = s->opts;
+	return 0;
+}
+
 int strata_commit_async(strata_store *s, const char *label)
 {
 	err_clear();
 	if (!s)
 		return err_set(STRATA_EINVAL, "strata_commit_async needs a store");
+	/* A store that repacks on commit does so at every repack_after-th
+	 * commit at the latest: small packs pile up no faster than with
+	 * synchronous commits. */
+	if (s->opts.repack_after && ++s->async_run >= s->opts.repack_after)
+		return strata_commit(s, label, NULL);
 	int piped = 0, rc = writable_check(s);
 	uint64_t unit = 0;
 	if (!rc)

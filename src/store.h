@@ -40,6 +40,7 @@ struct strata_store {
 	pthread_mutex_t pipe_mu; /* guards starting it (puts may race) */
 	atomic_int pipe_on;      /* set once it runs: puts then skip pipe_mu */
 	strata_pipeline_options pipe_opts; /* for the next start */
+	int async_run;           /* asynchronous commits since the last synchronous one */
 	pthread_mutex_t chunk_mu; /* serializes chunked puts (chunk.c) */
 	struct chunk_state *chunks; /* chunks not yet in the indexes, or NULL */
 	struct repeats *repeats; /* a writer's index of repeats (dedup-above), or NULL */

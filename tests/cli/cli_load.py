@@ -326,4 +326,26 @@ half = PREFIX.index(b"commit unit A\n") + len(b"commit unit A\n")
 broken("error in the second unit", PREFIX[:half] + put(b"beta", b"b") + b"put 2 k\n", half + len(put(b"beta", b"b")) + 8,
        "expected 2 bytes of data for key 'k', got 0", 1, 1, True, mA)
 
+t.section("asynchronous commits (trace profile, chain-max 1)")
+# without -v such a store's load commits without waiting for each unit: at
+# the end, and at bad input, it waits until every unit is durable
+TR = os.path.join(D, "trace")
+t.must("init", TR, "--profile", "trace")
+trng = random.Random(77)
+tunits = [[(b"events", trng.randbytes(80)) for _ in range(50)] + [(b"data", trng.randbytes(3000))] for _ in range(6)]
+tstream = b"".join(b"".join(put(k, d) for k, d in u) + b"commit u%d\n" % i for i, u in enumerate(tunits, 1))
+r = t.expect(1, "load", TR, "-", input=tstream + b"put 4 events\nab")
+t.check(b"the 6 units committed before it are kept" in r.err, lambda: "async load, bad input: %r" % r.err)
+t.eq([(u["unit"], u["records"], u["label"]) for u in t.units(TR)], [(i, 51, b"u%d" % i) for i in range(1, 7)],
+     "async load, bad input: log")
+r = t.expect(0, "load", TR, "-", input=tstream)
+t.check(r.err.startswith(b"loaded 306 records (") and b"in 6 units in" in r.err, lambda: "async load: %r" % r.err)
+t.eq(len(t.units(TR)), 12, "async load: units after two loads")
+for i, u in enumerate(tunits + tunits):
+    for j in (0, 49, 50):
+        k, d = u[j]
+        t.check_record(TR, k, (51 if k == b"events" else 1) * i // (51 if k == b"events" else 1) * (50 if k == b"events" else 1) + (j + 1 if k == b"events" else 1), d,
+                       "async load: ")
+t.eq(t.ok("verify", TR).rc, 0, "async load: verify")
+
 t.finish()

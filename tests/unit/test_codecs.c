@@ -1026,6 +1026,21 @@ static void test_profiles(void **state)
 		assert_int_equal(check_packs(path, NULL, 0, codecs[i], levels[i], NULL), NKEYS * 4);
 		check_records(s, 2, 2);
 		strata_close(s);
+		/* the store keeps the profile's options: reopened, it says so */
+		s = open_store(path, STRATA_OPEN_WRITE, NULL);
+		strata_options got;
+		assert_int_equal(strata_options_get(s, &got), 0);
+		assert_int_equal(got.group_cap, o.group_cap);
+		assert_int_equal(got.chain_max, o.chain_max);
+		assert_int_equal(got.read_cost_max, o.read_cost_max);
+		assert_int_equal(got.repack_after, o.repack_after);
+		assert_int_equal(got.chunk_above, o.chunk_above);
+		assert_int_equal(got.dedup_above, o.dedup_above);
+		assert_int_equal(got.delta_above, o.delta_above);
+		assert_null(got.codec);
+		assert_null(got.codec_rules);
+		assert_int_equal(strata_options_get(s, NULL), STRATA_EINVAL);
+		strata_close(s);
 		free(path);
 	}
 }

@@ -318,6 +318,46 @@ static void test_async_and_close(void **state)
 	free(path);
 }
 
+static int count_pack(void *ctx, const char *path, uint64_t first, uint64_t last, uint64_t bytes)
+{
+	(void)path, (void)first, (void)last, (void)bytes;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+/* A store that repacks on commit (repack_after 4) repacks at every 4th
+ * asynchronous commit in a row: 12 of them leave fewer packs than units,
+ * and no more than 4 one-unit packs after the last repacked one. */
+static void test_async_repacks(void **state)
+{
+	const char *dir = *state;
+	char *path = tu_join(dir, "s");
+	strata_options o = STRATA_OPTIONS_INIT;
+	o.repack_after = 4;
+	strata_store *s = NULL;
+	assert_int_equal(strata_open(&s, path, STRATA_OPEN_CREATE, &o), 0);
+	const strata_pipeline_options po = { .workers = 2 };
+	assert_int_equal(strata_pipeline_set(s, &po), 0);
+	for (uint64_t u = 1; u <= 12; u++) {
+		for (uint64_t n = 1; n <= 5; n++)
+			put_rec(s, "t", u, n, NULL);
+		assert_int_equal(strata_commit_async(s, "async"), 0);
+	}
+	uint64_t last = 0;
+	assert_int_equal(strata_pipeline_wait(s, &last), 0);
+	assert_int_equal(last, 12);
+	int packs = 0, tail = 0;
+	assert_int_equal(strata_foreach_pack(s, 1, count_pack, &packs), 0);
+	assert_int_equal(strata_foreach_pack(s, 10, count_pack, &tail), 0);
+	assert_true(packs < 12);
+	assert_true(tail <= 4);
+	for (uint64_t u = 1; u <= 12; u += 5)
+		for (uint64_t n = 1; n <= 5; n += 2)
+			expect_rec(s, "t", 5 * (u - 1) + n, u, n);
+	strata_close(s);
+	free(path);
+}
+
 static void test_durable_bytes(void **state)
 {
 	const char *dir = *state;
@@ -514,6 +554,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_back_pressure, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_commit_durable, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_async_and_close, tu_setup_dir, tu_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_async_repacks, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_durable_bytes, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_thread_counts, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_failure, tu_setup_dir, tu_teardown_dir),
