@@ -411,9 +411,11 @@ int strata_options_profile(strata_options *o, const char *profile)
 	strata_options d = STRATA_OPTIONS_INIT;
 	if (!strcmp(profile, "versions")) {
 		/* The defaults. Groups of 8 MiB: on 40 versions of react-dom
-		 * (bench/versions), packs after a repack of 1.58 MB against
-		 * 1.97 MB with 4 MiB groups (16 MiB: no smaller), for a get
-		 * p99 of 5.2 against 3.4 ms (median 0.17 against 0.13 ms). */
+		 * (bench/versions), packs after a repack of 1.36 MB against
+		 * 2.22 MB with 4 MiB groups (a full repack's zstd 19 groups
+		 * hold literals, which fill 4 MiB fast; 16 MiB: no smaller),
+		 * 2.21 against 2.50 MB after the load, for a get p99 of 5.2
+		 * against 3.4 ms (median 0.17 against 0.13 ms). */
 	} else if (!strcmp(profile, "trace")) {
 		/* zstd:2: on the 300 MB syscall trace of bench/trace (1.1
 		 * million records), 1.7% smaller than zstd:1 (54.0 against
