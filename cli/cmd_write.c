@@ -343,6 +343,7 @@ static int load_stream(load_state *st, FILE *in, const char *name)
 			/* the commits before the bad input stand, once durable */
 			if (st->units && (rc = strata_pipeline_wait(st->s, NULL)) != 0) {
 				rc = fail_lib("load", rc);
+				fail("load: %s: %s; the stream stopped there", name, p.err);
 				break;
 			}
 			rc = fail("load: %s: %s; the unit in progress (%" PRIu64 " records) was discarded, "

@@ -87,18 +87,26 @@ static int collect_row(void *ctx, const void *key, size_t keylen, uint64_t n, ui
  * but cost 4% on this repository's own history, where names matter more. */
 
 /* The size class of each key: the bit length of its largest record in the
- * range. Rows of a key are adjacent. */
+ * range. Rows of a key are adjacent and their numbers consecutive: one
+ * lookup per footer run of them. */
 static int size_classes(strata_store *s, rows *rs)
 {
 	for (size_t i = 0, j; i < rs->n; i = j) {
-		uint64_t size = 0;
-		for (j = i; j < rs->n && rs->v[j].key_off == rs->v[i].key_off; j++) {
+		uint64_t lo = rs->v[i].n, hi = lo, size = 0;
+		for (j = i + 1; j < rs->n && rs->v[j].key_off == rs->v[i].key_off; j++) {
+			lo = rs->v[j].n < lo ? rs->v[j].n : lo;
+			hi = rs->v[j].n > hi ? rs->v[j].n : hi;
+		}
+		for (uint64_t n = lo; n <= hi;) {
 			catalog_loc loc;
-			int rc = catalog_lookup(s->cat, rs->keys.p + rs->v[j].key_off, rs->v[j].keylen, rs->v[j].n, &loc);
+			const pack_record *run;
+			size_t nrun;
+			int rc = catalog_lookup_run(s->cat, rs->keys.p + rs->v[i].key_off, rs->v[i].keylen, n, &loc, &run,
+						    &nrun);
 			if (rc)
 				return rc;
-			if (loc.size > size)
-				size = loc.size;
+			for (size_t k = 0; k < nrun && n <= hi; k++, n++)
+				size = run[k].size > size ? run[k].size : size;
 		}
 		unsigned c = 0;
 		for (; size; size >>= 1)
