@@ -91,7 +91,7 @@ typedef struct strata_store strata_store;
  */
 typedef struct strata_options {
 	unsigned version;   /* STRATA_OPTIONS_VERSION */
-	uint64_t group_cap; /* group body cap in bytes, 4 KiB..256 MiB (default 8 MiB) */
+	uint64_t group_cap; /* group body cap in bytes, 4 KiB..256 MiB (default 16 MiB) */
 	int zstd_level;     /* zstd level where none is given, 1..22 (default 3) */
 	int chain_max;      /* most groups one get may touch, 1..32 (default 4) */
 	int read_cost_max;  /* most compressed bytes one get may read, as a
@@ -149,12 +149,12 @@ typedef struct strata_options {
 
 #define STRATA_OPTIONS_VERSION 5
 #define STRATA_OPTIONS_INIT \
-	{ STRATA_OPTIONS_VERSION, 8u << 20, 3, 4, 4, 16, NULL, NULL, 4u << 20, 64u << 10, 1ull << 30, 0, 256 }
+	{ STRATA_OPTIONS_VERSION, 16u << 20, 3, 4, 4, 16, NULL, NULL, 4u << 20, 64u << 10, 1ull << 30, 0, 256 }
 
 /*
  * Set *o to the defaults of a store profile (STRATA_EINVAL for another
  * name):
- *   "versions"  STRATA_OPTIONS_INIT: zstd:3, 8 MiB groups, chains of 4,
+ *   "versions"  STRATA_OPTIONS_INIT: zstd:3, 16 MiB groups, chains of 4,
  *               read cost 4, repack after 16 small packs
  *   "trace"     zstd:2, 4 MiB groups, no deltas against earlier units
  *               (chain_max 1), read cost 64 (groups fill whatever the

@@ -410,12 +410,15 @@ int strata_options_profile(strata_options *o, const char *profile)
 		return err_set(STRATA_EINVAL, "strata_options_profile needs options and a profile name");
 	strata_options d = STRATA_OPTIONS_INIT;
 	if (!strcmp(profile, "versions")) {
-		/* The defaults. Groups of 8 MiB: on 40 versions of react-dom
-		 * (bench/versions), packs after a repack of 1.36 MB against
-		 * 2.22 MB with 4 MiB groups (a full repack's zstd 19 groups
-		 * hold literals, which fill 4 MiB fast; 16 MiB: no smaller),
-		 * 2.21 against 2.50 MB after the load, for a get p99 of 5.2
-		 * against 3.4 ms (median 0.17 against 0.13 ms). */
+		/* The defaults. Groups of 16 MiB: on 40 versions of react-dom
+		 * (bench/versions), packs after a repack of 1.21 MB against
+		 * 1.35 MB with 8 MiB groups and 2.22 MB with 4 MiB (a full
+		 * repack's zstd 19 groups hold literals, which fill groups
+		 * fast; 32 MiB: no smaller); after the load 2.21 MB with 8 or
+		 * 16 MiB, against 2.50 MB with 4. A get's p99 on the
+		 * repacked store, 6.7 to 8.6 ms against 5.2 with 8 MiB; its
+		 * median 0.15 ms. On this repository's history all three
+		 * store the same (its files are small). */
 	} else if (!strcmp(profile, "trace")) {
 		/* zstd:2: on the 300 MB syscall trace of bench/trace (1.1
 		 * million records), 1.7% smaller than zstd:1 (54.0 against

@@ -35,6 +35,7 @@ struct group_coder {
 	group_read_cost cost;
 	/* codec states, each made on first use */
 	ZSTD_CCtx *zstd_c;
+	ZSTD_CCtx *zstd_trial; /* group_enc_estimate's */
 	ZSTD_DCtx *zstd_d;
 	LZ4F_cctx *lz4_c;
 	LZ4F_dctx *lz4_d;
@@ -98,6 +99,7 @@ void group_coder_free(group_coder *c)
 	if (!c)
 		return;
 	ZSTD_freeCCtx(c->zstd_c);
+	ZSTD_freeCCtx(c->zstd_trial);
 	ZSTD_freeDCtx(c->zstd_d);
 	LZ4F_freeCompressionContext(c->lz4_c);
 	LZ4F_freeDecompressionContext(c->lz4_d);
@@ -536,6 +538,35 @@ int group_enc_add(group_coder *c, const void *p, size_t n, int *flushed)
 		*flushed = 1;
 	}
 	return rc;
+}
+
+/* zstd's fastest positive level on the piece alone: the group's level, at
+ * least TRIAL_MIN_LEVEL and with the group's earlier bytes in its window,
+ * does better on any piece worth compressing. */
+#define TRIAL_LEVEL 1
+#define TRIAL_MIN_LEVEL 3
+
+int group_enc_estimate(group_coder *c, int codec, int level, const void *p, size_t n, uint64_t *out)
+{
+	*out = n;
+	if (codec != CODEC_ZSTD || level < TRIAL_MIN_LEVEL)
+		return 0;
+	if (!c->zstd_trial && !(c->zstd_trial = ZSTD_createCCtx()))
+		return ERR_NOMEM();
+	ZSTD_CCtx_reset(c->zstd_trial, ZSTD_reset_session_and_parameters);
+	ZSTD_CCtx_setParameter(c->zstd_trial, ZSTD_c_compressionLevel, TRIAL_LEVEL);
+	ZSTD_inBuffer in = { p, n, 0 };
+	uint64_t total = 0;
+	size_t left;
+	do { /* c->out is free between encoder steps */
+		ZSTD_outBuffer o = { c->out, GROUP_IO_CHUNK, 0 };
+		left = ZSTD_compressStream2(c->zstd_trial, &o, &in, ZSTD_e_end);
+		if (ZSTD_isError(left))
+			return err_set(STRATA_EIO, "zstd compression failed: %s", ZSTD_getErrorName(left));
+		total += o.pos;
+	} while (left != 0);
+	*out = total < n ? total : n;
+	return 0;
 }
 
 void group_enc_pos(const group_coder *c, uint64_t *emitted, uint64_t *pending)

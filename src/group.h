@@ -94,6 +94,13 @@ int group_enc_prepare(group_coder *c, size_t n, int *flushed);
 /* Compressed bytes emitted so far, and body bytes added since the last flush. */
 void group_enc_pos(const group_coder *c, uint64_t *emitted, uint64_t *pending);
 int group_enc_end(group_coder *c, group_out *out);
+/* An estimate, never above n, of the compressed bytes a piece of n body
+ * bytes adds to a group of `codec` at `level` (a block of its own, as a
+ * piece past the block length gets): for zstd at level 3 and up, its size
+ * under zstd's fastest level alone, which the group's stronger level with
+ * the group's earlier bytes as its window beats in practice; n otherwise.
+ * May run between the steps of an encoding on the same coder. */
+int group_enc_estimate(group_coder *c, int codec, int level, const void *p, size_t n, uint64_t *out);
 
 /* One-shot encoding (built on the calls above): compress the body made of `pieces` (in order) with `codec` at `level`,
  * streaming the compressed bytes to `sink`. If `cends` is not NULL it

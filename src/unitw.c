@@ -317,13 +317,34 @@ static uint64_t prefix_bound(const unitw *u, size_t len)
 }
 
 /* Whether adding the choice to the open group would make a get of it read
- * more than the read-cost cap allows, or the group too large. */
-static int group_full_for(const unitw *u, const choice *c, size_t size)
+ * more than the read-cost cap allows, or the group too large. A piece past
+ * the block length ends a block of its own: when its raw length would
+ * break the cap, the codec's estimate of its compressed length decides.
+ * Counting raw lengths closed groups early: on 40 versions of react-dom
+ * (bench/versions), full repacks of 16 MiB groups stored 1.36 MB in 4
+ * groups counting raw lengths and 1.21 MB in 3 with the estimate, whose
+ * reads cost at most 3.55 times the record (cap 4). */
+static int group_full_for(unitw *u, const choice *c, size_t size, int *full)
 {
+	*full = 0;
 	if (!u->open || u->nrecs == 0)
 		return 0;
-	return u->body.len + c->len > u->cfg.group_cap ||
-	       prefix_bound(u, c->len) + c->base_cost > cost_cap(u, size);
+	uint64_t cap = cost_cap(u, size);
+	if (u->body.len + c->len > u->cfg.group_cap || c->base_cost >= cap) {
+		*full = 1;
+		return 0;
+	}
+	if (prefix_bound(u, c->len) <= cap - c->base_cost)
+		return 0;
+	*full = 1;
+	if (c->len <= flush_len(u))
+		return 0;
+	uint64_t emitted, pending, own;
+	group_enc_pos(u->cfg.coder, &emitted, &pending);
+	int rc = group_enc_estimate(u->cfg.coder, u->codec, u->level, c->p, c->len, &own);
+	if (!rc)
+		*full = emitted + pending + own + group_codec_slack(u->codec) > cap - c->base_cost;
+	return rc;
 }
 
 static int add_rec(unitw *u, const pack_record *r)
@@ -441,7 +462,9 @@ static int put_record(unitw *u, const void *key, size_t keylen, keymap_val *kv, 
 	if (!rc && h && h->pool) { /* a repeat: a reference to its pool record */
 		uint8_t ref[10];
 		choice c = { ENC_POOL, ref, varint_put(ref, h->pool), 0, 0, 0 };
-		if (group_full_for(u, &c, len))
+		int full;
+		rc = group_full_for(u, &c, len, &full);
+		if (!rc && full)
 			rc = close_group(u);
 		uint64_t own = prefix_bound(u, c.len);
 		if (!rc)
@@ -460,7 +483,10 @@ static int put_record(unitw *u, const void *key, size_t keylen, keymap_val *kv, 
 	if (!given && len < u->cfg.group_cap)
 		rc = choose(u, key, keylen, kv, h, data, len, &c);
 	/* A chunk list's own read is what the cap bounds, not its content's. */
-	if (!rc && group_full_for(u, &c, len)) {
+	int full = 0;
+	if (!rc)
+		rc = group_full_for(u, &c, len, &full);
+	if (!rc && full) {
 		rc = close_group(u);
 		if (!rc && c.enc == ENC_DELTA) /* it referred to the closed group */
 			rc = choose(u, key, keylen, kv, h, data, len, &c);

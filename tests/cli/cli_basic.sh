@@ -145,7 +145,7 @@ help_says() {
 }
 # init: each option's range and default (the checks of 'store errors' and
 # 'init' hold the CLI to them)
-for doc in "(default 8388608; 4096..268435456)" "zstd level 1..22 (default 3)" "(1..32, default 4)" \
+for doc in "(default 16777216; 4096..268435456)" "zstd level 1..22 (default 3)" "(1..32, default 4)" \
 	"(1..1024, default 4;" "(0 = never, 2..1000, default 16)"; do
 	check help_says "$T/help_init" "$doc" -- "init --help does not say '$doc'"
 done
@@ -332,7 +332,7 @@ check test -d "$T/s0/packs" -- "init made no packs/ directory"
 # docs/FORMAT.md: name = value lines, strata-store first, the defaults of
 # 'init --help'
 check test "$(cat "$T/s0/strata.conf")" == "strata-store = 1
-group-cap = 8388608
+group-cap = 16777216
 zstd-level = 3
 chain-max = 4
 read-cost-max = 4
@@ -370,7 +370,7 @@ dedup-above = 64
 delta-above = 1073741824" -- "strata.conf of init with every option at the other end of its range: $(cat "$T/s2/strata.conf")"
 expect 0 "$STRATA" init "$T/s3" --repack-after 2 --level 1
 check test "$(cat "$T/s3/strata.conf")" == "strata-store = 1
-group-cap = 8388608
+group-cap = 16777216
 zstd-level = 1
 chain-max = 4
 read-cost-max = 4

@@ -928,7 +928,7 @@ static void test_conf_compat(void **state)
 	char *conf = tu_join(f->store, "strata.conf");
 	size_t clen;
 	uint8_t *made = tu_read_file(conf, &clen);
-	static const char plain[] = "strata-store = 1\ngroup-cap = 8388608\nzstd-level = 3\nchain-max = 4\n"
+	static const char plain[] = "strata-store = 1\ngroup-cap = 16777216\nzstd-level = 3\nchain-max = 4\n"
 				    "read-cost-max = 4\nrepack-after = 16\nchunk-above = 4194304\n"
 				    "chunk-avg = 65536\nstate-mem = 1073741824\n";
 	assert_int_equal(clen, sizeof plain - 1);

@@ -8,7 +8,10 @@
  * would pass read_cost_max * max(size, 4 KiB) bytes, counting for the
  * record's own group the bytes emitted so far plus the body bytes up to the
  * next block end plus 32 (unitw.c, prefix_bound), and adding its base's
- * cost. What that leaves out is zstd framing: a block header of 3 bytes per
+ * cost; for a record longer than a block, when that passes the cap, its
+ * size under zstd's fastest level alone stands for its raw length
+ * (group_enc_estimate: an estimate, which check_all holds to the same
+ * cap). What that leaves out is zstd framing: a block header of 3 bytes per
  * 128 KiB block the record spans, and a frame header of at most 18 bytes
  * for the group's first record. A record that opens a group is never
  * refused (it must go somewhere), so an incompressible record alone in its
@@ -490,6 +493,34 @@ static void test_one_unit_many_records(void **state)
 	strata_close(s);
 }
 
+/* A record past the block length ends a block of its own, and what it
+ * adds to its group's read is its compressed length: counting its raw
+ * length instead closes the group while the record's read stays well
+ * within the cap. Records of 64 KiB of fresh text, about a quarter of that
+ * compressed, under read cost 4 (256 KiB): counting raw lengths, 13 such
+ * records fit a group (the 14th would find 13 x 16 KiB emitted plus its
+ * own 64 KiB over the cap); with the estimate 16 do. */
+#define REC_COUNT 15
+static void test_compressed_length_counts(void **state)
+{
+	fixture *f = *state;
+	strata_store *s = create(f, NULL);
+	uint8_t *text = tu_alloc(64 * 1024);
+	for (int i = 0; i < REC_COUNT; i++) {
+		tu_fill_text(text, 64 * 1024, 1000 + (uint64_t)i);
+		put_exact(s, &f->c, "log", 3, text, 64 * 1024);
+	}
+	free(text);
+	assert_int_equal(commit(s, NULL), 1);
+	const limits lim = { 1, 4, 1 };
+	check_all(s, &f->c, &lim, NULL);
+	strata_stats st = stats_of(s);
+	assert_int_equal(st.groups, 1);
+	assert_true(st.read_cost_max <= 4.0);
+	assert_true(st.pack_bytes * 2 < st.raw_bytes);
+	strata_close(s);
+}
+
 /* Records of the group cap or more: stored (a group of their own) and read
  * back, between small records, with edits of them in later units. */
 static void test_large_records(void **state)
@@ -775,6 +806,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_history, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tight_caps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_unit_many_records, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_compressed_length_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repack_newest_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repack_oldest_first, setup, teardown),
