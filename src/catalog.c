@@ -14,6 +14,9 @@
 #include <string.h>
 
 #define CATALOG_SCHEMA 3
+/* Pages of 1 KiB, not SQLite's 4: a table or index takes one page at least,
+ * and a catalog has eleven. Set when the file is made (a no-op later). */
+#define CATALOG_PAGE_SIZE "1024"
 
 enum {
 	ST_MAX_UNIT, ST_FIND_PACK, ST_COVERING, ST_OVERLAP, ST_KEY_COUNT, ST_KEY_INS, ST_KEY_ID,
@@ -208,7 +211,7 @@ int catalog_open(catalog **out, const char *path, int create)
 		sqlite3_extended_result_codes(c->db, 0);
 		/* The catalog is derived from durable packs, so NORMAL suffices:
 		 * a transaction lost to power failure is refiled by recovery. */
-		rc = exec(c, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+		rc = exec(c, "PRAGMA page_size=" CATALOG_PAGE_SIZE "; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
 		if (!rc)
 			rc = check_schema(c, create);
 	}

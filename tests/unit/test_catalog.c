@@ -772,6 +772,15 @@ static void test_persistence_and_second_connection(void **state)
 	assert_int_equal(catalog_stats(r, &st), 0);
 	assert_int_equal(st.records, 7);
 	catalog_close(r);
+	/* A new catalog is made of 1 KiB pages (docs/FORMAT.md, "Catalog"). */
+	sqlite3 *db;
+	sqlite3_stmt *ps;
+	assert_int_equal(sqlite3_open_v2(p, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &ps, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(ps), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(ps, 0), 1024);
+	sqlite3_finalize(ps);
+	sqlite3_close(db);
 	free(p);
 }
 
