@@ -141,7 +141,7 @@ typedef struct strata_options {
 	uint64_t delta_above; /* records of at least this many bytes are
 			       * coded as copy/insert deltas against the
 			       * bytes of their group so far, where that is
-			       * at most half their size (a 32nd in groups
+			       * at most half their size (a 64th in groups
 			       * of zstd 19 and up); shorter ones only
 			       * where a base delta is the alternative. 0 =
 			       * only there, else 16..2^30 (default 256) */

@@ -412,7 +412,8 @@ int strata_options_profile(strata_options *o, const char *profile)
 	if (!strcmp(profile, "versions")) {
 		/* The defaults. Groups of 16 MiB: on 40 versions of react-dom
 		 * (bench/versions), packs after a repack of 1.21 MB against
-		 * 1.35 MB with 8 MiB groups and 2.22 MB with 4 MiB (a full
+		 * 1.35 MB with 8 MiB groups (keeping in-group deltas of a
+		 * 32nd, see keep_delta) and 2.22 MB with 4 MiB (a full
 		 * repack's zstd 19 groups hold literals, which fill groups
 		 * fast; 32 MiB: no smaller); after the load 2.21 MB with 8 or
 		 * 16 MiB, against 2.50 MB with 4. A get's p99 on the

@@ -258,14 +258,18 @@ static int try_base(unitw *u, uint32_t key_idx, const void *key, size_t keylen, 
 /* Whether an in-group delta of dlen bytes (at most half the record, as
  * Bazaar keeps) is worth keeping for a record of len bytes. Under zstd's
  * strongest parsers (level 19 and up, as a full repack writes) only when it
- * is a 32nd of the record or less: those find in a literal, within their
+ * is a 64th of the record or less: those find in a literal, within their
  * window, what a copy/insert delta would copy, and code it more tightly. On
- * 40 versions of react-dom (bench/versions), packs after a repack of 1.36
- * against 1.58 MB (a 50th: 1.33, a 20th: 1.39); on this repository's
- * history 535.7 against 533.1 KB. At zstd:3, a 50th stored 9% more. */
+ * 40 versions of react-dom (bench/versions), with groups of 8 MiB, packs
+ * after a repack of 1.36 with a 32nd against 1.58 MB with half (a 50th:
+ * 1.33, a 20th: 1.39); with groups of 16 MiB, 1.186 with a 64th against
+ * 1.210 with a 32nd (a 48th: 1.197, a 96th: 1.186, a 256th: 1.177 but
+ * 1.256 with a 128th, as group ends fall). On this repository's history,
+ * 538.4 KB with a 64th, 538.2 with a 32nd, 540.1 with a 96th. At zstd:3,
+ * a 50th stored 9% more than half. */
 static int keep_delta(const unitw *u, size_t dlen, size_t len)
 {
-	return !(u->codec == CODEC_ZSTD && u->level >= 19) || dlen <= len / 32;
+	return !(u->codec == CODEC_ZSTD && u->level >= 19) || dlen <= len / 64;
 }
 
 /* Records shorter than cfg.delta_above are delta-coded against their group

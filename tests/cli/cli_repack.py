@@ -66,7 +66,7 @@ made with --repack-after 0 (exactly one pack per unit, checked).
   zstd 19 deltas  two keys of two 40000-byte versions: x2 is x1 with 5 KiB
                   replaced, y2 is y1 with 64 bytes replaced; after a repack
                   (zstd 19, newest first) x1 is a literal and y1 an in-group
-                  delta (a delta is kept under zstd 19 only when a 32nd of
+                  delta (a delta is kept under zstd 19 only when a 64th of
                   the record or less); in one unit at zstd 3 both second
                   versions are in-group deltas (under half)
 """
@@ -497,7 +497,7 @@ t.check(open(out_p, "rb").read() == recs[5], "get -o FILE --stats: the file")
 
 t.section("in-group deltas under zstd 19: kept only when tiny")
 # x2 is x1 with 5 KiB of fresh random bytes in 5 places (a delta of 12% of
-# it), y2 is y1 with 64 bytes changed (well under a 32nd). A repack (zstd 19)
+# it), y2 is y1 with 64 bytes changed (well under a 64th). A repack (zstd 19)
 # puts each key's newest first and keeps y1 as a delta against y2's group
 # but x1 as a literal, which zstd matches against x2; commits (zstd 3) keep
 # both deltas, each under half of its record.
