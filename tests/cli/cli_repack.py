@@ -63,8 +63,8 @@ made with --repack-after 0 (exactly one pack per unit, checked).
                   they are grouped 3 by 3 (4 groups; a 4th record would make
                   a get read more than 4 x 6000 bytes) and no get reads more
                   than 24000 bytes
-  zstd 19 deltas  two keys of two 40000-byte versions: x2 is x1 with 5 KiB
-                  replaced, y2 is y1 with 64 bytes replaced; after a repack
+  zstd 19 deltas  two keys of two 40000-byte versions: x2 is x1 with 900
+                  bytes replaced, y2 is y1 with 64 bytes replaced; after a repack
                   (zstd 19, newest first) x1 is a literal and y1 an in-group
                   delta (a delta is kept under zstd 19 only when a 64th of
                   the record or less); in one unit at zstd 3 both second
@@ -496,8 +496,9 @@ t.check(re.match(rb"^read [1-9]\d* bytes from packs in 1 group\(s\), decoded \d+
 t.check(open(out_p, "rb").read() == recs[5], "get -o FILE --stats: the file")
 
 t.section("in-group deltas under zstd 19: kept only when tiny")
-# x2 is x1 with 5 KiB of fresh random bytes in 5 places (a delta of 12% of
-# it), y2 is y1 with 64 bytes changed (well under a 64th). A repack (zstd 19)
+# x2 is x1 with 900 fresh random bytes (a delta of about 920 bytes: over a
+# 64th of it, 625, and under a 32nd), y2 is y1 with 64 bytes changed (well
+# under a 64th). A repack (zstd 19)
 # puts each key's newest first and keeps y1 as a delta against y2's group
 # but x1 as a literal, which zstd matches against x2; commits (zstd 3) keep
 # both deltas, each under half of its record.
@@ -506,8 +507,7 @@ t.must("init", Z, "--repack-after", "0")
 rng = random.Random(19)
 x1, y1 = rng.randbytes(40000), rng.randbytes(40000)
 x2 = bytearray(x1)
-for i in range(5):
-    x2[4000 + 8000 * i:5024 + 8000 * i] = rng.randbytes(1024)
+x2[20000:20900] = rng.randbytes(900)
 y2 = bytearray(y1)
 y2[20000:20064] = rng.randbytes(64)
 zc = {b"x": [x1, bytes(x2)], b"y": [y1, bytes(y2)]}
