@@ -417,7 +417,7 @@ int strata_options_profile(strata_options *o, const char *profile)
 		 * repack's zstd 19 groups hold literals, which fill groups
 		 * fast; 32 MiB: no smaller); after the load 2.21 MB with 8 or
 		 * 16 MiB, against 2.50 MB with 4. A get's p99 on the
-		 * repacked store, 6.7 to 8.6 ms against 5.2 with 8 MiB; its
+		 * repacked store, 6.5 to 8.6 ms against 5.2 with 8 MiB; its
 		 * median 0.15 ms. On this repository's history all three
 		 * store the same (its files are small). */
 	} else if (!strcmp(profile, "trace")) {
