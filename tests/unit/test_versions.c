@@ -9,7 +9,7 @@
  * record's own group the bytes emitted so far plus the body bytes up to the
  * next block end plus 32 (unitw.c, prefix_bound), and adding its base's
  * cost; for a record longer than a block, when that passes the cap, its
- * size under zstd's fastest level alone stands for its raw length
+ * size under zstd's fastest level alone, plus an eighth, stands for its raw length
  * (group_enc_estimate: an estimate, which check_all holds to the same
  * cap). What that leaves out is zstd framing: a block header of 3 bytes per
  * 128 KiB block the record spans, and a frame header of at most 18 bytes
