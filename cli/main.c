@@ -27,7 +27,7 @@ static const command COMMANDS[] = {
 	  "                                   never repack, never chunk, records of\n"
 	  "                                   256 bytes and up deduplicated, no\n"
 	  "                                   deltas against the group\n"
-	  "                         archive   zstd:12, 64 MiB groups, read cost 8,\n"
+	  "                         archive   zstd:18, 64 MiB groups, read cost 8,\n"
 	  "                                   chain max 32, never repack, records\n"
 	  "                                   of 512 KiB and up cut into 8 MiB chunks\n"
 	  "  --codec CODEC[:LEVEL]\n"

@@ -165,10 +165,11 @@ typedef struct strata_options {
  *               memory speed, on the caller's thread), no deltas
  *               against the group (delta_above 0: zstd's window and the
  *               pool find the repeats)
- *   "archive"   zstd:12, 64 MiB groups, read cost 8, chains of 32, never
+ *   "archive"   zstd:18, 64 MiB groups, read cost 8, chains of 32, never
  *               repack on commit, records of 512 KiB or more chunked
- *               (8 MiB chunks on average, each a zstd patch against a
- *               similar earlier chunk where one is found)
+ *               (8 MiB chunks on average, each a copy/insert delta
+ *               against a similar earlier chunk where one is found, or
+ *               a zstd patch where no delta of half its size is)
  */
 int strata_options_profile(strata_options *o, const char *profile);
 

@@ -457,18 +457,27 @@ int strata_options_profile(strata_options *o, const char *profile)
 		 * two workers). */
 		d.delta_above = 0;
 	} else if (!strcmp(profile, "archive")) {
-		/* zstd:12 is the last level before zstd's optimal parsers: on
-		 * that capture 1.5 times zstd:3's ratio at 54 MB/s, where 19
-		 * gains 17% more at 1.4 MB/s (a full repack still takes zstd
-		 * groups to 19). Restores are rare: twice the read cost. */
-		d.codec = "zstd:12";
-		d.zstd_level = 12;
+		/* zstd:18, an optimal parser: the first unit of an archive
+		 * (a whole tree) is most of its bytes, and its cost is paid
+		 * once; later units are mostly copy/insert deltas, small
+		 * groups whatever the level. On the 20 typescript releases of
+		 * bench/archive: zstd:12 4.76 MB in 10.8 s, 16 4.52 MB, 17
+		 * 4.45 MB, 18 4.39 MB in 15.2 s (the first release alone 1.1
+		 * against 6.5 s; zstd -19 --long=31 solid: 3.59 MB). 19 and
+		 * up keep few in-group deltas (see keep_delta in unitw.c),
+		 * which the first release's bundles need: 3.15 MB for it
+		 * against 18's 2.96. Restores are rare: twice the read
+		 * cost. */
+		d.codec = "zstd:18";
+		d.zstd_level = 18;
 		d.read_cost_max = 8;
 		/* Files from 512 KiB up are chunked: what an archive's next
 		 * unit shares with earlier ones is found by chunk, whatever
-		 * the file's name. Large chunks, each patched against its
-		 * similar predecessor with that whole chunk as zstd's window,
-		 * and long chains: on 20 releases of typescript.js (8 MB),
+		 * the file's name. Large chunks, each coded against its
+		 * similar predecessor (as a zstd patch, with that whole chunk
+		 * as zstd's window, in these measurements; a copy/insert
+		 * delta first now, see try_base in unitw.c), and long chains:
+		 * on 20 releases of typescript.js (8 MB),
 		 * 64 KiB chunks and chains of 4 stored 4.4 MB, 4 MiB chunks
 		 * and chains of 16 2.6 MB (zstd -19 --long=31 of them all,
 		 * solid: 2.2 MB). Patches are small, so a long chain reads
@@ -479,7 +488,7 @@ int strata_options_profile(strata_options *o, const char *profile)
 		 * 3.59 MB solid): with 4 MiB chunks, 16 MiB groups and chains
 		 * of 16, 6.34 MB; 64 MiB groups (the first release's bundles,
 		 * which share most of their code, meet in one group) 5.51 MB;
-		 * 8 MiB chunks (a bundle is one chunk, patched against the
+		 * 8 MiB chunks (a bundle is one chunk, coded against the
 		 * whole of its most similar predecessor: 5.5's typescript.js
 		 * against 5.4's tsserver.js) 5.17 MB; chains of 32 (from the
 		 * 17th release on, chains of 16 patch against the 15th) 4.90

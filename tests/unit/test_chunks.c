@@ -821,12 +821,22 @@ static uint8_t *rewritten(const uint8_t *a, size_t len, size_t every, uint64_t s
 	return b;
 }
 
-/* Large chunks of an edited text are stored as zstd patches against
- * their previous versions (encoding 4), far smaller than the chunks, and
- * read back; a chain of them too. */
-static void test_patches(void **state)
+/* A text like `a` with every `every`-th byte changed, from byte `from`. */
+static uint8_t *perturbed(const uint8_t *a, size_t len, size_t every, size_t from)
 {
-	const char *dir = *state;
+	uint8_t *b = tu_alloc(len);
+	memcpy(b, a, len);
+	for (size_t i = from % every; i < len; i += every)
+		b[i] ^= 0x20;
+	return b;
+}
+
+/* Six versions of a 6 MiB text, each made from the one before by `edit`,
+ * one unit each: every later unit's pack is far smaller than the first,
+ * every version reads back and verifies. Counts the encodings of the
+ * records of the third unit's pack into `encs`. */
+static void edited_versions(const char *dir, uint8_t *(*edit)(const uint8_t *, size_t, int), size_t encs[ENC_MAX + 1])
+{
 	strata_options o;
 	assert_int_equal(strata_options_profile(&o, "archive"), 0);
 	o.repack_after = 0;
@@ -838,7 +848,7 @@ static void test_patches(void **state)
 	tu_fill_text(v[0], len, 41);
 	for (int i = 0; i < 6; i++) {
 		if (i)
-			v[i] = rewritten(v[i - 1], len, 50000 + 7919 * (size_t)i, 100 * (uint64_t)i);
+			v[i] = edit(v[i - 1], len, i);
 		put_copy(s, "book.txt", v[i], len);
 		assert_int_equal(commit(s), (uint64_t)i + 1);
 	}
@@ -848,10 +858,9 @@ static void test_patches(void **state)
 	char *p = tu_join(dir, "packs/0000000003.pack");
 	pack_reader *r;
 	assert_int_equal(pack_open(&r, p), 0);
-	size_t patches = 0;
+	memset(encs, 0, (ENC_MAX + 1) * sizeof *encs);
 	for (size_t i = 0; i < r->footer.nrecords; i++)
-		patches += r->footer.records[i].enc == ENC_PATCH;
-	assert_true(patches >= 1);
+		encs[r->footer.records[i].enc]++;
 	pack_close(r);
 	free(p);
 	for (int i = 0; i < 6; i++) {
@@ -861,6 +870,40 @@ static void test_patches(void **state)
 	strata_verify_result vr;
 	assert_int_equal(strata_verify(s, NULL, NULL, NULL, &vr), 0);
 	strata_close(s);
+}
+
+static uint8_t *spans_rewritten(const uint8_t *a, size_t len, int i)
+{
+	return rewritten(a, len, 50000 + 7919 * (size_t)i, 100 * (uint64_t)i);
+}
+
+static uint8_t *bytes_flipped(const uint8_t *a, size_t len, int i)
+{
+	return perturbed(a, len, 31, 5 * (size_t)i);
+}
+
+/* Large chunks of a text with spans rewritten are stored as copy/insert
+ * deltas against their previous versions (encoding 2), which leave the
+ * new text to the group's codec, not as patches. */
+static void test_chunk_deltas(void **state)
+{
+	size_t encs[ENC_MAX + 1];
+	edited_versions(*state, spans_rewritten, encs);
+	assert_true(encs[ENC_BASE] >= 1);
+	assert_int_equal(encs[ENC_PATCH], 0);
+}
+
+/* Where no copy/insert delta of at most half a chunk exists (a byte of
+ * every 31 changed: no unchanged run reaches the delta's shortest copy of
+ * 32 bytes), the chunk is a zstd patch against its previous version
+ * (encoding 4), whose matches may be a few bytes long; a chain of them
+ * reads back. */
+static void test_patches(void **state)
+{
+	size_t encs[ENC_MAX + 1];
+	edited_versions(*state, bytes_flipped, encs);
+	assert_true(encs[ENC_PATCH] >= 1);
+	assert_int_equal(encs[ENC_BASE], 0);
 }
 
 /* A new chunk's base is the earlier chunk sharing the most features of its
@@ -893,7 +936,7 @@ static void test_similar_base(void **state)
 		const pack_record *rec = &r->footer.records[i];
 		if (rec->size != len || rec->enc == ENC_CHUNKS)
 			continue;
-		assert_int_equal(rec->enc, ENC_PATCH);
+		assert_int_equal(rec->enc, ENC_BASE);
 		assert_int_equal(rec->base, 1);
 		assert_true(rec->len < len / 3);
 		found = 1;
@@ -997,6 +1040,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_put_fd, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_get_fd, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_stats_chunked, tu_setup_dir, tu_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_chunk_deltas, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_patches, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_similar_base, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_deep_chains, tu_setup_dir, tu_teardown_dir),

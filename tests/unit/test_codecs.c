@@ -1008,7 +1008,7 @@ static void test_profiles(void **state)
 	assert_int_equal(o.repack_after, 0);
 	assert_int_equal(o.group_cap, 4u << 20);
 	assert_int_equal(strata_options_profile(&o, "archive"), 0);
-	assert_string_equal(o.codec, "zstd:12");
+	assert_string_equal(o.codec, "zstd:18");
 	assert_true(o.group_cap > def.group_cap);
 	assert_int_equal(o.dedup_above, 0);
 	assert_int_equal(strata_options_profile(&o, "fast"), STRATA_EINVAL);
@@ -1016,7 +1016,7 @@ static void test_profiles(void **state)
 	assert_int_equal(strata_options_profile(NULL, "trace"), STRATA_EINVAL);
 
 	static const char *const profiles[] = { "trace", "versions", "archive" };
-	static const int codecs[] = { CODEC_ZSTD, CODEC_ZSTD, CODEC_ZSTD }, levels[] = { 2, 3, 12 };
+	static const int codecs[] = { CODEC_ZSTD, CODEC_ZSTD, CODEC_ZSTD }, levels[] = { 2, 3, 18 };
 	for (int i = 0; i < 3; i++) {
 		char *path = tu_join(f->dir, profiles[i]);
 		assert_int_equal(strata_options_profile(&o, profiles[i]), 0);
