@@ -26,47 +26,6 @@
 static const int ALL_CODECS[] = { CODEC_NONE, CODEC_ZSTD, CODEC_LZ4, CODEC_ZLIB, CODEC_XZ };
 #define NCODECS 5
 
-/* ---- an in-memory sink and positioned reader */
-
-typedef struct memsink {
-	uint8_t *p;
-	size_t len, cap;
-} memsink;
-
-static int mem_sink(void *ctx, const void *p, size_t n)
-{
-	memsink *m = ctx;
-	if (m->len + n > m->cap) {
-		size_t nc = m->cap ? m->cap : 4096;
-		while (nc < m->len + n)
-			nc *= 2;
-		uint8_t *np = realloc(m->p, nc);
-		assert_non_null(np);
-		m->p = np;
-		m->cap = nc;
-	}
-	memcpy(m->p + m->len, p, n);
-	m->len += n;
-	return 0;
-}
-
-typedef struct memsrc {
-	const uint8_t *p;
-	size_t len;
-	int out_of_range; /* set when a read went past len */
-} memsrc;
-
-static int mem_pread(void *ctx, void *dst, size_t n, uint64_t off)
-{
-	memsrc *s = ctx;
-	if (off > s->len || n > s->len - off) {
-		s->out_of_range = 1;
-		return STRATA_EIO;
-	}
-	memcpy(dst, s->p + off, n);
-	return 0;
-}
-
 /* ---- bodies made of pieces */
 
 enum { BODY_TEXT, BODY_BINARY, BODY_MIXED };
@@ -112,10 +71,10 @@ static void body_free(body *b)
 }
 
 /* Encode b with codec/level into ms (with each piece's compressed prefix). */
-static void encode(group_coder *c, int codec, int level, const body *b, memsink *ms, group_out *go, uint64_t *cends)
+static void encode(group_coder *c, int codec, int level, const body *b, tu_memsink *ms, group_out *go, uint64_t *cends)
 {
-	*ms = (memsink){ 0 };
-	int rc = group_encode(c, codec, level, b->pc, b->n, mem_sink, ms, go, cends);
+	*ms = (tu_memsink){ 0 };
+	int rc = group_encode(c, codec, level, b->pc, b->n, tu_mem_sink, ms, go, cends);
 	if (rc)
 		fail_msg("group_encode(%s:%d): %d %s", group_codec_name(codec), level, rc, strata_errmsg());
 	assert_int_equal(go->clen, ms->len);
@@ -125,13 +84,13 @@ static void encode(group_coder *c, int codec, int level, const body *b, memsink 
 
 /* Every piece back from its own compressed prefix, the whole body from the
  * whole stream, never reading outside the prefix given. */
-static void check_reads(group_coder *c, int codec, const body *b, const memsink *ms, const group_out *go,
+static void check_reads(group_coder *c, int codec, const body *b, const tu_memsink *ms, const group_out *go,
 			const uint64_t *cends)
 {
-	memsrc src = { ms->p, ms->len, 0 };
+	tu_memsrc src = { ms->p, ms->len, 0, 0 };
 	uint8_t *dst = tu_alloc(b->blen);
 	group_loc whole = { codec, go->clen, go->blen };
-	int rc = group_read(c, &whole, mem_pread, &src, 0, dst, b->blen);
+	int rc = group_read(c, &whole, tu_mem_pread, &src, 0, dst, b->blen);
 	if (rc)
 		fail_msg("%s: whole body: %d %s", group_codec_name(codec), rc, strata_errmsg());
 	if (b->blen)
@@ -140,11 +99,11 @@ static void check_reads(group_coder *c, int codec, const body *b, const memsink 
 		size_t start = b->end[i] - b->pc[i].len;
 		assert_true(cends[i] <= go->clen);
 		assert_true(i == 0 || cends[i] >= cends[i - 1]);
-		memsrc psrc = { ms->p, (size_t)cends[i], 0 };
+		tu_memsrc psrc = { ms->p, (size_t)cends[i], 0, 0 };
 		group_loc loc = { codec, cends[i], go->blen };
 		group_read_cost before, after;
 		group_coder_cost(c, &before);
-		rc = group_read(c, &loc, mem_pread, &psrc, start, dst, b->pc[i].len);
+		rc = group_read(c, &loc, tu_mem_pread, &psrc, start, dst, b->pc[i].len);
 		if (rc)
 			fail_msg("%s: piece %zu from its %llu-byte prefix: %d %s", group_codec_name(codec), i,
 				 (unsigned long long)cends[i], rc, strata_errmsg());
@@ -195,14 +154,14 @@ static void test_codec_table(void **state)
 	/* Levels outside a codec's range are refused at begin; none takes any. */
 	group_coder *c;
 	assert_int_equal(group_coder_new(&c), 0);
-	memsink ms = { 0 };
+	tu_memsink ms = { 0 };
 	const struct { int codec, level, rc; } cases[] = {
 		{ CODEC_LZ4, 0, STRATA_EINVAL }, { CODEC_LZ4, 13, STRATA_EINVAL }, { CODEC_ZLIB, 0, STRATA_EINVAL },
 		{ CODEC_ZLIB, 10, STRATA_EINVAL }, { CODEC_XZ, -1, STRATA_EINVAL }, { CODEC_XZ, 10, STRATA_EINVAL },
 		{ CODEC_ZSTD, 23, STRATA_EINVAL }, { CODEC_NONE, 99, 0 }, { 5, 1, STRATA_EINVAL },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		assert_int_equal(group_enc_begin(c, cases[i].codec, cases[i].level, mem_sink, &ms), cases[i].rc);
+		assert_int_equal(group_enc_begin(c, cases[i].codec, cases[i].level, tu_mem_sink, &ms), cases[i].rc);
 		if (cases[i].rc)
 			assert_true(strlen(strata_errmsg()) > 0);
 	}
@@ -225,7 +184,7 @@ static void test_roundtrip(void **state)
 			for (int kind = BODY_TEXT; kind <= BODY_MIXED; kind++) {
 				body b;
 				body_make(&b, kind, sizes, 10, 10, (uint64_t)(100 * k + 10 * l + kind));
-				memsink ms;
+				tu_memsink ms;
 				group_out go;
 				uint64_t cends[10];
 				encode(c, codec, lv[l], &b, &ms, &go, cends);
@@ -241,7 +200,7 @@ static void test_roundtrip(void **state)
 			body b;
 			static const size_t zero[] = { 0 };
 			body_make(&b, BODY_TEXT, zero, 1, npieces, 1);
-			memsink ms;
+			tu_memsink ms;
 			group_out go;
 			uint64_t cends[1] = { 0 };
 			encode(c, codec, lv[1], &b, &ms, &go, cends);
@@ -249,10 +208,10 @@ static void test_roundtrip(void **state)
 			assert_true(codec == CODEC_NONE ? go.clen == 0 : go.clen > 0);
 			check_reads(c, codec, &b, &ms, &go, cends);
 			/* Nothing of the body to read, but the range check still holds. */
-			memsrc src = { ms.p, ms.len, 0 };
+			tu_memsrc src = { ms.p, ms.len, 0, 0 };
 			group_loc loc = { codec, go.clen, 0 };
 			uint8_t one;
-			assert_int_equal(group_read(c, &loc, mem_pread, &src, 0, &one, 1), STRATA_ECORRUPT);
+			assert_int_equal(group_read(c, &loc, tu_mem_pread, &src, 0, &one, 1), STRATA_ECORRUPT);
 			free(ms.p);
 			body_free(&b);
 		}
@@ -280,12 +239,12 @@ static void test_incremental_and_magic(void **state)
 	for (size_t k = 0; k < 4; k++) {
 		int lmin, lmax, dflt;
 		group_codec_levels(m[k].codec, &lmin, &lmax, &dflt);
-		memsink one, inc = { 0 };
+		tu_memsink one, inc = { 0 };
 		group_out go, go2;
 		uint64_t cends[5];
 		encode(c, m[k].codec, dflt, &b, &one, &go, cends);
 		assert_memory_equal(one.p, m[k].magic, m[k].n);
-		assert_int_equal(group_enc_begin(c, m[k].codec, dflt, mem_sink, &inc), 0);
+		assert_int_equal(group_enc_begin(c, m[k].codec, dflt, tu_mem_sink, &inc), 0);
 		assert_int_equal(inc.len, 0); /* begin emits nothing */
 		for (size_t i = 0; i < b.n; i++) {
 			int flushed;
@@ -320,19 +279,19 @@ static void test_prefix_read(void **state)
 	for (int k = 1; k < NCODECS; k++) {
 		int codec = ALL_CODECS[k], lmin, lmax, dflt;
 		group_codec_levels(codec, &lmin, &lmax, &dflt);
-		memsink ms;
+		tu_memsink ms;
 		group_out go;
 		uint64_t *cends = calloc(b.n, sizeof *cends);
 		assert_non_null(cends);
 		encode(c, codec, dflt, &b, &ms, &go, cends);
 		size_t i = 10;
 		assert_true(cends[i] * 10 < go.clen);
-		memsrc src = { ms.p, ms.len, 0 };
+		tu_memsrc src = { ms.p, ms.len, 0, 0 };
 		group_loc loc = { codec, cends[i], go.blen };
 		uint8_t *dst = tu_alloc(b.pc[i].len);
 		group_read_cost before, after;
 		group_coder_cost(c, &before);
-		assert_int_equal(group_read(c, &loc, mem_pread, &src, b.end[i] - b.pc[i].len, dst, b.pc[i].len), 0);
+		assert_int_equal(group_read(c, &loc, tu_mem_pread, &src, b.end[i] - b.pc[i].len, dst, b.pc[i].len), 0);
 		group_coder_cost(c, &after);
 		assert_memory_equal(dst, b.pc[i].p, b.pc[i].len);
 		assert_true(after.bytes_read - before.bytes_read <= cends[i]);
@@ -343,7 +302,7 @@ static void test_prefix_read(void **state)
 		/* The prefix of the piece before stops short of this one. */
 		loc.clen = cends[i - 1];
 		if (cends[i - 1] < cends[i])
-			assert_int_equal(group_read(c, &loc, mem_pread, &src, b.end[i] - b.pc[i].len, dst, b.pc[i].len),
+			assert_int_equal(group_read(c, &loc, tu_mem_pread, &src, b.end[i] - b.pc[i].len, dst, b.pc[i].len),
 					 STRATA_ECORRUPT);
 		assert_int_equal(src.out_of_range, 0);
 		free(dst);
@@ -370,7 +329,7 @@ static void test_corrupt(void **state)
 	for (int k = 1; k < NCODECS; k++) {
 		int codec = ALL_CODECS[k], lmin, lmax, dflt;
 		group_codec_levels(codec, &lmin, &lmax, &dflt);
-		memsink ms;
+		tu_memsink ms;
 		group_out go;
 		uint64_t cends[5];
 		encode(c, codec, dflt, &b, &ms, &go, cends);
@@ -381,8 +340,8 @@ static void test_corrupt(void **state)
 			for (uint8_t mask = 0x01; mask; mask <<= 3) {
 				memcpy(bad, ms.p, ms.len);
 				bad[off] ^= mask;
-				memsrc src = { bad, ms.len, 0 };
-				int rc = group_read(c, &loc, mem_pread, &src, 0, dst, b.blen);
+				tu_memsrc src = { bad, ms.len, 0, 0 };
+				int rc = group_read(c, &loc, tu_mem_pread, &src, 0, dst, b.blen);
 				if (rc == 0) {
 					assert_memory_equal(dst, b.all, b.blen);
 				} else {
@@ -393,9 +352,9 @@ static void test_corrupt(void **state)
 				}
 				assert_int_equal(src.out_of_range, 0);
 				/* A record's prefix read never fails otherwise either. */
-				memsrc psrc = { bad, (size_t)cends[1], 0 };
+				tu_memsrc psrc = { bad, (size_t)cends[1], 0, 0 };
 				group_loc ploc = { codec, cends[1], go.blen };
-				rc = group_read(c, &ploc, mem_pread, &psrc, b.end[0], dst, b.pc[1].len);
+				rc = group_read(c, &ploc, tu_mem_pread, &psrc, b.end[0], dst, b.pc[1].len);
 				assert_true(rc == 0 || rc == STRATA_ECORRUPT);
 			}
 		}
@@ -405,34 +364,34 @@ static void test_corrupt(void **state)
 			fail_msg("%s: only %d of %d flips detected", group_codec_name(codec), detected, tries * 3);
 		/* Cut short: every cut that loses body-bearing bytes fails. */
 		for (uint64_t cut = 0; cut < go.clen; cut += 1 + go.clen / 50) {
-			memsrc src = { ms.p, (size_t)cut, 0 };
+			tu_memsrc src = { ms.p, (size_t)cut, 0, 0 };
 			group_loc cl = { codec, cut, go.blen };
-			int rc = group_read(c, &cl, mem_pread, &src, 0, dst, b.blen);
+			int rc = group_read(c, &cl, tu_mem_pread, &src, 0, dst, b.blen);
 			if (rc == 0)
 				assert_memory_equal(dst, b.all, b.blen);
 			else
 				assert_int_equal(rc, STRATA_ECORRUPT);
 			assert_int_equal(src.out_of_range, 0);
 		}
-		memsrc half = { ms.p, ms.len / 2, 0 };
+		tu_memsrc half = { ms.p, ms.len / 2, 0, 0 };
 		group_loc hl = { codec, ms.len / 2, go.blen };
-		assert_int_equal(group_read(c, &hl, mem_pread, &half, 0, dst, b.blen), STRATA_ECORRUPT);
+		assert_int_equal(group_read(c, &hl, tu_mem_pread, &half, 0, dst, b.blen), STRATA_ECORRUPT);
 		/* Garbage of the right length. */
 		tu_fill_random(bad, ms.len, 99);
-		memsrc g = { bad, ms.len, 0 };
-		assert_int_equal(group_read(c, &loc, mem_pread, &g, 0, dst, b.blen), STRATA_ECORRUPT);
+		tu_memsrc g = { bad, ms.len, 0, 0 };
+		assert_int_equal(group_read(c, &loc, tu_mem_pread, &g, 0, dst, b.blen), STRATA_ECORRUPT);
 		/* Bytes after the stream's end. */
 		memcpy(bad, ms.p, ms.len);
 		memset(bad + ms.len, 0, 16);
-		memsrc tail = { bad, ms.len + 16, 0 };
+		tu_memsrc tail = { bad, ms.len + 16, 0, 0 };
 		group_loc tl = { codec, go.clen + 16, go.blen };
-		assert_int_equal(group_read(c, &tl, mem_pread, &tail, 0, dst, b.blen), STRATA_ECORRUPT);
+		assert_int_equal(group_read(c, &tl, tu_mem_pread, &tail, 0, dst, b.blen), STRATA_ECORRUPT);
 		/* A body longer, or shorter, than the stream holds. */
-		memsrc src = { ms.p, ms.len, 0 };
+		tu_memsrc src = { ms.p, ms.len, 0, 0 };
 		group_loc big = { codec, go.clen, go.blen + 100 };
-		assert_int_equal(group_read(c, &big, mem_pread, &src, 0, dst, b.blen + 100), STRATA_ECORRUPT);
+		assert_int_equal(group_read(c, &big, tu_mem_pread, &src, 0, dst, b.blen + 100), STRATA_ECORRUPT);
 		group_loc small = { codec, go.clen, go.blen - 1 };
-		assert_int_equal(group_read(c, &small, mem_pread, &src, 0, dst, b.blen - 1), STRATA_ECORRUPT);
+		assert_int_equal(group_read(c, &small, tu_mem_pread, &src, 0, dst, b.blen - 1), STRATA_ECORRUPT);
 		assert_int_equal(src.out_of_range, 0);
 		free(bad);
 		free(ms.p);
@@ -444,30 +403,7 @@ static void test_corrupt(void **state)
 
 /* ---------------------------------------------------- through the store */
 
-typedef struct fixture {
-	char *dir;    /* temporary directory */
-	char *store;  /* dir/store */
-} fixture;
-
-static int setup(void **state)
-{
-	fixture *f = calloc(1, sizeof *f);
-	assert_non_null(f);
-	f->dir = tu_mkdtemp();
-	f->store = tu_join(f->dir, "store");
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fixture *f = *state;
-	tu_rmrf(f->dir);
-	free(f->dir);
-	free(f->store);
-	free(f);
-	return 0;
-}
+typedef tu_fixture fixture;
 
 static strata_store *open_store(const char *path, int flags, const strata_options *o)
 {
@@ -814,13 +750,6 @@ static void test_options_versions(void **state)
 	assert_false(tu_exists(f->store));
 }
 
-static int stored_cb(void *ctx, const strata_record_info *r)
-{
-	uint64_t *stored = ctx;
-	stored[r->n] = r->stored;
-	return 0;
-}
-
 /* delta_above: a near copy of 2000 bytes is a delta against its group at
  * the default (256) and at 2000, stored whole at 0 and 2001; options of
  * version 4 mean the default. The value is kept in strata.conf. */
@@ -851,7 +780,7 @@ static void test_delta_above(void **state)
 			put_copy(s, "k", 1, a, sizeof a);
 			put_copy(s, "k", 1, b, sizeof b);
 			commit(s);
-			assert_int_equal(strata_foreach_record(s, "k", 1, stored_cb, stored), 0);
+			assert_int_equal(strata_foreach_record(s, "k", 1, tu_stored_cb, stored), 0);
 			strata_close(s);
 		}
 		for (int n = 1; n <= 4; n++)
@@ -1100,14 +1029,14 @@ static int measure(int argc, char **argv)
 				group_out go;
 				if (group_encode(c, runs[r].codec, runs[r].level, &one, 1, count_sink, &whole, &go, NULL))
 					return 1;
-				memsink ms = { 0 };
+				tu_memsink ms = { 0 };
 				double t0 = now();
-				if (group_encode(c, runs[r].codec, runs[r].level, pc, n, mem_sink, &ms, &go, NULL))
+				if (group_encode(c, runs[r].codec, runs[r].level, pc, n, tu_mem_sink, &ms, &go, NULL))
 					return 1;
 				double t1 = now();
-				memsrc src = { ms.p, ms.len, 0 };
+				tu_memsrc src = { ms.p, ms.len, 0, 0 };
 				group_loc loc = { runs[r].codec, go.clen, go.blen };
-				if (group_read(c, &loc, mem_pread, &src, 0, out, g) || memcmp(out, data + off, g))
+				if (group_read(c, &loc, tu_mem_pread, &src, 0, out, g) || memcmp(out, data + off, g))
 					return 1;
 				tdec += now() - t1;
 				tenc += t1 - t0;
@@ -1135,19 +1064,19 @@ int main(int argc, char **argv)
 	if (argc > 2 && !strcmp(argv[1], "measure"))
 		return measure(argc, argv);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_delta_above, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_block_length, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delta_above, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_block_length, tu_fixture_setup, tu_fixture_teardown),
 		cmocka_unit_test(test_codec_table),
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_incremental_and_magic),
 		cmocka_unit_test(test_prefix_read),
 		cmocka_unit_test(test_corrupt),
-		cmocka_unit_test_setup_teardown(test_store_rules, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_repack_codecs, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_options, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_options_versions, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_conf_compat, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_profiles, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_rules, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_repack_codecs, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_bad_options, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_options_versions, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_conf_compat, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_profiles, tu_fixture_setup, tu_fixture_teardown),
 	};
 	if (argc > 1)
 		cmocka_set_test_filter(argv[1]);

@@ -207,13 +207,6 @@ static int count_cb(void *ctx, const strata_record_info *r)
 	return 0;
 }
 
-static int stored_cb(void *ctx, const strata_record_info *r)
-{
-	uint64_t *stored = ctx;
-	stored[r->n] = r->stored;
-	return 0;
-}
-
 /* Windows that start and end inside a stretch of records sharing a
  * checksum, read with view and with next, at several depths. */
 static void test_span_windows(void **state)
@@ -347,7 +340,7 @@ static void test_span_large_contents(void **state)
 	}
 	assert_int_equal(strata_commit(s, NULL, NULL), 0);
 	uint64_t stored[V + 1] = { 0 };
-	assert_int_equal(strata_foreach_record(s, "f", 1, stored_cb, stored), 0);
+	assert_int_equal(strata_foreach_record(s, "f", 1, tu_stored_cb, stored), 0);
 	assert_true(stored[V] < 1000); /* a delta in the first version's group */
 	strata_cursor *c;
 	assert_int_equal(strata_cursor_open(&c, s, "f", 1, 1, 0, 4), 0);

@@ -13,55 +13,6 @@
 #include <xxhash.h>
 #include <zstd.h>
 
-/* ---- an in-memory sink and positioned reader */
-
-typedef struct memsink {
-	uint8_t *p;
-	size_t len, cap;
-	int calls;
-	int fail_at; /* fail the fail_at-th call (1-based); 0 = never */
-} memsink;
-
-static int mem_sink(void *ctx, const void *p, size_t n)
-{
-	memsink *m = ctx;
-	m->calls++;
-	if (m->fail_at && m->calls == m->fail_at)
-		return STRATA_ENOSPC;
-	if (m->len + n > m->cap) {
-		size_t nc = m->cap ? m->cap : 4096;
-		while (nc < m->len + n)
-			nc *= 2;
-		uint8_t *np = realloc(m->p, nc);
-		assert_non_null(np);
-		m->p = np;
-		m->cap = nc;
-	}
-	memcpy(m->p + m->len, p, n);
-	m->len += n;
-	return 0;
-}
-
-typedef struct memsrc {
-	const uint8_t *p;
-	size_t len;
-	int fail;        /* return STRATA_EIO from every read */
-	int out_of_range;/* set when a read went past len */
-} memsrc;
-
-static int mem_pread(void *ctx, void *dst, size_t n, uint64_t off)
-{
-	memsrc *s = ctx;
-	if (s->fail)
-		return STRATA_EIO;
-	if (off > s->len || n > s->len - off) {
-		s->out_of_range = 1;
-		return STRATA_EIO;
-	}
-	memcpy(dst, s->p + off, n);
-	return 0;
-}
-
 /* A body made of pieces of different kinds and sizes. */
 #define NPIECES 7
 typedef struct body {
@@ -105,9 +56,9 @@ static void check_roundtrip(int codec)
 	assert_int_equal(group_coder_new(&c), 0);
 	body b;
 	body_make(&b, 42);
-	memsink ms = { 0 };
+	tu_memsink ms = { 0 };
 	group_out go;
-	assert_int_equal(group_encode(c, codec, 3, b.pc, NPIECES, mem_sink, &ms, &go, NULL), 0);
+	assert_int_equal(group_encode(c, codec, 3, b.pc, NPIECES, tu_mem_sink, &ms, &go, NULL), 0);
 
 	assert_int_equal(go.blen, b.blen);
 	assert_int_equal(go.clen, ms.len);
@@ -137,7 +88,7 @@ static void check_roundtrip(int codec)
 		free(plain);
 	}
 
-	memsrc src = { ms.p, ms.len, 0, 0 };
+	tu_memsrc src = { ms.p, ms.len, 0, 0 };
 	group_loc loc = { codec, go.clen, go.blen };
 	/* Every piece, in an order that is not the body's. */
 	static const int order[NPIECES] = { 4, 0, 6, 2, 1, 5, 3 };
@@ -147,7 +98,7 @@ static void check_roundtrip(int codec)
 		for (int j = 0; j < i; j++)
 			off += b.pc[j].len;
 		uint8_t *dst = tu_alloc(b.pc[i].len);
-		assert_int_equal(group_read(c, &loc, mem_pread, &src, off, dst, b.pc[i].len), 0);
+		assert_int_equal(group_read(c, &loc, tu_mem_pread, &src, off, dst, b.pc[i].len), 0);
 		assert_memory_equal(dst, b.buf[i], b.pc[i].len);
 		free(dst);
 	}
@@ -155,7 +106,7 @@ static void check_roundtrip(int codec)
 	const size_t ranges[][2] = { { 50, 200 }, { 69990, 300020 }, { 0, b.blen }, { b.blen - 1, 1 }, { b.blen, 0 } };
 	for (size_t k = 0; k < sizeof ranges / sizeof ranges[0]; k++) {
 		uint8_t *dst = tu_alloc(ranges[k][1]);
-		assert_int_equal(group_read(c, &loc, mem_pread, &src, ranges[k][0], dst, ranges[k][1]), 0);
+		assert_int_equal(group_read(c, &loc, tu_mem_pread, &src, ranges[k][0], dst, ranges[k][1]), 0);
 		assert_memory_equal(dst, b.all + ranges[k][0], ranges[k][1]);
 		free(dst);
 	}
@@ -185,16 +136,16 @@ static void test_empty_body(void **state)
 	assert_int_equal(group_coder_new(&c), 0);
 	for (int codec = CODEC_NONE; codec <= CODEC_ZSTD; codec++) {
 		group_piece empty = { "", 0 };
-		memsink ms = { 0 };
+		tu_memsink ms = { 0 };
 		group_out go;
-		assert_int_equal(group_encode(c, codec, 3, &empty, 1, mem_sink, &ms, &go, NULL), 0);
+		assert_int_equal(group_encode(c, codec, 3, &empty, 1, tu_mem_sink, &ms, &go, NULL), 0);
 		assert_int_equal(go.blen, 0);
 		assert_int_equal(go.clen, ms.len);
-		memsrc src = { ms.p, ms.len, 0, 0 };
+		tu_memsrc src = { ms.p, ms.len, 0, 0 };
 		group_loc loc = { codec, go.clen, go.blen };
 		uint8_t dst[1];
-		assert_int_equal(group_read(c, &loc, mem_pread, &src, 0, dst, 0), 0);
-		assert_int_equal(group_read(c, &loc, mem_pread, &src, 0, dst, 1), STRATA_ECORRUPT);
+		assert_int_equal(group_read(c, &loc, tu_mem_pread, &src, 0, dst, 0), 0);
+		assert_int_equal(group_read(c, &loc, tu_mem_pread, &src, 0, dst, 1), STRATA_ECORRUPT);
 		free(ms.p);
 	}
 	group_coder_free(c);
@@ -213,17 +164,17 @@ static void test_prefix_read(void **state)
 	tu_fill_random(m, bulk, 2); /* incompressible: clen ~ 4 MiB */
 	tu_fill_text(z, last, 3);
 	group_piece pc[3] = { { a, first }, { m, bulk }, { z, last } };
-	memsink ms = { 0 };
+	tu_memsink ms = { 0 };
 	group_out go;
-	assert_int_equal(group_encode(c, CODEC_ZSTD, 3, pc, 3, mem_sink, &ms, &go, NULL), 0);
+	assert_int_equal(group_encode(c, CODEC_ZSTD, 3, pc, 3, tu_mem_sink, &ms, &go, NULL), 0);
 	assert_true(go.clen > bulk);
-	memsrc src = { ms.p, ms.len, 0, 0 };
+	tu_memsrc src = { ms.p, ms.len, 0, 0 };
 	group_loc loc = { CODEC_ZSTD, go.clen, go.blen };
 
 	group_read_cost c0, c1, c2;
 	group_coder_cost(c, &c0);
 	uint8_t *dst = tu_alloc(last > first ? last : first);
-	assert_int_equal(group_read(c, &loc, mem_pread, &src, 0, dst, first), 0);
+	assert_int_equal(group_read(c, &loc, tu_mem_pread, &src, 0, dst, first), 0);
 	assert_memory_equal(dst, a, first);
 	group_coder_cost(c, &c1);
 	uint64_t read1 = c1.bytes_read - c0.bytes_read, dec1 = c1.bytes_decoded - c0.bytes_decoded;
@@ -233,7 +184,7 @@ static void test_prefix_read(void **state)
 	assert_true(dec1 >= first);
 	assert_true(dec1 < go.blen / 8);
 
-	assert_int_equal(group_read(c, &loc, mem_pread, &src, first + bulk, dst, last), 0);
+	assert_int_equal(group_read(c, &loc, tu_mem_pread, &src, first + bulk, dst, last), 0);
 	assert_memory_equal(dst, z, last);
 	group_coder_cost(c, &c2);
 	assert_true(c2.bytes_read - c1.bytes_read <= go.clen);
@@ -258,19 +209,19 @@ static void test_coder_reuse_after_partial_read(void **state)
 	body b1, b2;
 	body_make(&b1, 100);
 	body_make(&b2, 200);
-	memsink m1 = { 0 }, m2 = { 0 };
+	tu_memsink m1 = { 0 }, m2 = { 0 };
 	group_out o1, o2;
-	assert_int_equal(group_encode(c, CODEC_ZSTD, 5, b1.pc, NPIECES, mem_sink, &m1, &o1, NULL), 0);
-	assert_int_equal(group_encode(c, CODEC_ZSTD, 1, b2.pc, NPIECES, mem_sink, &m2, &o2, NULL), 0);
-	memsrc s1 = { m1.p, m1.len, 0, 0 }, s2 = { m2.p, m2.len, 0, 0 };
+	assert_int_equal(group_encode(c, CODEC_ZSTD, 5, b1.pc, NPIECES, tu_mem_sink, &m1, &o1, NULL), 0);
+	assert_int_equal(group_encode(c, CODEC_ZSTD, 1, b2.pc, NPIECES, tu_mem_sink, &m2, &o2, NULL), 0);
+	tu_memsrc s1 = { m1.p, m1.len, 0, 0 }, s2 = { m2.p, m2.len, 0, 0 };
 	group_loc l1 = { CODEC_ZSTD, o1.clen, o1.blen }, l2 = { CODEC_ZSTD, o2.clen, o2.blen };
 	uint8_t *dst = tu_alloc(b1.blen > b2.blen ? b1.blen : b2.blen);
 	for (int round = 0; round < 3; round++) {
-		assert_int_equal(group_read(c, &l1, mem_pread, &s1, 10, dst, 20), 0);
+		assert_int_equal(group_read(c, &l1, tu_mem_pread, &s1, 10, dst, 20), 0);
 		assert_memory_equal(dst, b1.all + 10, 20);
-		assert_int_equal(group_read(c, &l2, mem_pread, &s2, 0, dst, b2.blen), 0);
+		assert_int_equal(group_read(c, &l2, tu_mem_pread, &s2, 0, dst, b2.blen), 0);
 		assert_memory_equal(dst, b2.all, b2.blen);
-		assert_int_equal(group_read(c, &l1, mem_pread, &s1, 70100, dst, 1000), 0);
+		assert_int_equal(group_read(c, &l1, tu_mem_pread, &s1, 70100, dst, 1000), 0);
 		assert_memory_equal(dst, b1.all + 70100, 1000);
 	}
 	free(dst);
@@ -290,9 +241,9 @@ static void test_corrupt_zstd(void **state)
 	assert_int_equal(group_coder_new(&c), 0);
 	body b;
 	body_make(&b, 7);
-	memsink ms = { 0 };
+	tu_memsink ms = { 0 };
 	group_out go;
-	assert_int_equal(group_encode(c, CODEC_ZSTD, 3, b.pc, NPIECES, mem_sink, &ms, &go, NULL), 0);
+	assert_int_equal(group_encode(c, CODEC_ZSTD, 3, b.pc, NPIECES, tu_mem_sink, &ms, &go, NULL), 0);
 	group_loc loc = { CODEC_ZSTD, go.clen, go.blen };
 	uint8_t *dst = tu_alloc(b.blen);
 	uint8_t *bad = tu_alloc(ms.len);
@@ -301,8 +252,8 @@ static void test_corrupt_zstd(void **state)
 	for (size_t off = 0; off < 4; off++) {
 		memcpy(bad, ms.p, ms.len);
 		bad[off] ^= 0x5a;
-		memsrc src = { bad, ms.len, 0, 0 };
-		assert_int_equal(group_read(c, &loc, mem_pread, &src, 0, dst, 10), STRATA_ECORRUPT);
+		tu_memsrc src = { bad, ms.len, 0, 0 };
+		assert_int_equal(group_read(c, &loc, tu_mem_pread, &src, 0, dst, 10), STRATA_ECORRUPT);
 		assert_true(strlen(strata_errmsg()) > 0);
 	}
 	/* Bytes all over the frame, reading the whole body: an error, and it is
@@ -312,8 +263,8 @@ static void test_corrupt_zstd(void **state)
 		size_t off = 4 + (ms.len - 5) * k / 63;
 		memcpy(bad, ms.p, ms.len);
 		bad[off] ^= 0x01;
-		memsrc src = { bad, ms.len, 0, 0 };
-		int rc = group_read(c, &loc, mem_pread, &src, 0, dst, b.blen);
+		tu_memsrc src = { bad, ms.len, 0, 0 };
+		int rc = group_read(c, &loc, tu_mem_pread, &src, 0, dst, b.blen);
 		if (rc == 0) {
 			assert_memory_equal(dst, b.all, b.blen);
 		} else {
@@ -324,8 +275,8 @@ static void test_corrupt_zstd(void **state)
 	assert_true(detected >= 60);
 	/* Garbage of the right length. */
 	tu_fill_random(bad, ms.len, 99);
-	memsrc src = { bad, ms.len, 0, 0 };
-	assert_int_equal(group_read(c, &loc, mem_pread, &src, 0, dst, b.blen), STRATA_ECORRUPT);
+	tu_memsrc src = { bad, ms.len, 0, 0 };
+	assert_int_equal(group_read(c, &loc, tu_mem_pread, &src, 0, dst, b.blen), STRATA_ECORRUPT);
 
 	free(bad);
 	free(dst);
@@ -342,26 +293,26 @@ static void test_truncated_zstd(void **state)
 	assert_int_equal(group_coder_new(&c), 0);
 	body b;
 	body_make(&b, 8);
-	memsink ms = { 0 };
+	tu_memsink ms = { 0 };
 	group_out go;
-	assert_int_equal(group_encode(c, CODEC_ZSTD, 3, b.pc, NPIECES, mem_sink, &ms, &go, NULL), 0);
+	assert_int_equal(group_encode(c, CODEC_ZSTD, 3, b.pc, NPIECES, tu_mem_sink, &ms, &go, NULL), 0);
 	uint8_t *dst = tu_alloc(b.blen);
 	/* Compressed bytes cut short, losing body-bearing bytes. */
 	const uint64_t cuts[] = { 1, 10, go.clen / 2, go.clen - 200 };
 	for (size_t k = 0; k < 4; k++) {
-		memsrc src = { ms.p, (size_t)cuts[k], 0, 0 };
+		tu_memsrc src = { ms.p, (size_t)cuts[k], 0, 0 };
 		group_loc loc = { CODEC_ZSTD, cuts[k], go.blen };
-		assert_int_equal(group_read(c, &loc, mem_pread, &src, 0, dst, b.blen), STRATA_ECORRUPT);
+		assert_int_equal(group_read(c, &loc, tu_mem_pread, &src, 0, dst, b.blen), STRATA_ECORRUPT);
 		assert_int_equal(src.out_of_range, 0);
 	}
 	/* Losing only the 4-byte frame checksum: the body is complete, so the
 	 * read may succeed (group_read stops once it has the range), but then
 	 * with the right bytes. */
 	for (uint64_t cut = go.clen - 4; cut < go.clen; cut++) {
-		memsrc src = { ms.p, (size_t)cut, 0, 0 };
+		tu_memsrc src = { ms.p, (size_t)cut, 0, 0 };
 		group_loc loc = { CODEC_ZSTD, cut, go.blen };
 		memset(dst, 0, b.blen);
-		int rc = group_read(c, &loc, mem_pread, &src, 0, dst, b.blen);
+		int rc = group_read(c, &loc, tu_mem_pread, &src, 0, dst, b.blen);
 		if (rc == 0)
 			assert_memory_equal(dst, b.all, b.blen);
 		else
@@ -369,11 +320,11 @@ static void test_truncated_zstd(void **state)
 		assert_int_equal(src.out_of_range, 0);
 	}
 	/* A footer that claims a longer body than the frame holds. */
-	memsrc src = { ms.p, ms.len, 0, 0 };
+	tu_memsrc src = { ms.p, ms.len, 0, 0 };
 	group_loc big = { CODEC_ZSTD, go.clen, go.blen + 100 };
 	uint8_t *dst2 = tu_alloc(b.blen + 100);
-	assert_int_equal(group_read(c, &big, mem_pread, &src, 0, dst2, b.blen + 100), STRATA_ECORRUPT);
-	assert_int_equal(group_read(c, &big, mem_pread, &src, b.blen + 50, dst2, 10), STRATA_ECORRUPT);
+	assert_int_equal(group_read(c, &big, tu_mem_pread, &src, 0, dst2, b.blen + 100), STRATA_ECORRUPT);
+	assert_int_equal(group_read(c, &big, tu_mem_pread, &src, b.blen + 50, dst2, 10), STRATA_ECORRUPT);
 	free(dst2);
 	free(dst);
 	free(ms.p);
@@ -391,20 +342,20 @@ static void test_range_outside_body(void **state)
 	body b;
 	body_make(&b, 9);
 	for (int codec = CODEC_NONE; codec <= CODEC_ZSTD; codec++) {
-		memsink ms = { 0 };
+		tu_memsink ms = { 0 };
 		group_out go;
-		assert_int_equal(group_encode(c, codec, 3, b.pc, NPIECES, mem_sink, &ms, &go, NULL), 0);
-		memsrc src = { ms.p, ms.len, 0, 0 };
+		assert_int_equal(group_encode(c, codec, 3, b.pc, NPIECES, tu_mem_sink, &ms, &go, NULL), 0);
+		tu_memsrc src = { ms.p, ms.len, 0, 0 };
 		group_loc loc = { codec, go.clen, go.blen };
 		uint8_t dst[64];
-		assert_int_equal(group_read(c, &loc, mem_pread, &src, go.blen, dst, 1), STRATA_ECORRUPT);
-		assert_int_equal(group_read(c, &loc, mem_pread, &src, go.blen - 10, dst, 11), STRATA_ECORRUPT);
-		assert_int_equal(group_read(c, &loc, mem_pread, &src, go.blen + 1, dst, 0), STRATA_ECORRUPT);
-		assert_int_equal(group_read(c, &loc, mem_pread, &src, UINT64_MAX - 2, dst, 8), STRATA_ECORRUPT);
-		assert_int_equal(group_read(c, &loc, mem_pread, &src, 5, dst, SIZE_MAX - 2), STRATA_ECORRUPT);
+		assert_int_equal(group_read(c, &loc, tu_mem_pread, &src, go.blen, dst, 1), STRATA_ECORRUPT);
+		assert_int_equal(group_read(c, &loc, tu_mem_pread, &src, go.blen - 10, dst, 11), STRATA_ECORRUPT);
+		assert_int_equal(group_read(c, &loc, tu_mem_pread, &src, go.blen + 1, dst, 0), STRATA_ECORRUPT);
+		assert_int_equal(group_read(c, &loc, tu_mem_pread, &src, UINT64_MAX - 2, dst, 8), STRATA_ECORRUPT);
+		assert_int_equal(group_read(c, &loc, tu_mem_pread, &src, 5, dst, SIZE_MAX - 2), STRATA_ECORRUPT);
 		assert_true(strlen(strata_errmsg()) > 0);
 		/* The last byte is inside. */
-		assert_int_equal(group_read(c, &loc, mem_pread, &src, go.blen - 1, dst, 1), 0);
+		assert_int_equal(group_read(c, &loc, tu_mem_pread, &src, go.blen - 1, dst, 1), 0);
 		assert_int_equal(dst[0], b.all[b.blen - 1]);
 		assert_int_equal(src.out_of_range, 0);
 		free(ms.p);
@@ -422,41 +373,41 @@ static void test_bad_codec_and_io(void **state)
 	uint8_t data[100];
 	tu_fill_random(data, sizeof data, 5);
 	group_piece pc = { data, sizeof data };
-	memsink ms = { 0 };
+	tu_memsink ms = { 0 };
 	group_out go;
-	assert_int_equal(group_encode(c, 7, 3, &pc, 1, mem_sink, &ms, &go, NULL), STRATA_EINVAL);
-	assert_int_equal(group_encode(c, CODEC_NONE, 0, &pc, 1, mem_sink, &ms, &go, NULL), 0);
+	assert_int_equal(group_encode(c, 7, 3, &pc, 1, tu_mem_sink, &ms, &go, NULL), STRATA_EINVAL);
+	assert_int_equal(group_encode(c, CODEC_NONE, 0, &pc, 1, tu_mem_sink, &ms, &go, NULL), 0);
 	uint8_t dst[100];
-	memsrc src = { ms.p, ms.len, 0, 0 };
+	tu_memsrc src = { ms.p, ms.len, 0, 0 };
 	/* loc.clen is how many bytes may be read (a record's compressed
 	 * prefix): for codec none a range must end within it. (A footer whose
 	 * uncompressed group has clen != blen is refused by the pack reader.) */
 	group_loc l = { CODEC_NONE, 9, go.blen };
-	assert_int_equal(group_read(c, &l, mem_pread, &src, 0, dst, 10), STRATA_ECORRUPT);
+	assert_int_equal(group_read(c, &l, tu_mem_pread, &src, 0, dst, 10), STRATA_ECORRUPT);
 	l = (group_loc){ CODEC_NONE, go.clen - 1, go.blen };
-	assert_int_equal(group_read(c, &l, mem_pread, &src, 90, dst, 10), STRATA_ECORRUPT);
-	assert_int_equal(group_read(c, &l, mem_pread, &src, 0, dst, 10), 0);
+	assert_int_equal(group_read(c, &l, tu_mem_pread, &src, 90, dst, 10), STRATA_ECORRUPT);
+	assert_int_equal(group_read(c, &l, tu_mem_pread, &src, 0, dst, 10), 0);
 	assert_memory_equal(dst, data, 10);
 	l = (group_loc){ 9, go.clen, go.blen };
-	assert_int_equal(group_read(c, &l, mem_pread, &src, 0, dst, 10), STRATA_EFORMAT);
+	assert_int_equal(group_read(c, &l, tu_mem_pread, &src, 0, dst, 10), STRATA_EFORMAT);
 	/* Reader errors pass through unchanged. */
-	memsrc failing = { ms.p, ms.len, 1, 0 };
+	tu_memsrc failing = { ms.p, ms.len, 1, 0 };
 	l = (group_loc){ CODEC_NONE, go.clen, go.blen };
-	assert_int_equal(group_read(c, &l, mem_pread, &failing, 0, dst, 10), STRATA_EIO);
+	assert_int_equal(group_read(c, &l, tu_mem_pread, &failing, 0, dst, 10), STRATA_EIO);
 	free(ms.p);
 
-	ms = (memsink){ 0 };
-	assert_int_equal(group_encode(c, CODEC_ZSTD, 3, &pc, 1, mem_sink, &ms, &go, NULL), 0);
-	failing = (memsrc){ ms.p, ms.len, 1, 0 };
+	ms = (tu_memsink){ 0 };
+	assert_int_equal(group_encode(c, CODEC_ZSTD, 3, &pc, 1, tu_mem_sink, &ms, &go, NULL), 0);
+	failing = (tu_memsrc){ ms.p, ms.len, 1, 0 };
 	l = (group_loc){ CODEC_ZSTD, go.clen, go.blen };
-	assert_int_equal(group_read(c, &l, mem_pread, &failing, 0, dst, 10), STRATA_EIO);
+	assert_int_equal(group_read(c, &l, tu_mem_pread, &failing, 0, dst, 10), STRATA_EIO);
 	free(ms.p);
 
 	/* Sink errors pass through unchanged, for both codecs. */
 	for (int codec = CODEC_NONE; codec <= CODEC_ZSTD; codec++) {
-		ms = (memsink){ 0 };
+		ms = (tu_memsink){ 0 };
 		ms.fail_at = 1;
-		assert_int_equal(group_encode(c, codec, 3, &pc, 1, mem_sink, &ms, &go, NULL), STRATA_ENOSPC);
+		assert_int_equal(group_encode(c, codec, 3, &pc, 1, tu_mem_sink, &ms, &go, NULL), STRATA_ENOSPC);
 		free(ms.p);
 	}
 	group_coder_free(c);
@@ -473,10 +424,10 @@ static void test_levels(void **state)
 	uint8_t *t = tu_alloc(n);
 	tu_fill_text(t, n, 11);
 	group_piece pc = { t, n };
-	memsink m1 = { 0 }, m19 = { 0 };
+	tu_memsink m1 = { 0 }, m19 = { 0 };
 	group_out o1, o19;
-	assert_int_equal(group_encode(c, CODEC_ZSTD, 1, &pc, 1, mem_sink, &m1, &o1, NULL), 0);
-	assert_int_equal(group_encode(c, CODEC_ZSTD, 19, &pc, 1, mem_sink, &m19, &o19, NULL), 0);
+	assert_int_equal(group_encode(c, CODEC_ZSTD, 1, &pc, 1, tu_mem_sink, &m1, &o1, NULL), 0);
+	assert_int_equal(group_encode(c, CODEC_ZSTD, 19, &pc, 1, tu_mem_sink, &m19, &o19, NULL), 0);
 	assert_true(o19.clen < o1.clen);
 	assert_true(o1.sum != o19.sum);
 	free(m1.p);
@@ -553,14 +504,14 @@ static void check_cends(int codec)
 	assert_int_equal(group_coder_new(&c), 0);
 	many m;
 	many_make(&m, 77 + (uint64_t)codec);
-	memsink ms = { 0 };
+	tu_memsink ms = { 0 };
 	group_out go;
 	uint64_t *cends = calloc(MANY_PIECES, sizeof *cends);
 	assert_non_null(cends);
-	assert_int_equal(group_encode(c, codec, 3, m.pc, MANY_PIECES, mem_sink, &ms, &go, cends), 0);
+	assert_int_equal(group_encode(c, codec, 3, m.pc, MANY_PIECES, tu_mem_sink, &ms, &go, cends), 0);
 	assert_int_equal(go.blen, m.blen);
 	assert_int_equal(go.clen, ms.len);
-	memsrc src = { ms.p, ms.len, 0, 0 };
+	tu_memsrc src = { ms.p, ms.len, 0, 0 };
 	for (int i = 0; i < MANY_PIECES; i++) {
 		size_t start = m.end[i] - m.pc[i].len;
 		assert_true(cends[i] <= go.clen);
@@ -578,7 +529,7 @@ static void check_cends(int codec)
 		uint8_t *dst = tu_alloc(m.pc[i].len);
 		group_read_cost before, after;
 		group_coder_cost(c, &before);
-		assert_int_equal(group_read(c, &loc, mem_pread, &src, start, dst, m.pc[i].len), 0);
+		assert_int_equal(group_read(c, &loc, tu_mem_pread, &src, start, dst, m.pc[i].len), 0);
 		group_coder_cost(c, &after);
 		assert_memory_equal(dst, m.buf[i], m.pc[i].len);
 		assert_true(after.bytes_read - before.bytes_read <= cends[i]);
@@ -593,7 +544,7 @@ static void check_cends(int codec)
 			continue;
 		group_loc loc = { codec, cends[i - 1], go.blen };
 		uint8_t *dst = tu_alloc(m.pc[i].len);
-		assert_int_equal(group_read(c, &loc, mem_pread, &src, m.end[i] - m.pc[i].len, dst, m.pc[i].len),
+		assert_int_equal(group_read(c, &loc, tu_mem_pread, &src, m.end[i] - m.pc[i].len, dst, m.pc[i].len),
 				 STRATA_ECORRUPT);
 		free(dst);
 		tried = 1;
@@ -628,11 +579,11 @@ static void test_incremental(void **state)
 	assert_int_equal(group_coder_new(&c), 0);
 	many m;
 	many_make(&m, 5);
-	memsink one = { 0 }, inc = { 0 };
+	tu_memsink one = { 0 }, inc = { 0 };
 	group_out go1, go2;
-	assert_int_equal(group_encode(c, CODEC_ZSTD, 3, m.pc, MANY_PIECES, mem_sink, &one, &go1, NULL), 0);
+	assert_int_equal(group_encode(c, CODEC_ZSTD, 3, m.pc, MANY_PIECES, tu_mem_sink, &one, &go1, NULL), 0);
 
-	assert_int_equal(group_enc_begin(c, CODEC_ZSTD, 3, mem_sink, &inc), 0);
+	assert_int_equal(group_enc_begin(c, CODEC_ZSTD, 3, tu_mem_sink, &inc), 0);
 	uint64_t emitted = 99, pending = 99;
 	group_enc_pos(c, &emitted, &pending);
 	assert_int_equal(emitted, 0);
@@ -681,22 +632,22 @@ static void test_incremental(void **state)
 	assert_memory_equal(one.p, inc.p, one.len);
 
 	/* A sink error during add or end comes back unchanged. */
-	memsink bad = { 0 };
+	tu_memsink bad = { 0 };
 	bad.fail_at = 1;
-	assert_int_equal(group_enc_begin(c, CODEC_NONE, 0, mem_sink, &bad), 0);
+	assert_int_equal(group_enc_begin(c, CODEC_NONE, 0, tu_mem_sink, &bad), 0);
 	assert_int_equal(group_enc_add(c, "abc", 3, &flushed), STRATA_ENOSPC);
 	/* The coder starts clean after a failed group. */
-	memsink again = { 0 };
-	assert_int_equal(group_enc_begin(c, CODEC_ZSTD, 3, mem_sink, &again), 0);
+	tu_memsink again = { 0 };
+	assert_int_equal(group_enc_begin(c, CODEC_ZSTD, 3, tu_mem_sink, &again), 0);
 	assert_int_equal(group_enc_add(c, "abc", 3, &flushed), 0);
 	assert_int_equal(group_enc_end(c, &go2), 0);
 	assert_int_equal(go2.blen, 3);
-	memsrc src = { again.p, again.len, 0, 0 };
+	tu_memsrc src = { again.p, again.len, 0, 0 };
 	group_loc loc = { CODEC_ZSTD, go2.clen, go2.blen };
 	uint8_t dst[3];
-	assert_int_equal(group_read(c, &loc, mem_pread, &src, 0, dst, 3), 0);
+	assert_int_equal(group_read(c, &loc, tu_mem_pread, &src, 0, dst, 3), 0);
 	assert_memory_equal(dst, "abc", 3);
-	assert_int_equal(group_enc_begin(c, 9, 3, mem_sink, &again), STRATA_EINVAL);
+	assert_int_equal(group_enc_begin(c, 9, 3, tu_mem_sink, &again), STRATA_EINVAL);
 	free(bad.p);
 	free(again.p);
 	free(one.p);

@@ -20,30 +20,7 @@
 
 /* ------------------------------------------------------------ helpers */
 
-typedef struct fixture {
-	char *dir;    /* temporary directory */
-	char *store;  /* dir/store */
-} fixture;
-
-static int setup(void **state)
-{
-	fixture *f = calloc(1, sizeof *f);
-	assert_non_null(f);
-	f->dir = tu_mkdtemp();
-	f->store = tu_join(f->dir, "store");
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fixture *f = *state;
-	tu_rmrf(f->dir);
-	free(f->dir);
-	free(f->store);
-	free(f);
-	return 0;
-}
+typedef tu_fixture fixture;
 
 static strata_store *open_store(const char *path, int flags)
 {
@@ -1114,31 +1091,31 @@ static void test_strerror(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_small_records, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_large_records, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_max_key, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_many_keys, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_many_units, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_numbering, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_not_found, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_release_exactly_once, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_release_static_and_null, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_close_without_commit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_writer_lock_and_readers, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_open_flags, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_options, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_foreach, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_long_label, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_shared_checksum, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unit_time_is_commit_time, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_errmsg_per_thread, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stats_and_verify, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_read_cost, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_small_records, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_large_records, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_max_key, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_many_keys, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_many_units, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_numbering, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_not_found, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_release_exactly_once, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_release_static_and_null, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_rollback, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_close_without_commit, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_writer_lock_and_readers, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_open_flags, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_options, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_foreach, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_long_label, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_shared_checksum, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_unit_time_is_commit_time, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_errmsg_per_thread, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_stats_and_verify, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_read_cost, tu_fixture_setup, tu_fixture_teardown),
 		cmocka_unit_test(test_strerror),
 	};
 	const struct CMUnitTest huge[] = {
-		cmocka_unit_test_setup_teardown(test_huge_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_huge_record, tu_fixture_setup, tu_fixture_teardown),
 	};
 	if (argc > 1 && !strcmp(argv[1], "huge"))
 		return cmocka_run_group_tests_name("store (100 MiB record)", huge, NULL, NULL);

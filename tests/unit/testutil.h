@@ -20,6 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "strata.h"
+
 /* ------------------------------------------------------------ tmp dirs */
 
 /* A fresh directory under $TMPDIR (or /tmp); malloc'd path. */
@@ -259,6 +261,93 @@ static inline int tu_exists(const char *path)
 {
 	struct stat st;
 	return stat(path, &st) == 0;
+}
+
+/* strata_foreach_record callback: stored[n] = record n's stored bytes
+ * (ctx: a uint64_t array indexed by record number). */
+static inline int tu_stored_cb(void *ctx, const strata_record_info *r)
+{
+	uint64_t *stored = ctx;
+	stored[r->n] = r->stored;
+	return 0;
+}
+
+/* An in-memory sink (group_sink_fn): appends to p, growing it. */
+typedef struct tu_memsink {
+	uint8_t *p;
+	size_t len, cap;
+	int calls;
+	int fail_at; /* fail the fail_at-th call (1-based) with STRATA_ENOSPC; 0 = never */
+} tu_memsink;
+
+static inline int tu_mem_sink(void *ctx, const void *p, size_t n)
+{
+	tu_memsink *m = ctx;
+	m->calls++;
+	if (m->fail_at && m->calls == m->fail_at)
+		return STRATA_ENOSPC;
+	if (m->len + n > m->cap) {
+		size_t nc = m->cap ? m->cap : 4096;
+		while (nc < m->len + n)
+			nc *= 2;
+		uint8_t *np = realloc(m->p, nc);
+		if (!np)
+			abort();
+		m->p = np;
+		m->cap = nc;
+	}
+	memcpy(m->p + m->len, p, n);
+	m->len += n;
+	return 0;
+}
+
+/* A positioned reader over memory (group_pread_fn). */
+typedef struct tu_memsrc {
+	const uint8_t *p;
+	size_t len;
+	int fail;         /* return STRATA_EIO from every read */
+	int out_of_range; /* set when a read went past len */
+} tu_memsrc;
+
+static inline int tu_mem_pread(void *ctx, void *dst, size_t n, uint64_t off)
+{
+	tu_memsrc *s = ctx;
+	if (s->fail)
+		return STRATA_EIO;
+	if (off > s->len || n > s->len - off) {
+		s->out_of_range = 1;
+		return STRATA_EIO;
+	}
+	memcpy(dst, s->p + off, n);
+	return 0;
+}
+
+/* A temporary directory and the path of a store in it, for cmocka's
+ * setup and teardown. */
+typedef struct tu_fixture {
+	char *dir;   /* temporary directory */
+	char *store; /* dir/store */
+} tu_fixture;
+
+static inline int tu_fixture_setup(void **state)
+{
+	tu_fixture *f = calloc(1, sizeof *f);
+	if (!f)
+		abort();
+	f->dir = tu_mkdtemp();
+	f->store = tu_join(f->dir, "store");
+	*state = f;
+	return 0;
+}
+
+static inline int tu_fixture_teardown(void **state)
+{
+	tu_fixture *f = *state;
+	tu_rmrf(f->dir);
+	free(f->dir);
+	free(f->store);
+	free(f);
+	return 0;
 }
 
 #endif
