@@ -239,7 +239,7 @@ static int try_base(unitw *u, uint32_t key_idx, const void *key, size_t keylen, 
 	if (rc == 0 && u->enc.len <= room)
 		*c = (choice){ ENC_BASE, u->enc.p, u->enc.len, b.n, b.cost, b.depth };
 	rc = rc == DELTA_TOO_BIG ? 0 : rc;
-	if (!rc && level && c->enc == ENC_LITERAL) {
+	if (!rc && level && c->enc == ENC_LITERAL && len / 2 > 0) {
 		rc = u->pc ? 0 : patch_coder_new(&u->pc);
 		if (!rc)
 			rc = patch_encode(u->pc, base, blen, data, len, level, len / 2 - 1, &u->penc);
