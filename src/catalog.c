@@ -1189,6 +1189,11 @@ int catalog_foreach_since(catalog *c, const void *key, size_t len, uint64_t unit
 			     "WHERE k.name=?1 AND r.unit>?2 ORDER BY r.first", key, len, 1, (int64_t)unit, 0, n_row, &k);
 }
 
+int catalog_compact(catalog *c)
+{
+	return exec(c, "VACUUM");
+}
+
 int catalog_copy_to(catalog *c, const char *path)
 {
 	sqlite3_stmt *s = NULL;

@@ -126,6 +126,12 @@ int catalog_state_add(catalog *c, const catalog_chunk *v, size_t n, uint64_t upt
 /* Write a consistent copy of the whole catalog to a new file (fork). */
 int catalog_copy_to(catalog *c, const char *path);
 
+/* Rewrite the catalog file without its free and half-empty pages (SQLite's
+ * VACUUM, in one transaction: a crash leaves the old file). After a full
+ * repack, which deletes and re-adds nearly every row: on this repository's
+ * history, 120 -> 110 KB. */
+int catalog_compact(catalog *c);
+
 /* Records of a key committed after `unit`, by number: cb(ctx, n, unit). */
 typedef int catalog_n_cb(void *ctx, uint64_t n, uint64_t unit);
 int catalog_foreach_since(catalog *c, const void *key, size_t len, uint64_t unit, catalog_n_cb *cb, void *ctx);

@@ -317,6 +317,13 @@ int strata_repack(strata_store *s, int flags, strata_progress_cb *progress, void
 	uint64_t records;
 	if (n - from >= 2 && !(rc = records_in(s, p + from, n - from, &records)))
 		rc = repack_range(s, p[from].first, p[n - 1].last, records, flags, progress, ctx);
+	/* A full repack replaced nearly every row: the catalog's pages are
+	 * left half full. Compacting them is worth a rewrite here, not after
+	 * the tail repacks that run inside commits. It is only a saving: the
+	 * repack stands if it fails (say, no room for SQLite's temporary
+	 * copy). */
+	if (!rc && n - from >= 2 && !(flags & STRATA_REPACK_TAIL) && catalog_compact(s->cat))
+		err_clear();
 	free(p);
 	if (!rc && (rc = catalog_packs_in(s->cat, 1, INT64_MAX, &p, &n)) == 0) {
 		r.packs_after = n;

@@ -21,7 +21,8 @@ made with --repack-after 0 (exactly one pack per unit, checked).
                   newest first, the keys ordered by the bit length of their
                   largest record, then base name read backwards, then path,
                   none coded against another pack (encoding 2);
-                  verify passes
+                  verify passes; the catalog takes no more pages than a
+                  VACUUM of it (the repack compacts it)
   --oldest-first  the same, each key's records oldest first in the footer
   after a repack  new units go to packs of their own (and may be coded
                   against the repacked records); a second repack merges all
@@ -74,6 +75,7 @@ import os
 import random
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 
@@ -227,6 +229,29 @@ def footer_order(S, name, contents, newest_first, what):
     return pk
 
 
+def db_pages(path):
+    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+    try:
+        return db.execute("PRAGMA page_count").fetchone()[0]
+    finally:
+        db.close()
+
+
+def compacted_pages(S):
+    """Pages of a VACUUM INTO copy of S's catalog: what a compact one takes."""
+    copy = os.path.join(os.path.dirname(S), "catalog-compacted.db")
+    if os.path.exists(copy):
+        os.unlink(copy)
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(S, "catalog.db"), uri=True)
+    try:
+        db.execute("VACUUM INTO ?", (copy,))
+    finally:
+        db.close()
+    n = db_pages(copy)
+    os.unlink(copy)
+    return n
+
+
 def pack_sizes(S):
     return sum(os.path.getsize(os.path.join(S, "packs", n)) for n in t.packs(S))
 
@@ -283,6 +308,7 @@ t.eq(st["groups"], len(pk["groups"]), "stats groups vs the footer")
 t.eq([(u, lab) for u, _, lab in pk["units"]], [(u, lab or b"") for u, (lab, _) in enumerate(units, 1)], "footer units")
 verify_ok(A, 1, NREC, RAW, "after repack: ")
 t.no_stray_packs(A)
+t.eq(db_pages(os.path.join(A, "catalog.db")), compacted_pages(A), "catalog pages after repack against a VACUUM of it")
 
 t.section("repack of a one-pack store")
 before = open(os.path.join(A, "packs", packs[0][2]), "rb").read()
