@@ -184,9 +184,11 @@ static const command COMMANDS[] = {
 	  "by name within a size (extension first), so alike files share groups;\n"
 	  "each record coded against its own group only, so any get touches one\n"
 	  "group. The new pack is durable and catalogued before the old packs are\n"
-	  "deleted; a crash at any moment leaves every record readable. Commits\n"
-	  "also repack on their own once enough small packs pile up (see 'strata\n"
-	  "init --repack-after').\n"
+	  "deleted; a crash at any moment leaves every record readable; then the\n"
+	  "catalog is compacted. Commits also repack on their own once enough\n"
+	  "small packs pile up (see 'strata init --repack-after'). Stores of the\n"
+	  "archive profile gain no room from it (their units are coded against\n"
+	  "each other already), and it replaces packs shipped with 'strata packs'.\n"
 	  "\n"
 	  "  --oldest-first  order each key's records oldest first\n" },
 	{ "rebuild", cmd_rebuild, "recreate the catalog from the packs",
