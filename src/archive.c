@@ -412,6 +412,10 @@ int strata_export(strata_store *s, uint64_t unit, const char *dir, strata_progre
 		return err_set(STRATA_EINVAL, "strata_export needs a store and a directory");
 	find_unit f = { unit, 0, 0 };
 	int rc = catalog_foreach_record(s->cat, TREE_KEY, TREE_KEYLEN, find_manifest, &f);
+	uint64_t last = 0;
+	if (!rc && !f.n && unit && !(rc = catalog_max_unit(s->cat, &last)) && unit > last)
+		rc = err_set(STRATA_ENOTFOUND, "there is no unit %" PRIu64 " (the store's last unit is %" PRIu64 ")",
+			     unit, last);
 	if (!rc && !f.n)
 		rc = unit ? err_set(STRATA_ENOTFOUND, "unit %" PRIu64 " holds no imported tree", unit)
 			  : err_set(STRATA_ENOTFOUND, "the store holds no imported tree");

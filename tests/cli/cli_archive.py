@@ -35,8 +35,10 @@ every export is compared with the snapshot of its unit.
                 D directories, L links into DIR"; without --unit: the latest
                 import (even when a unit of plain puts follows it); into a
                 non-empty directory: exit 1, "DIR is not empty", nothing
-                written; onto a file: exit 1; --unit of a unit of plain puts
-                or of no unit: exit 1, "unit N holds no imported tree";
+                written; onto a file: exit 1; --unit of a unit of plain puts:
+                exit 1, "unit N holds no imported tree"; of a unit past
+                the last: exit 1, "there is no unit N (the store's last
+                unit is L)";
                 --unit 0 / x / -1 / '': exit 2, DIR not created; get of the
                 chunked file's records gives them back
   get           a chunked file's record, streamed, to a file (-o, --stats
@@ -432,7 +434,8 @@ for bad in ("0", "x", "-1", ""):
             lambda: "export --unit %r: %r" % (bad, r))
     t.check(not os.path.exists(j(D, "never")), "export --unit %r (a usage error) created DIR" % bad)
 r = t.expect(1, "export", S, j(D, "never"), "--unit", 99)
-t.eq(r.err, b"strata export: unit 99 holds no imported tree\n", "export --unit 99 (no such unit)")
+t.eq(r.err, b"strata export: there is no unit 99 (the store's last unit is %d)\n" % len(log_units(S)),
+     "export --unit 99 (no such unit)")
 
 t.section("sizes: dedup and deltas")
 rows = pack_rows(S)
@@ -489,7 +492,8 @@ t.eq(t.run("log", S).out, log_s, "the source's log after an import into the fork
 t.eq(t.packs(S), listing_s, "the source's packs/ after an import into the fork")
 t.check(not os.path.exists(j(S, "packs/0000000004.pack")), "the source has a pack of unit 4")
 r = t.expect(1, "export", S, j(D, "never"), "--unit", 4)
-t.eq(r.err, b"strata export: unit 4 holds no imported tree\n", "the source after an import into the fork: export --unit 4")
+t.eq(r.err, b"strata export: there is no unit 4 (the store's last unit is 3)\n",
+     "the source after an import into the fork: export --unit 4")
 r = t.expect(1, "fork", S, full)
 t.eq(r.err, b"strata fork: %s is not empty\n" % full, "fork into a non-empty directory: stderr")
 t.eq(sorted(os.listdir(full)), [b"x"], "the non-empty directory after a refused fork")
