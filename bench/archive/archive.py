@@ -18,9 +18,13 @@ RESULTS.tsv holds "row<TAB>name<TAB>value" lines written by run.sh; the row
 tool. Rows keep the order in which they first appear.
 """
 import json
+import os
 import re
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+from benchlib import human_bytes, load_results, render  # noqa: E402  (bench/benchlib.py)
 
 
 def die(msg):
@@ -73,33 +77,6 @@ def cmd_median():
     print(m)
 
 
-def human(n):
-    n = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
-        n /= 1024
-    return str(n)
-
-
-def load(path):
-    rows, order = {}, []
-    with open(path) as f:
-        for line in f:
-            line = line.rstrip("\n")
-            if not line:
-                continue
-            row, name, value = line.split("\t", 2)
-            if row not in rows:
-                rows[row] = {"note": []}
-                order.append(row)
-            if name == "note":
-                rows[row]["note"].append(value)
-            else:
-                rows[row][name] = value
-    return rows, order
-
-
 def num(r, name):
     v = r.get(name, "")
     try:
@@ -109,7 +86,7 @@ def num(r, name):
 
 
 def cmd_table(path, md):
-    rows, order = load(path)
+    order, rows = load_results(path, join_notes=False)
     info = rows.get("_info", {"note": []})
     tools = [r for r in order if r != "_info"]
     raw = num(info, "raw_bytes")
@@ -120,7 +97,7 @@ def cmd_table(path, md):
     head = ["tool", "stored", "strata packs", "raw/stored",
             "stored/zstd-long", "marginal/unit", "ingest s", "MB/s",
             "peak RSS", f"restore unit {k} s", "restore check"]
-    align = ["---"] + ["---:"] * 9 + ["---"]
+    right = set(range(1, 10))  # all but the first and the last column
     table = []
     for name in tools:
         r = rows[name]
@@ -135,14 +112,14 @@ def cmd_table(path, md):
         rest = num(r, "restore_s")
         cells = [
             name,
-            human(stored) if stored is not None else "-",
-            human(packs) if packs is not None else "-",
+            human_bytes(stored) if stored is not None else "-",
+            human_bytes(packs) if packs is not None else "-",
             f"{raw / stored:.2f}" if stored and raw else "-",
             f"{stored / ref:.3f}" if stored and ref else "-",
-            human(marg) if marg is not None else "n/a",
+            human_bytes(marg) if marg is not None else "n/a",
             f"{ingest:.2f}" if ingest is not None else "-",
             f"{raw / 1e6 / ingest:.1f}" if ingest and raw else "-",
-            human(rss * 1024) if rss is not None else "-",
+            human_bytes(rss * 1024) if rss is not None else "-",
             f"{rest:.2f}" if rest is not None else "-",
             r.get("check", "-"),
         ]
@@ -150,28 +127,12 @@ def cmd_table(path, md):
 
     summary = summarize(rows, tools, ref_row)
 
-    def fmt_md():
-        out = ["| " + " | ".join(head) + " |",
-               "|" + "|".join(align) + "|"]
-        out += ["| " + " | ".join(c) + " |" for c in table]
-        return out
-
-    def fmt_text():
-        w = [max(len(str(c[i])) for c in [head] + table)
-             for i in range(len(head))]
-        out = []
-        for c in [head] + table:
-            out.append("  ".join(
-                str(x).ljust(w[i]) if align[i] == "---" else str(x).rjust(w[i])
-                for i, x in enumerate(c)).rstrip())
-        return out
-
     notes = []
     for name in tools:
         for n in rows[name]["note"]:
             notes.append(f"{name}: {n}")
 
-    text = fmt_text()
+    text, mdlines = render(head, table, right, rule=False)
     print("\n".join(text))
     print()
     print("Targets:")
@@ -184,7 +145,7 @@ def cmd_table(path, md):
             print("  " + n)
     if md:
         with open(md, "a") as f:
-            f.write("\n".join(fmt_md()) + "\n\n")
+            f.write("\n".join(mdlines) + "\n\n")
             f.write("Targets:\n\n")
             for s in summary:
                 if s.startswith("  "):
@@ -231,18 +192,18 @@ def summarize(rows, tools, ref_row):
             out.append(f"strata ingest MB/s / {borg} ingest MB/s: {x:.2f} "
                        f"(target >= 1: {verdict(x >= 1)})")
         if num(s, "rss_kb") is not None:
-            out.append(f"strata peak RSS: {human(num(s, 'rss_kb') * 1024)}")
+            out.append(f"strata peak RSS: {human_bytes(num(s, 'rss_kb') * 1024)}")
     else:
         why = s.get("skipped") if s else "not in TOOLS"
         out.append(f"strata: not run ({why}); what the targets ask of it "
                    f"on these data:")
         if ref:
             out.append(f"  total <= 1.25 x {ref_row} = "
-                       f"{human(1.25 * ref)} ({1.25 * ref:.0f} bytes)")
+                       f"{human_bytes(1.25 * ref)} ({1.25 * ref:.0f} bytes)")
         if best:
             b = num(rows[best], "stored")
             out.append(f"  total <= 0.25 x min(borg, restic, zpaq) "
-                       f"[{best}] = {human(0.25 * b)} ({0.25 * b:.0f} bytes)")
+                       f"[{best}] = {human_bytes(0.25 * b)} ({0.25 * b:.0f} bytes)")
         if borg and raw:
             out.append(f"  ingest >= {borg}: "
                        f"{raw / 1e6 / num(rows[borg], 'ingest_s'):.1f} MB/s")

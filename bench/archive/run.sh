@@ -32,7 +32,8 @@ set -euo pipefail
 export LC_ALL=C
 
 here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
+# shellcheck source=../lib.sh source-path=SCRIPTDIR
+. "$here/../lib.sh" # log, die, top (the repository), ...
 BENCH_DATA=${BENCH_DATA:-/tmp/strata-bench-data/archive}
 BENCH_WORK=${BENCH_WORK:-/tmp/strata-bench-work-archive}
 NPM_PKG=${NPM_PKG:-typescript}
@@ -54,35 +55,27 @@ RESULTS_MD=${RESULTS_MD:-$here/results-$(date +%Y-%m-%d).md}
 PY=${PY:-python3}
 helper="$PY $here/archive.py"
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-has() { case " $TOOLS " in *" $1 "*) return 0 ;; esac; return 1; }
+has() { in_list "$1" "$TOOLS"; }
 
 if ! [[ "$UNITS" =~ ^[0-9]+$ ]] || [ "$UNITS" -lt 2 ]; then die "UNITS must be a number >= 2"; fi
 started=$(date +%s)
 
 # ------------------------------------------------------------ tools
-need=()
-command -v npm >/dev/null || need+=(npm)
-command -v python3 >/dev/null || need+=(python3)
-command -v zstd >/dev/null || need+=(zstd)
-command -v xz >/dev/null || need+=(xz-utils)
-[ -x /usr/bin/time ] || need+=(time)
-if has borg; then command -v borg >/dev/null || need+=(borgbackup); fi
-if has restic; then command -v restic >/dev/null || need+=(restic); fi
-if has zpaq; then command -v zpaq >/dev/null || need+=(zpaq); fi
-if [ "${#need[@]}" -gt 0 ]; then
-	log "installing ${need[*]}"
-	SUDO=
-	[ "$(id -u)" -eq 0 ] || SUDO=sudo
-	export DEBIAN_FRONTEND=noninteractive
-	$SUDO apt-get update -qq
-	$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+need_cmd npm
+need_cmd python3
+need_cmd zstd
+need_cmd xz xz-utils
+need_time
+if has borg; then need_cmd borg borgbackup; fi
+if has restic; then need_cmd restic; fi
+if has zpaq; then need_cmd zpaq; fi
+install_needed
 
 # ------------------------------------------------------------ build strata
 # The work tree is built (the archive commands are being written there), in
 # a build directory of its own; the repository's build/ is never touched.
+# A work tree that does not build is not replaced by the last commit, as in
+# the other drivers: the strata row is skipped.
 strata_skip=
 strata_desc=
 check_archive_commands() {
@@ -98,25 +91,12 @@ if has strata && [ -n "$STRATA_BIN" ]; then
 	check_archive_commands
 	[ -z "$strata_skip" ] || log "NOTE: skipping the strata row: $strata_skip"
 elif has strata; then
-	bash "$top/scripts/setup.sh" || die "scripts/setup.sh failed"
-	rev=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
-	dirty=
-	if ! git -C "$top" diff-index --quiet HEAD -- src include cli CMakeLists.txt 2>/dev/null ||
-		[ -n "$(git -C "$top" ls-files --others --exclude-standard -- src include cli 2>/dev/null)" ]; then
-		dirty=" + uncommitted changes"
-	fi
-	strata_desc="work tree at $rev$dirty"
-	if [ -f "$STRATA_BUILD/CMakeCache.txt" ] &&
-		! grep -qx "CMAKE_HOME_DIRECTORY:INTERNAL=$top" "$STRATA_BUILD/CMakeCache.txt"; then
-		rm -rf "$STRATA_BUILD"
-	fi
+	need_build_deps libzstd-dev liblz4-dev zlib1g-dev liblzma-dev libsqlite3-dev libxxhash-dev
+	install_needed
+	strata_desc=$(worktree_desc)
 	mkdir -p "$(dirname "$STRATA_BUILD")"
-	tests_opt=
-	grep -q 'option(STRATA_TESTS' "$top/CMakeLists.txt" && tests_opt=-DSTRATA_TESTS=OFF
 	log "building strata ($strata_desc) in $STRATA_BUILD"
-	if cmake -S "$top" -B "$STRATA_BUILD" -DCMAKE_BUILD_TYPE=Release $tests_opt >"$STRATA_BUILD.log" 2>&1 &&
-		cmake --build "$STRATA_BUILD" -j "$(nproc)" >>"$STRATA_BUILD.log" 2>&1 &&
-		[ -x "$STRATA_BUILD/strata" ]; then
+	if build_strata "$top" "$STRATA_BUILD" && [ -x "$STRATA_BUILD/strata" ]; then
 		STRATA=$STRATA_BUILD/strata
 		check_archive_commands
 	else
@@ -162,7 +142,7 @@ if [ ! -f "$D/done" ]; then
 	tar -C "$D" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$D/units.tar" units
 	touch "$D/done"
 fi
-raw=$(find "$D/units" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}')
+raw=$(tree_bytes "$D/units")
 nfiles=$(find "$D/units" -type f | wc -l)
 K=$((UNITS / 2))
 KNNN=$(printf '%03d' "$K")
@@ -181,26 +161,7 @@ put _info k "$K"
 put _info ref_row "zstd -19 --long=31"
 bad=0 # a restore that differs, or a tool that failed
 
-now_ns() { date +%s%N; }
 dirbytes() { du -sb "$1" | cut -f1; }
-
-# timed CMD...: runs CMD under GNU time, adds its wall time (ns) to $wall_ns
-# and raises $rss_kb to its peak RSS. Redirections of the call apply to CMD.
-timed() {
-	local tf=$BENCH_WORK/time.out t0 t1 m
-	t0=$(now_ns)
-	if ! /usr/bin/time -f '%M' -o "$tf" "$@"; then
-		log "failed: $*"
-		tail -n5 "$tf" >&2 || true
-		return 1
-	fi
-	t1=$(now_ns)
-	wall_ns=$((wall_ns + t1 - t0))
-	m=$(tail -n1 "$tf")
-	[ "$m" -gt "$rss_kb" ] && rss_kb=$m
-	return 0
-}
-secs() { awk -v n="$1" 'BEGIN {printf "%.3f", n / 1e9}'; }
 
 # ingest_units ROW SIZE-PATH ADD-FUNCTION: calls ADD-FUNCTION NNN for every
 # unit in order (it runs its command through timed), measures SIZE-PATH
@@ -215,11 +176,11 @@ ingest_units() {
 		sizes+=("$(dirbytes "$path")")
 	done
 	put "$row" stored "${sizes[-1]}"
-	put "$row" ingest_s "$(secs "$wall_ns")"
+	put "$row" ingest_s "$(fmt_s "$wall_ns" 3)"
 	put "$row" rss_kb "$rss_kb"
 	put "$row" marginal "$(for ((i = 1; i < UNITS; i++)); do echo $((sizes[i] - sizes[i - 1])); done | $helper median)"
 	put "$row" sizes "${sizes[*]}"
-	log "  $row: ${sizes[-1]} bytes, ingest $(secs "$wall_ns") s, peak RSS $((rss_kb / 1024)) MiB"
+	log "  $row: ${sizes[-1]} bytes, ingest $(fmt_s "$wall_ns" 3) s, peak RSS $((rss_kb / 1024)) MiB"
 }
 
 # restore_check ROW RESTORED-DIR RESTORE-FUNCTION: times RESTORE-FUNCTION
@@ -234,7 +195,7 @@ restore_check() {
 		bad=1
 		return 0
 	fi
-	put "$row" restore_s "$(secs "$wall_ns")"
+	put "$row" restore_s "$(fmt_s "$wall_ns" 3)"
 	put "$row" restore_rss_kb "$rss_kb"
 	if diff -r --no-dereference "$D/units/$KNNN" "$got" >"$W.diff" 2>&1; then
 		put "$row" check ok
@@ -244,7 +205,7 @@ restore_check() {
 		log "  $row: RESTORE MISMATCH, see $W.diff"
 		bad=1
 	fi
-	log "  $row: restore of unit $K $(secs "$wall_ns") s, $(awk -v r="$row" '$1 == r && $2 == "check" {v = $3} END {print v}' FS='\t' "$results")"
+	log "  $row: restore of unit $K $(fmt_s "$wall_ns" 3) s, $(awk -v r="$row" '$1 == r && $2 == "check" {v = $3} END {print v}' FS='\t' "$results")"
 }
 
 # --- strata
@@ -338,9 +299,9 @@ run_solid() { # ROW NAME: ingest = one compression of units.tar
 	wall_ns=0 rss_kb=0
 	"${name}_add" || { put "$row" failed 1; put "$row" note "FAILED"; bad=1; return 0; }
 	put "$row" stored "$(stat -c %s "$W"/units.tar.*)"
-	put "$row" ingest_s "$(secs "$wall_ns")"
+	put "$row" ingest_s "$(fmt_s "$wall_ns" 3)"
 	put "$row" rss_kb "$rss_kb"
-	log "  $row: $(stat -c %s "$W"/units.tar.*) bytes, $(secs "$wall_ns") s, peak RSS $((rss_kb / 1024)) MiB"
+	log "  $row: $(stat -c %s "$W"/units.tar.*) bytes, $(fmt_s "$wall_ns" 3) s, peak RSS $((rss_kb / 1024)) MiB"
 	restore_check "$row" "$W/out/units/$KNNN" "${name}_restore"
 	put "$row" note "solid: restore decompresses the whole stream (tar extracts units/$KNNN from it)"
 }
@@ -354,16 +315,14 @@ if has zstd-long; then run_solid "zstd -19 --long=31" zlong; fi
 if has xz; then run_solid "xz -9e" xz; fi
 
 # ------------------------------------------------------------ report
-elapsed=$(($(date +%s) - started))
-cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 when=$(date -u '+%Y-%m-%d %H:%M UTC')
-header="$when; $(nproc) cores ($cpu); run took ${elapsed} s"
+header="$when; $(machine_line)"
 [ -z "$strata_desc" ] || header="strata $strata_desc; $header"
 vers=()
 if command -v borg >/dev/null; then vers+=("$(borg --version)"); fi
 if command -v restic >/dev/null; then vers+=("$(restic version | awk '{print $1 " " $2}')"); fi
 if command -v zpaq >/dev/null; then vers+=("$({ zpaq 2>&1 || true; } | awk 'NR == 1 {print "zpaq " $2}')"); fi
-vers+=("$(zstd --version | sed -E 's/.* (v[0-9.]+).*/zstd \1/')" "$(xz --version | awk 'NR == 1 {print "xz " $4}')")
+vers+=("$(version_of zstd)" "$(version_of xz)")
 versions_line=$(printf '%s, ' "${vers[@]}")
 versions_line=${versions_line%, }
 echo

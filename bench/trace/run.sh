@@ -33,7 +33,8 @@ set -euo pipefail
 export LC_ALL=C
 
 here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
+# shellcheck source=../lib.sh source-path=SCRIPTDIR
+. "$here/../lib.sh" # log, die, top (the repository), ...
 BENCH_DATA=${BENCH_DATA:-/tmp/strata-bench-data}
 BENCH_WORK=${BENCH_WORK:-/tmp/strata-bench-work-trace}
 TRACE_MB=${TRACE_MB:-300}
@@ -52,54 +53,21 @@ PY=${PY:-python3}
 helper="$PY $here/trace.py"
 D=$BENCH_DATA/trace
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
 started=$(date +%s)
 
 # ------------------------------------------------------------ tools
-need=()
-command -v strace >/dev/null || need+=(strace)
-command -v git >/dev/null || need+=(git)
-command -v gzip >/dev/null || need+=(gzip)
-command -v pigz >/dev/null || need+=(pigz)
-command -v zstd >/dev/null || need+=(zstd)
-command -v lz4 >/dev/null || need+=(lz4)
-command -v xz >/dev/null || need+=(xz-utils)
-[ -x /usr/bin/time ] || need+=(time)
-# strata's own build dependencies: the project's setup script (it installs
-# only what is missing), else the ones known here.
-if [ -f "$top/scripts/setup.sh" ]; then
-	bash "$top/scripts/setup.sh" || die "scripts/setup.sh failed"
-else
-	command -v cmake >/dev/null || need+=(cmake)
-	command -v cc >/dev/null || need+=(build-essential)
-	command -v pkg-config >/dev/null || need+=(pkg-config)
-	for p in libzstd-dev liblz4-dev zlib1g-dev liblzma-dev libsqlite3-dev libxxhash-dev; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep 'install ok installed' >/dev/null || need+=("$p")
-	done
-fi
-if [ "${#need[@]}" -gt 0 ]; then
-	log "installing ${need[*]}"
-	SUDO=
-	[ "$(id -u)" -eq 0 ] || SUDO=sudo
-	export DEBIAN_FRONTEND=noninteractive
-	$SUDO apt-get update -qq
-	$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+need_cmd strace
+need_cmd git
+need_cmd gzip
+need_cmd pigz
+need_cmd zstd
+need_cmd lz4
+need_cmd xz xz-utils
+need_time
+need_build_deps libzstd-dev liblz4-dev zlib1g-dev liblzma-dev libsqlite3-dev libxxhash-dev
+install_needed
 
 # ------------------------------------------------------------ build strata
-# gcc 12 at -O3 reports maybe-uninitialized false positives that -Werror
-# turns into errors in a Release build; keep them as warnings here.
-build_strata() { # SRC BUILD
-	if [ -f "$2/CMakeCache.txt" ] &&
-		! grep -qx "CMAKE_HOME_DIRECTORY:INTERNAL=$(cd "$1" && pwd)" "$2/CMakeCache.txt"; then
-		rm -rf "$2"
-	fi
-	cmake -S "$1" -B "$2" -DCMAKE_BUILD_TYPE=Release -DSTRATA_TESTS=OFF \
-		-DCMAKE_C_FLAGS=-Wno-error=maybe-uninitialized >"$2.log" 2>&1 &&
-		cmake --build "$2" -j "$(nproc)" >>"$2.log" 2>&1
-}
 # A tiny load, with the flags this run will pass: a build that crashes on it
 # (another engineer's half-done change) is not worth benchmarking.
 smoke_strata() { # BUILD
@@ -114,49 +82,7 @@ smoke_strata() { # BUILD
 	rm -rf "$s"
 	return $rc
 }
-strata_rev=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
-head_snapshot() {
-	local d=$STRATA_BUILD-src
-	rm -rf "$d" && mkdir -p "$d"
-	git -C "$top" archive HEAD | tar -x -C "$d"
-	echo "$d"
-}
-use_head() { # WHY
-	src=$(head_snapshot)
-	STRATA_BUILD=$STRATA_BUILD-head
-	strata_desc="commit $strata_rev$1"
-	build_strata "$src" "$STRATA_BUILD" || die "strata build failed, see $STRATA_BUILD.log"
-}
-mkdir -p "$(dirname "$STRATA_BUILD")"
-if [ "$STRATA_SRC" = head ]; then
-	use_head ""
-elif [ -n "$STRATA_SRC" ]; then
-	src=$STRATA_SRC
-	strata_desc="source $src"
-	build_strata "$src" "$STRATA_BUILD" || die "strata build failed, see $STRATA_BUILD.log"
-else
-	src=$top
-	dirty=
-	# plumbing only: nothing here writes the index
-	if ! git -C "$top" diff-index --quiet HEAD -- src include cli CMakeLists.txt 2>/dev/null ||
-		[ -n "$(git -C "$top" ls-files --others --exclude-standard -- src include cli 2>/dev/null)" ]; then
-		dirty=" + uncommitted changes"
-	fi
-	strata_desc="work tree at $strata_rev$dirty"
-	if ! build_strata "$src" "$STRATA_BUILD"; then
-		cp "$STRATA_BUILD.log" "$STRATA_BUILD-worktree.log"
-		log "the work tree does not build (see $STRATA_BUILD-worktree.log); benchmarking commit $strata_rev"
-		grep -m3 -iE 'error' "$STRATA_BUILD.log" >&2 || true
-		use_head " (the work tree did not build)"
-	elif ! smoke_strata "$STRATA_BUILD"; then
-		log "the work tree's strata fails a tiny load; benchmarking commit $strata_rev"
-		use_head " (the work tree's strata failed a tiny load)"
-	fi
-fi
-STRATA=$STRATA_BUILD/strata
-lib=$(find "$STRATA_BUILD" -maxdepth 2 -name libstrata.a | head -n1)
-[ -x "$STRATA" ] && [ -n "$lib" ] || die "no strata binary or libstrata.a in $STRATA_BUILD"
-smoke_strata "$STRATA_BUILD" || die "strata fails a tiny load ($STRATA)"
+select_strata smoke_strata "a tiny load"
 
 has_threads=0
 "$STRATA" load --help 2>&1 | grep -- '--threads' >/dev/null && has_threads=1
@@ -168,11 +94,7 @@ if grep -q 'strata_pipeline_options' "$src/include/strata.h" &&
 fi
 # Link like the strata tool: the libraries after libstrata.a in its link
 # line, then the usual ones.
-deps=()
-linktxt=$STRATA_BUILD/CMakeFiles/strata_cli.dir/link.txt
-if [ -f "$linktxt" ]; then
-	read -r -a deps < <(awk '{for (i = 1; i <= NF; i++) if (f) printf "%s ", $i; else if ($i ~ /libstrata\.a$/) f = 1} END {print ""}' "$linktxt")
-fi
+strata_link_deps
 PUTBENCH=$STRATA_BUILD/putbench
 (cd "$STRATA_BUILD" && cc -O2 -Wall -Wextra "${pipeline_flag[@]}" -I"$src/include" -o "$PUTBENCH" \
 	"$here/putbench.c" "$lib" "${deps[@]}" -lzstd -lsqlite3 -lxxhash -llz4 -lz -llzma -lpthread) ||
@@ -248,25 +170,14 @@ W=$BENCH_WORK
 results=$W/results.tsv
 : >"$results"
 put() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$results"; }
-tree_bytes() { find "$@" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}'; }
-now_ns() { date +%s%N; }
-fmt_s() { awk -v n="$1" 'BEGIN {printf "%.2f", n / 1e9}'; }
 
-# timed CMD...: runs CMD under GNU time, adds its wall time (ns) to $wall_ns
-# and raises $rss_kb to its peak RSS. Redirections of the call apply to CMD.
-timed() {
-	local tf=$W/time.out t0 t1 m
-	t0=$(now_ns)
-	if ! /usr/bin/time -f '%M' -o "$tf" "$@"; then
-		cat "$tf" >&2 || true
-		tail -n 5 "$W/strata-load.log" >&2 2>/dev/null || true
-		die "failed: $*"
-	fi
-	t1=$(now_ns)
-	wall_ns=$((wall_ns + t1 - t0))
-	m=$(tail -n1 "$tf")
-	[ "$m" -gt "$rss_kb" ] && rss_kb=$m
-	return 0
+# timed (bench/lib.sh) stops the run when a command fails, with the end of
+# strata load's log.
+timed_failed() { # TIME-OUTPUT CMD...
+	cat "$1" >&2 || true
+	tail -n 5 "$W/strata-load.log" >&2 2>/dev/null || true
+	shift
+	die "failed: $*"
 }
 
 # measure ROW WHAT FUNCTION: runs FUNCTION (which sets up and calls timed)
@@ -274,19 +185,12 @@ timed() {
 # REPEAT_UNDER s; records the median as WHAT_s, the count as WHAT_runs and,
 # for WHAT=wall, the peak RSS.
 measure() {
-	local row=$1 what=$2 fn=$3 runs=() peak=0 i med
-	for ((i = 1; i <= RUNS; i++)); do
-		wall_ns=0 rss_kb=0
-		"$fn"
-		runs+=("$wall_ns")
-		[ "$rss_kb" -gt "$peak" ] && peak=$rss_kb
-		[ "${runs[0]}" -lt $((REPEAT_UNDER * 1000000000)) ] || break
-	done
-	med=$(printf '%s\n' "${runs[@]}" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
-	put "$row" "${what}_s" "$(fmt_s "$med")"
+	local row=$1 what=$2 fn=$3
+	repeat_runs "$RUNS" "$fn"
+	put "$row" "${what}_s" "$(fmt_s "$run_median")"
 	put "$row" "${what}_runs" "${#runs[@]}"
-	[ "$what" != wall ] || put "$row" rss_kb "$peak"
-	log "  $row: $what $(fmt_s "$med") s ($([ ${#runs[@]} = 1 ] && echo "1 run" || echo "median of ${#runs[@]}"))"
+	[ "$what" != wall ] || put "$row" rss_kb "$run_peak"
+	log "  $row: $what $(fmt_s "$run_median") s ($([ ${#runs[@]} = 1 ] && echo "1 run" || echo "median of ${#runs[@]}"))"
 }
 
 # --- strata: `strata load` of the stream, `strata cat` of every key
@@ -351,7 +255,7 @@ run_peer() { # ID ROW EXT "COMPRESS ARGS" "DECOMPRESS ARGS"
 	measure "$row" replay p_replay
 	rm -f "$out"
 }
-has_peer() { case " $PEERS " in *" $1 "*) return 0 ;; esac; return 1; }
+has_peer() { in_list "$1" "$PEERS"; }
 
 put _info raw "$raw"
 put _info desc "$desc"
@@ -390,10 +294,8 @@ done
 rm -rf "$S"
 
 # ------------------------------------------------------------ report
-elapsed=$(($(date +%s) - started))
-cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
-header="strata $strata_desc; $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores ($cpu); run took ${elapsed} s"
-versions="$(strace -V | awk 'NR == 1 {print "strace " $4}'), $(gzip --version | awk 'NR == 1 {print "gzip " $2}'), $(pigz --version 2>&1 | awk '{print "pigz " $2}'), $(zstd --version | sed -E 's/.* (v[0-9.]+).*/zstd \1/'), $(lz4 --version 2>&1 | sed -E 's/.* (v[0-9.]+).*/lz4 \1/'), $(xz --version | awk 'NR == 1 {print "xz " $4}')"
+header="strata $strata_desc; $(date -u '+%Y-%m-%d %H:%M UTC'); $(machine_line)"
+versions="$(version_of strace), $(version_of gzip), $(version_of pigz), $(version_of zstd), $(version_of lz4), $(version_of xz)"
 echo
 echo "$header"
 echo "$versions"

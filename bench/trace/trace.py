@@ -42,6 +42,9 @@ import re
 import struct
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+from benchlib import human_bytes, human_ns, load_results, render, run_main  # noqa: E402  (bench/benchlib.py)
+
 EVENT = struct.Struct("<QIIIIq6Q")    # 80 bytes
 MMAP = struct.Struct("<QIBBHQQIiQ")   # 48 bytes
 assert EVENT.size == 80 and MMAP.size == 48
@@ -349,57 +352,12 @@ def cmd_summary(d):
 
 # ---------------------------------------------------------------- report
 
-def human_bytes(b):
-    b = float(b)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if b < 1024 or unit == "GiB":
-            return f"{b:.0f} {unit}" if unit == "B" else f"{b:.2f} {unit}"
-        b /= 1024
-
-
-def human_ns(ns):
-    ns = float(ns)
-    if ns < 1e3:
-        return f"{ns:.0f} ns"
-    if ns < 1e6:
-        return f"{ns / 1e3:.1f} µs"
-    if ns < 1e9:
-        return f"{ns / 1e6:.2f} ms"
-    return f"{ns / 1e9:.2f} s"
-
-
-def render(head, rows, left=1):
-    widths = [max(len(head[i]), *(len(r[i]) for r in rows)) if rows else len(head[i])
-              for i in range(len(head))]
-
-    def fmt(cells):
-        return "  ".join(c.ljust(widths[i]) if i < left else c.rjust(widths[i])
-                         for i, c in enumerate(cells)).rstrip()
-    text = [fmt(head), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
-    md = ["| " + " | ".join(head) + " |",
-          "|" + "|".join("---" if i < left else "---:" for i in range(len(head))) + "|"]
-    md += ["| " + " | ".join(r) + " |" for r in rows]
-    return text, md
-
-
 def cmd_report(results, md=None):
     """RESULTS: lines "row<TAB>name<TAB>value", in order. Row _info: raw,
     desc, queue_mb, threads, has_threads; rows "_put N": putbench's output
     with N workers; every other row is a line of the main table (id, wall_s,
     wall_runs, rss_kb, stored, packs, replay_s, replay_runs, note)."""
-    order, data = [], {}
-    for line in open(results):
-        parts = line.rstrip("\n").split("\t", 2)
-        if len(parts) != 3:
-            continue
-        row, name, value = parts
-        if row not in data:
-            data[row] = {}
-            order.append(row)
-        d = data[row]
-        if name == "note" and "note" in d:
-            value = d["note"] + "; " + value
-        d[name] = value
+    order, data = load_results(results)
     info = data.get("_info", {})
     raw = float(info.get("raw", 0))
     queue = int(info.get("queue_mb", 0)) << 20
@@ -429,7 +387,7 @@ def cmd_report(results, md=None):
             human_bytes(float(d["rss_kb"]) * 1024) if d.get("rss_kb") else "n/a"])
         if d.get("note"):
             notes.append(f"{row}: {d['note']}")
-    t1, m1 = render(head, rows)
+    t1, m1 = render(head, rows, right=set(range(1, len(head))))
 
     # the producer's side
     head2 = ["workers", "wall", "in commit", "MB/s", "puts", "CPU/put thread", "CPU/put process",
@@ -453,7 +411,7 @@ def cmd_report(results, md=None):
             f"{human_ns(d['blocked_ns_p50'])} / {human_ns(d['blocked_ns_max'])}" if d["blocked_puts"] else "-",
             human_bytes(d["maxrss_kb"] * 1024), human_bytes(cap + (64 << 20)),
             human_bytes(d["inflight_peak"]) if "inflight_peak" in d else "n/a"])
-    t2, m2 = render(head2, rows2)
+    t2, m2 = render(head2, rows2, right=set(range(1, len(head2))))
     pipeline = all(d.get("pipeline") == 1 for d in puts.values())
 
     # the targets, as ratios
@@ -539,22 +497,8 @@ def cmd_report(results, md=None):
 
 
 def main():
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
-    cmd, args = sys.argv[1], sys.argv[2:]
-    if cmd == "report":
-        md = None
-        if "--md" in args:
-            i = args.index("--md")
-            md = args[i + 1]
-            args = args[:i] + args[i + 2:]
-        cmd_report(args[0], md)
-        return
-    fn = {"convert": cmd_convert, "finish": cmd_finish, "raw": cmd_raw,
-          "summary": cmd_summary}.get(cmd)
-    if fn is None:
-        sys.exit(__doc__)
-    fn(*args)
+    run_main(__doc__, {"convert": cmd_convert, "finish": cmd_finish, "raw": cmd_raw,
+                       "summary": cmd_summary, "report": cmd_report}, md_command="report")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+from benchlib import human_bytes, human_ns, load_results, render, run_main  # noqa: E402  (bench/benchlib.py)
+
 
 def load_manifest(path):
     rows = []
@@ -239,40 +242,9 @@ def cmd_check_strata(strata, store, sample, k):
 
 # ---------------------------------------------------------------- table
 
-def human_bytes(b):
-    b = float(b)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if b < 1024 or unit == "GiB":
-            return f"{b:.0f} {unit}" if unit == "B" else f"{b:.2f} {unit}"
-        b /= 1024
-
-
-def human_ns(ns):
-    ns = float(ns)
-    if ns < 1e3:
-        return f"{ns:.0f} ns"
-    if ns < 1e6:
-        return f"{ns / 1e3:.1f} µs"
-    if ns < 1e9:
-        return f"{ns / 1e6:.2f} ms"
-    return f"{ns / 1e9:.2f} s"
-
-
 def cmd_table(results, md=None):
     """RESULTS: lines "dataset<TAB>row<TAB>name<TAB>value", in order."""
-    order, data = [], {}
-    with open(results) as f:
-        for line in f:
-            parts = line.rstrip("\n").split("\t", 3)
-            if len(parts) != 4:
-                continue
-            ds, row, name, value = parts
-            if (ds, row) not in data:
-                data[(ds, row)] = {}
-                order.append((ds, row))
-            if name == "note" and "note" in data[(ds, row)]:
-                value = data[(ds, row)]["note"] + "; " + value
-            data[(ds, row)][name] = value
+    order, data = load_results(results, keys=2)
     head = ["data set", "tool", "stored", "ratio", "ingest s", "MB/s", "peak RSS",
             "get median", "get p99", "read/get", "read amp"]
     table, notes, dsinfo = [], [], []
@@ -302,25 +274,18 @@ def cmd_table(results, md=None):
         table.append(cells)
         if g("note"):
             notes.append(f"{ds} / {row}: {g('note')}")
-    widths = [max(len(head[i]), *(len(r[i]) for r in table)) if table else len(head[i])
-              for i in range(len(head))]
-    right = set(range(2, len(head)))
-
-    def fmt(cells):
-        return "  ".join(c.rjust(widths[i]) if i in right else c.ljust(widths[i])
-                         for i, c in enumerate(cells)).rstrip()
+    text, mdlines = render(head, table, right=set(range(2, len(head))))
     lines = []
     for ds, d in dsinfo:
         lines.append(f"{ds}: {d.get('desc', '')}")
     lines.append("")
-    lines.append(fmt(head))
-    lines.append(fmt(["-" * w for w in widths]))
+    lines += text[:2]
     prev = None
-    for r in table:
+    for r, line in zip(table, text[2:]):
         if prev is not None and r[0] != prev:
-            lines.append("")
+            lines.append("")  # a blank line between data sets
         prev = r[0]
-        lines.append(fmt(r))
+        lines.append(line)
     if notes:
         lines.append("")
         lines += notes
@@ -329,10 +294,7 @@ def cmd_table(results, md=None):
         with open(md, "a") as f:
             for ds, d in dsinfo:
                 f.write(f"* **{ds}**: {d.get('desc', '')}\n")
-            f.write("\n| " + " | ".join(head) + " |\n")
-            f.write("|" + "|".join("---" if i not in right else "---:" for i in range(len(head))) + "|\n")
-            for r in table:
-                f.write("| " + " | ".join(r) + " |\n")
+            f.write("\n" + "\n".join(mdlines) + "\n")
             if notes:
                 f.write("\n")
                 for n in notes:
@@ -341,22 +303,10 @@ def cmd_table(results, md=None):
 
 
 def main():
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
-    cmd, args = sys.argv[1], sys.argv[2:]
-    if cmd == "table":
-        md = None
-        if "--md" in args:
-            i = args.index("--md")
-            md = args[i + 1]
-            args = args[:i] + args[i + 2:]
-        return cmd_table(args[0], md)
-    fn = {"sample": cmd_sample, "gitget": cmd_gitget, "gitchain": cmd_gitchain,
-          "brzget": cmd_brzget, "solid": cmd_solid, "zfiles": cmd_zfiles,
-          "zread": cmd_zread, "check-strata": cmd_check_strata}.get(cmd)
-    if fn is None:
-        sys.exit(__doc__)
-    fn(*args)
+    run_main(__doc__, {"sample": cmd_sample, "gitget": cmd_gitget, "gitchain": cmd_gitchain,
+                       "brzget": cmd_brzget, "solid": cmd_solid, "zfiles": cmd_zfiles,
+                       "zread": cmd_zread, "check-strata": cmd_check_strata,
+                       "table": cmd_table}, md_command="table")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ set -euo pipefail
 export LC_ALL=C
 
 here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
+# shellcheck source=../lib.sh source-path=SCRIPTDIR
+. "$here/../lib.sh" # log, die, top (the repository), ...
 BENCH_DATA=${BENCH_DATA:-/tmp/strata-bench-data}
 BENCH_WORK=${BENCH_WORK:-/tmp/strata-bench-work}
 DATASETS=${DATASETS:-"git npm"}
@@ -48,44 +49,23 @@ RESULTS_MD=${RESULTS_MD:-$here/results-$(date +%Y-%m-%d).md}
 PY=${PY:-python3}
 helper="$PY $here/bench.py"
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-has() { case " $TOOLS " in *" $1 "*) return 0 ;; esac; return 1; }
+has() { in_list "$1" "$TOOLS"; }
 
 started=$(date +%s)
 
 # ------------------------------------------------------------ peers, tools
-need=()
-command -v git >/dev/null || need+=(git)
-command -v xz >/dev/null || need+=(xz-utils)
-command -v zstd >/dev/null || need+=(zstd)
-[ -x /usr/bin/time ] || need+=(time)
-# strata's own build dependencies: the project's setup script when it has
-# one (it installs only what is missing), else the ones known here.
-if [ -f "$top/scripts/setup.sh" ]; then
-	bash "$top/scripts/setup.sh" || die "scripts/setup.sh failed"
-else
-	command -v cmake >/dev/null || need+=(cmake)
-	command -v cc >/dev/null || need+=(build-essential)
-	command -v pkg-config >/dev/null || need+=(pkg-config)
-	for p in libzstd-dev libsqlite3-dev libxxhash-dev; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
-	done
-fi
+need_cmd git
+need_cmd xz xz-utils
+need_cmd zstd
+need_time
+need_build_deps libzstd-dev libsqlite3-dev libxxhash-dev
 if has brz; then
-	command -v brz >/dev/null || need+=(brz)
+	need_cmd brz
 	if ! { command -v brz >/dev/null && brz help fast-import >/dev/null 2>&1; }; then
 		need+=(bzr-fastimport python3-fastimport)
 	fi
 fi
-if [ "${#need[@]}" -gt 0 ]; then
-	log "installing ${need[*]}"
-	SUDO=
-	[ "$(id -u)" -eq 0 ] || SUDO=sudo
-	export DEBIAN_FRONTEND=noninteractive
-	$SUDO apt-get update -qq
-	$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+install_needed
 if has brz; then
 	brz help fast-import >/dev/null 2>&1 || die "brz fast-import is not available"
 fi
@@ -94,66 +74,10 @@ if [[ " $DATASETS " == *" npm "* ]]; then
 fi
 
 # ------------------------------------------------------------ build strata
-# gcc 12 at -O3 reports maybe-uninitialized false positives that -Werror
-# turns into errors in a Release build; keep them as warnings here.
-build_strata() { # SRC BUILD
-	# a build directory configured for another source tree: start afresh
-	if [ -f "$2/CMakeCache.txt" ] &&
-		! grep -qx "CMAKE_HOME_DIRECTORY:INTERNAL=$(cd "$1" && pwd)" "$2/CMakeCache.txt"; then
-		rm -rf "$2"
-	fi
-	cmake -S "$1" -B "$2" -DCMAKE_BUILD_TYPE=Release -DSTRATA_TESTS=OFF \
-		-DCMAKE_C_FLAGS=-Wno-error=maybe-uninitialized >"$2.log" 2>&1 &&
-		cmake --build "$2" -j "$(nproc)" >>"$2.log" 2>&1
-}
-strata_rev=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
-head_snapshot() {
-	local d=$STRATA_BUILD-src
-	rm -rf "$d" && mkdir -p "$d"
-	git -C "$top" archive HEAD | tar -x -C "$d"
-	echo "$d"
-}
-mkdir -p "$(dirname "$STRATA_BUILD")"
-if [ "$STRATA_SRC" = head ]; then
-	src=$(head_snapshot)
-	STRATA_BUILD=$STRATA_BUILD-head
-	strata_desc="commit $strata_rev"
-	build_strata "$src" "$STRATA_BUILD" || die "strata build failed, see $STRATA_BUILD.log"
-elif [ -n "$STRATA_SRC" ]; then
-	src=$STRATA_SRC
-	strata_desc="source $src"
-	build_strata "$src" "$STRATA_BUILD" || die "strata build failed, see $STRATA_BUILD.log"
-else
-	src=$top
-	dirty=
-	# plumbing only: nothing here writes the index
-	if ! git -C "$top" diff-index --quiet HEAD -- src include cli CMakeLists.txt 2>/dev/null ||
-		[ -n "$(git -C "$top" ls-files --others --exclude-standard -- src include cli 2>/dev/null)" ]; then
-		dirty=" + uncommitted changes"
-	fi
-	strata_desc="work tree at $strata_rev$dirty"
-	if ! build_strata "$src" "$STRATA_BUILD"; then
-		cp "$STRATA_BUILD.log" "$STRATA_BUILD-worktree.log"
-		log "the work tree does not build (see $STRATA_BUILD-worktree.log); benchmarking commit $strata_rev"
-		grep -m3 -iE 'error' "$STRATA_BUILD.log" >&2 || true
-		src=$(head_snapshot)
-		STRATA_BUILD=$STRATA_BUILD-head
-		strata_desc="commit $strata_rev (the work tree did not build)"
-		build_strata "$src" "$STRATA_BUILD" || die "strata build failed, see $STRATA_BUILD.log"
-	fi
-fi
-STRATA=$STRATA_BUILD/strata
-lib=$(find "$STRATA_BUILD" -maxdepth 2 -name libstrata.a | head -n1)
-if [ ! -x "$STRATA" ] || [ -z "$lib" ]; then
-	die "no strata binary or libstrata.a in $STRATA_BUILD"
-fi
+select_strata
 # Link getbench like the strata tool: the libraries after libstrata.a in the
 # tool's link line (the library's dependencies change), then the usual ones.
-deps=()
-linktxt=$STRATA_BUILD/CMakeFiles/strata_cli.dir/link.txt
-if [ -f "$linktxt" ]; then
-	read -r -a deps < <(awk '{for (i = 1; i <= NF; i++) if (f) printf "%s ", $i; else if ($i ~ /libstrata\.a$/) f = 1} END {print ""}' "$linktxt")
-fi
+strata_link_deps
 (cd "$STRATA_BUILD" && cc -O2 -Wall -Wextra -I"$src/include" -o "$STRATA_BUILD/getbench" \
 	"$here/getbench.c" "$lib" "${deps[@]}" -lzstd -lsqlite3 -lxxhash -lpthread)
 cc -O2 -Wall -Wextra -o "$STRATA_BUILD/zget" "$here/zget.c" -lzstd
@@ -207,46 +131,16 @@ put() { printf '%s\t%s\t%s\t%s\n' "$ds" "$1" "$2" "$3" >>"$results"; }
 # put_kv ROW FILE-OF-"name value"-LINES [PREFIX]
 put_kv() { while read -r k v; do [ -n "$k" ] && put "$1" "${3:-}$k" "$v"; done <"$2"; }
 
-tree_bytes() { find "$@" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}'; }
-now_ns() { date +%s%N; }
-
-# timed STEP-NAME CMD...: runs CMD under GNU time, adds its wall time (ns)
-# to $wall_ns and raises $rss_kb to its peak RSS. Redirections of the call
-# apply to CMD.
-timed() {
-	local tf=$BENCH_WORK/time.out t0 t1 m
-	t0=$(now_ns)
-	if ! /usr/bin/time -f '%M' -o "$tf" "$@"; then
-		log "failed: $*"
-		cat "$tf" >&2 || true
-		return 1
-	fi
-	t1=$(now_ns)
-	wall_ns=$((wall_ns + t1 - t0))
-	m=$(tail -n1 "$tf")
-	[ "$m" -gt "$rss_kb" ] && rss_kb=$m
-	return 0
-}
-
 # ingest ROW FUNCTION: runs FUNCTION (which sets up from scratch and calls
 # timed) INGEST_RUNS times at most, again only while the first run took
 # under REPEAT_UNDER s; records the median wall time and the peak RSS.
 ingest() {
-	local row=$1 fn=$2 runs=() peak=0 i first
-	for ((i = 1; i <= INGEST_RUNS; i++)); do
-		wall_ns=0 rss_kb=0
-		"$fn"
-		runs+=("$wall_ns")
-		[ "$rss_kb" -gt "$peak" ] && peak=$rss_kb
-		first=${runs[0]}
-		[ "$first" -lt $((REPEAT_UNDER * 1000000000)) ] || break
-	done
-	local med
-	med=$(printf '%s\n' "${runs[@]}" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
-	put "$row" ingest_s "$(awk -v n="$med" 'BEGIN {printf "%.3f", n / 1e9}')"
+	local row=$1 fn=$2
+	repeat_runs "$INGEST_RUNS" "$fn"
+	put "$row" ingest_s "$(fmt_s "$run_median" 3)"
 	put "$row" ingest_runs "${#runs[@]}"
-	put "$row" rss_kb "$peak"
-	log "  $row: ingest $(awk -v n="$med" 'BEGIN {printf "%.2f", n / 1e9}') s (median of ${#runs[@]}), peak RSS $((peak / 1024)) MiB"
+	put "$row" rss_kb "$run_peak"
+	log "  $row: ingest $(fmt_s "$run_median") s (median of ${#runs[@]}), peak RSS $((run_peak / 1024)) MiB"
 }
 
 # --- strata
@@ -339,7 +233,7 @@ solid_row() { # ROW ARCHIVE DECOMPRESS-CMD...
 	$helper solid "$archive" "$SAMPLE" "$raw" >"$BENCH_WORK/kv"
 	put_kv "$row" "$BENCH_WORK/kv"
 	put "$row" read_estimate 1
-	put "$row" note "solid: no random access; full decompression $(awk -v n=$((t1 - t0)) 'BEGIN {printf "%.2f", n / 1e9}') s; read/get = archive bytes before the record's end"
+	put "$row" note "solid: no random access; full decompression $(fmt_s $((t1 - t0))) s; read/get = archive bytes before the record's end"
 }
 run_xz() {
 	ingest "xz -9e" xz_ingest
@@ -406,10 +300,8 @@ EOF
 done
 
 # ------------------------------------------------------------ report
-elapsed=$(($(date +%s) - started))
-cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
-header="strata $strata_desc; $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores ($cpu); run took ${elapsed} s"
-versions="$(git --version | awk '{print "git " $3}'), $(brz --version 2>/dev/null | awk 'NR == 1 {print "brz " $3}'), $(xz --version | awk 'NR == 1 {print "xz " $4}'), $(zstd --version | sed -E 's/.* (v[0-9.]+).*/zstd \1/')"
+header="strata $strata_desc; $(date -u '+%Y-%m-%d %H:%M UTC'); $(machine_line)"
+versions="$(version_of git), $(brz --version 2>/dev/null | awk 'NR == 1 {print "brz " $3}'), $(version_of xz), $(version_of zstd)"
 echo
 echo "$header"
 echo "$versions; gets per tool: $GETS (brz: $BRZ_GETS), seed $SEED"
