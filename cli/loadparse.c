@@ -13,7 +13,12 @@ int load_init(load_parser *p, FILE *in)
 	p->in = in;
 	p->max_len = (uint64_t)1 << 40;
 	p->line = malloc(LOAD_LINE_MAX + 1);
-	return p->line ? 0 : -1;
+	p->buf = malloc(LOAD_BUF_BYTES);
+	if (!p->line || !p->buf) {
+		load_free(p);
+		return -1;
+	}
+	return 0;
 }
 
 struct load_slab {
@@ -68,6 +73,8 @@ void load_free(load_parser *p)
 {
 	free(p->line);
 	p->line = NULL;
+	free(p->buf);
+	p->buf = NULL;
 	for (int i = 0; i < LOAD_SLABS; i++) {
 		slab_unref(p->slab[i]);
 		p->slab[i] = NULL;
@@ -86,31 +93,92 @@ static int perr(load_parser *p, uint64_t at, const char *fmt, ...)
 	return -1;
 }
 
+/* Read more input after the bytes not yet consumed (moved to the front).
+ * Returns how many bytes came; 0 at the end of input or on a read error
+ * (ferror tells which), after which the input is not read again. */
+static size_t fill(load_parser *p)
+{
+	if (p->at_end)
+		return 0;
+	if (p->pos) {
+		memmove(p->buf, p->buf + p->pos, p->end - p->pos);
+		p->end -= p->pos;
+		p->pos = 0;
+	}
+	size_t got = fread_unlocked(p->buf + p->end, 1, LOAD_BUF_BYTES - p->end, p->in);
+	p->end += got;
+	p->at_end = got == 0;
+	return got;
+}
+
 /* Read one line without its '\n' into p->line. Returns its length, -2 at a
  * clean end of input (nothing read), -1 on error (set). */
 static long read_line(load_parser *p)
 {
 	uint64_t start = p->offset;
-	size_t n = 0;
-	for (;;) {
-		int c = getc_unlocked(p->in); /* the parser's stream has one reader */
-		if (c == EOF) {
-			if (ferror(p->in))
-				return perr(p, p->offset, "read error: %s", strerror(errno));
-			if (n == 0)
-				return -2;
-			return perr(p, p->offset, "unexpected end of input: expected a newline to end the line "
-				    "that starts at byte %llu", (unsigned long long)start);
-		}
-		p->offset++;
-		if (c == '\n')
-			break;
-		if (n == LOAD_LINE_MAX)
+	for (size_t seen = 0;;) {
+		const unsigned char *from = p->buf + p->pos;
+		size_t have = p->end - p->pos;
+		const unsigned char *nl = memchr(from + seen, '\n', have - seen);
+		size_t n = nl ? (size_t)(nl - from) : have;
+		if (n > LOAD_LINE_MAX) {
+			p->offset = start + LOAD_LINE_MAX + 1;
 			return perr(p, start, "command line longer than %d bytes", LOAD_LINE_MAX);
-		p->line[n++] = (char)c;
+		}
+		if (nl) {
+			memcpy(p->line, from, n);
+			p->line[n] = '\0';
+			p->pos += n + 1;
+			p->offset += n + 1;
+			return (long)n;
+		}
+		seen = have;
+		if (fill(p))
+			continue;
+		p->offset += have;
+		p->pos = p->end;
+		if (ferror(p->in))
+			return perr(p, p->offset, "read error: %s", strerror(errno));
+		if (have == 0)
+			return -2;
+		return perr(p, p->offset, "unexpected end of input: expected a newline to end the line "
+			    "that starts at byte %llu", (unsigned long long)start);
 	}
-	p->line[n] = '\0';
-	return (long)n;
+}
+
+/* Read len bytes into dst; returns how many came (fewer only at the end of
+ * the input). A long stretch is read straight into dst. */
+static size_t read_bytes(load_parser *p, unsigned char *dst, size_t len)
+{
+	size_t done = 0;
+	while (done < len) {
+		size_t have = p->end - p->pos, want = len - done;
+		if (have) {
+			size_t k = have < want ? have : want;
+			memcpy(dst + done, p->buf + p->pos, k);
+			p->pos += k;
+			done += k;
+		} else if (want >= LOAD_BUF_BYTES / 2 && !p->at_end) {
+			size_t got = fread_unlocked(dst + done, 1, want, p->in);
+			done += got;
+			p->at_end = got < want;
+			if (got < want)
+				break;
+		} else if (!fill(p)) {
+			break;
+		}
+	}
+	p->offset += done;
+	return done;
+}
+
+/* The next byte, consumed, or EOF (then nothing is consumed). */
+static int next_byte(load_parser *p)
+{
+	if (p->pos == p->end && !fill(p))
+		return EOF;
+	p->offset++;
+	return p->buf[p->pos++];
 }
 
 /* A shown excerpt of the offending line, for messages. */
@@ -146,9 +214,8 @@ static int parse_put(load_parser *p, load_cmd *cmd, size_t linelen)
 	cmd->len = (size_t)len;
 	if (record_room(p, cmd, (size_t)len))
 		return perr(p, p->offset, "cannot allocate %llu bytes for the record", len);
-	size_t got = fread_unlocked(cmd->data, 1, len, p->in);
-	p->offset += got;
-	int c = got == len ? getc_unlocked(p->in) : EOF;
+	size_t got = read_bytes(p, cmd->data, (size_t)len);
+	int c = got == len ? next_byte(p) : EOF;
 	if (got != len || c != '\n') {
 		cmd->release(cmd->release_ctx, cmd->data, (size_t)len);
 		cmd->data = NULL;
@@ -156,10 +223,10 @@ static int parse_put(load_parser *p, load_cmd *cmd, size_t linelen)
 			return perr(p, p->offset, "unexpected end of input: expected %llu bytes of data for "
 				    "key '%.*s', got %zu", len, (int)(cmd->keylen > 60 ? 60 : cmd->keylen),
 				    cmd->key, got);
-		return perr(p, p->offset, c == EOF ? "unexpected end of input: expected a newline after "
-				"the record's data" : "expected a newline after the record's data");
+		/* the offset of the byte that is not a newline */
+		return perr(p, p->offset - (c != EOF), c == EOF ? "unexpected end of input: expected a newline "
+				"after the record's data" : "expected a newline after the record's data");
 	}
-	p->offset++;
 	cmd->kind = LOAD_PUT;
 	return 0;
 }

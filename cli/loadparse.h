@@ -30,6 +30,7 @@
 #define LOAD_SLABS 16
 #define LOAD_SLAB_BYTES (256u << 10)
 #define LOAD_SLAB_REC (16u << 10)
+#define LOAD_BUF_BYTES (1u << 20) /* read-ahead; more than a command line */
 
 struct load_slab;
 
@@ -49,9 +50,13 @@ typedef struct load_cmd {
 } load_cmd;
 
 typedef struct load_parser {
-	FILE *in;          /* borrowed */
+	FILE *in;          /* borrowed; read in blocks of up to LOAD_BUF_BYTES
+			    * (best unbuffered: setvbuf _IONBF) */
 	uint64_t offset;   /* bytes consumed so far */
 	char *line;        /* LOAD_LINE_MAX + 1 bytes, owned */
+	unsigned char *buf; /* LOAD_BUF_BYTES of read-ahead, owned */
+	size_t pos, end;   /* buf[pos, end) is read and not consumed */
+	int at_end;        /* `in` gave its end (or an error): not read again */
 	char err[512];     /* the last error */
 	uint64_t max_len;  /* largest record accepted (bytes) */
 	struct load_slab *slab[LOAD_SLABS]; /* being filled, one reference each */

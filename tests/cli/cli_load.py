@@ -17,6 +17,10 @@
     error, those units are intact and nothing of the broken unit is added
     (ls, log, stats, pack files and every record compared with a store that
     loaded only the good part), and the store stays usable
+  * streams of 8 MB and more (one of 250 command lines of 10-64 KB, one of
+    120 records of 0 bytes to 1.5 MiB), so that commands, records and
+    newlines fall across the ends of the parser's 1 MiB read-ahead: every
+    record reads back
   * a trace-profile store (chain-max 1: commits need not wait): bad input
     after 6 commits keeps exactly those 6 units (log), a good load adds 6
     more, records read back, verify passes
@@ -217,6 +221,38 @@ r = t.expect(0, "load", G, input=b"".join(put(k, d) for k, d in recs) + b"commit
 mg.add_unit(b"many groups", recs)
 check_store(G, mg, "4 KiB groups")
 t.check(t.stats(G)["groups"] >= 10, lambda: "a 60 KB unit with 4 KiB groups has only %d groups" % t.stats(G)["groups"])
+
+# The parser reads a MiB at a time: commands, records and newlines fall
+# across the ends of its read-ahead. Two streams: one mostly long command
+# lines (keys of 10-64 KB), where nearly every end of the read-ahead falls
+# within a line; one of records up to 1.5 MiB, those of 512 KiB and more
+# read around the read-ahead.
+t.section("read-ahead: lines and records across buffer ends")
+B = os.path.join(D, "b")
+t.must("init", B)
+mb = Model()
+
+
+def ahead_stream(recs, label):
+    out = []
+    for i in range(0, len(recs), 37):
+        part = recs[i:i + 37]
+        out.append(b"".join(put(k, d) for k, d in part) + b"commit %s %d\n" % (label, i))
+        mb.add_unit(b"%s %d" % (label, i), part)
+    return b"".join(out)
+
+
+lines = [(bytes(rng.choice(b"abcdefghij@ ") for _ in range(rng.randint(10000, 65534))) + b"%d" % (i % 10),
+          text.text(rng, rng.randint(0, 2000))) for i in range(250)]
+data = [(b"r%d" % (i % 9), rng.randbytes(size) if i % 4 == 0 else text.text(rng, size))
+        for i, size in enumerate(rng.choice((0, 1, rng.randint(2, 300), rng.randint(1000, 65536),
+                                              rng.randint(65536, 400000), rng.randint(1 << 19, 3 << 19)))
+                                  for _ in range(120))]
+for what, recs in (("lines", lines), ("records", data)):
+    stream = ahead_stream(recs, what.encode())
+    t.check(len(stream) > 8 << 20, lambda: "the %s stream is only %d bytes" % (what, len(stream)))
+    t.expect(0, "load", B, input=stream)
+check_store(B, mb, "read-ahead")
 
 # --------------------------------------------------------- broken streams
 t.section("malformed and truncated streams")
