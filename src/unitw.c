@@ -47,7 +47,9 @@ struct unitw {
 	int codec, level;       /* its codec and level (or the next group's) */
 	uint64_t gstart;        /* pack offset where it began */
 	uint64_t group_seq;     /* groups begun so far (the open one's number) */
-	bytebuf body;           /* its body so far */
+	uint64_t blen;          /* its body's length so far */
+	bytebuf body;           /* its body so far, kept only with ix (the
+				 * codecs keep their own window) */
 	delta_index *ix;        /* over the body's new bytes; NULL when no
 				 * record is delta-coded against its group
 				 * (delta_above 0, chain_max 1) */
@@ -119,7 +121,7 @@ static int begin_group(unitw *u)
 		return rc;
 	group_enc_flush_min(u->cfg.coder, flush_len(u));
 	u->gstart = pack_writer_bytes(u->pw);
-	u->body.len = 0;
+	u->blen = u->body.len = 0;
 	u->nrecs = u->first_open = 0;
 	delta_index_reset(u->ix);
 	u->group_seq++;
@@ -284,7 +286,7 @@ static int choose(unitw *u, const void *key, size_t keylen, const keymap_val *kv
 	int prev_base = base_ok && kv->next_n > 1 && len >= 16;
 	int in_group = 0; /* a delta against the group was found, not kept */
 	int rc;
-	if (u->ix && u->open && u->body.len > 0 && len >= 16 &&
+	if (u->ix && u->open && u->blen > 0 && len >= 16 &&
 	    ((u->cfg.delta_above && len >= u->cfg.delta_above) || (u->cfg.chain_max > 1 && (hint_base || prev_base)))) {
 		u->enc.len = 0;
 		rc = delta_encode(u->ix, u->body.p, u->body.len, data, len, len / 2, &u->enc, &u->lits);
@@ -333,7 +335,7 @@ static int group_full_for(unitw *u, const choice *c, size_t size, int *full)
 	if (!u->open || u->nrecs == 0)
 		return 0;
 	uint64_t cap = cost_cap(u, size);
-	if (u->body.len + c->len > u->cfg.group_cap || c->base_cost >= cap) {
+	if (u->blen + c->len > u->cfg.group_cap || c->base_cost >= cap) {
 		*full = 1;
 		return 0;
 	}
@@ -379,8 +381,8 @@ static void mark_flushed(unitw *u)
 static int append(unitw *u, const choice *c, pack_record *r)
 {
 	int rc = u->open ? 0 : begin_group(u);
-	size_t off = u->body.len;
-	if (!rc)
+	size_t off = (size_t)u->blen;
+	if (!rc && u->ix)
 		rc = buf_append(&u->body, c->p, c->len);
 	if (!rc && u->ix && c->enc == ENC_LITERAL)
 		rc = delta_index_add(u->ix, u->body.p, off, off + c->len);
@@ -393,7 +395,9 @@ static int append(unitw *u, const choice *c, pack_record *r)
 	if (!rc && flushed)
 		mark_flushed(u);
 	if (!rc)
-		rc = group_enc_add(u->cfg.coder, u->body.p + off, c->len, &flushed);
+		rc = group_enc_add(u->cfg.coder, c->p, c->len, &flushed);
+	if (!rc)
+		u->blen += c->len;
 	r->off = off;
 	r->len = c->len;
 	r->enc = (uint8_t)c->enc;
@@ -402,7 +406,7 @@ static int append(unitw *u, const choice *c, pack_record *r)
 		rc = add_rec(u, r);
 	if (!rc && flushed)
 		mark_flushed(u);
-	if (!rc && u->body.len >= u->cfg.group_cap)
+	if (!rc && u->blen >= u->cfg.group_cap)
 		rc = close_group(u);
 	return rc;
 }

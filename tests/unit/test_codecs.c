@@ -792,6 +792,73 @@ static void test_delta_above(void **state)
 	}
 }
 
+/* Release that scribbles over a record before freeing it: a codec that
+ * still read a record's bytes after taking them would code the scribble. */
+static void release_scribbled(void *ctx, void *p, size_t len)
+{
+	(void)ctx;
+	memset(p, 0x5a, len);
+	free(p);
+}
+
+/* Where no record is delta-coded against its group (delta-above 0, chain
+ * max 1: the trace profile), a group's body is not kept: each codec reads a
+ * record once, as it is put, and keeps its own window. Records that repeat
+ * earlier ones (every codec's matches reach back into records released
+ * since), across many blocks and groups, through the pipeline and
+ * without it, read back byte for byte. */
+static void test_no_body_copy(void **state)
+{
+	fixture *f = *state;
+	static const char *const codecs[] = { "none", "zstd:2", "lz4", "lz4:9", "zlib", "xz:1" };
+	enum { NREC = 400, SMALL = 1500, LARGE = 70000 }; /* LARGE: above an lz4 block */
+	size_t off[NREC + 1] = { 0 };
+	for (int i = 0; i < NREC; i++)
+		off[i + 1] = off[i] + (i % 9 == 4 ? LARGE : SMALL);
+	uint8_t *want = tu_alloc(off[NREC]);
+	for (int i = 0; i < NREC; i++) { /* 40 kinds of record, each changed a little */
+		size_t len = off[i + 1] - off[i];
+		tu_fill_text(want + off[i], len, (uint64_t)(i % 40));
+		want[off[i] + (size_t)i % len] ^= 0x20;
+	}
+	for (size_t c = 0; c < sizeof codecs / sizeof *codecs; c++) {
+		for (int piped = 0; piped < 2; piped++) {
+			strata_options o = STRATA_OPTIONS_INIT;
+			assert_int_equal(strata_options_profile(&o, "trace"), 0);
+			o.codec = codecs[c];
+			o.group_cap = 256u << 10; /* many groups */
+			strata_store *s = open_store(f->store, STRATA_OPEN_CREATE, &o);
+			strata_pipeline_options po = { .workers = piped ? 2 : -1 };
+			assert_int_equal(strata_pipeline_set(s, &po), 0);
+			for (int i = 0; i < NREC; i++) {
+				size_t len = off[i + 1] - off[i];
+				uint8_t *p = tu_alloc(len);
+				memcpy(p, want + off[i], len);
+				assert_int_equal(strata_put(s, "k", 1, p, len, release_scribbled, NULL, NULL), 0);
+				if (i % 150 == 149)
+					commit(s);
+			}
+			commit(s);
+			strata_stats st;
+			assert_int_equal(strata_stats_get(s, &st), 0);
+			assert_true(st.groups >= 10);
+			for (int i = 0; i < NREC; i++) {
+				void *got = NULL;
+				size_t len = 0;
+				int rc = strata_get(s, "k", 1, (uint64_t)i + 1, &got, &len);
+				if (rc != 0)
+					fail_msg("%s, pipeline %d: get k@%d: %d %s", codecs[c], piped, i + 1, rc, strata_errmsg());
+				if (len != off[i + 1] - off[i] || memcmp(got, want + off[i], len) != 0)
+					fail_msg("%s, pipeline %d: k@%d reads back wrong", codecs[c], piped, i + 1);
+				strata_buf_free(got);
+			}
+			strata_close(s);
+			tu_rmrf(f->store);
+		}
+	}
+	free(want);
+}
+
 /* Blocks end every quarter of a small record's read cost (4 KiB..64 KiB):
  * the first of many small records decodes at most 4 KiB of its group at
  * read cost 4, many times that at 64; both read back. */
@@ -1066,6 +1133,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_delta_above, tu_fixture_setup, tu_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_block_length, tu_fixture_setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_no_body_copy, tu_fixture_setup, tu_fixture_teardown),
 		cmocka_unit_test(test_codec_table),
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_incremental_and_magic),
