@@ -512,11 +512,8 @@ int chunk_catch_up(strata_store *s, strata_progress_cb *progress, void *ctx)
 	return rc ? err_prefix(rc, "bringing the chunk index up to date: ") : 0;
 }
 
-/* Where decoded chunks go, in order. */
-typedef int chunk_out_fn(void *ctx, const uint8_t *p, size_t len);
-
-static int decode_list(strata_store *s, const uint8_t *list, size_t len, uint64_t size, int depth,
-		       chunk_out_fn *out, void *octx)
+int chunk_list_decode(const uint8_t *list, size_t len, uint64_t size, chunk_fetch_fn *fetch, void *fctx,
+		      chunk_out_fn *out, void *octx)
 {
 	uint64_t count, done = 0;
 	size_t at = varint_get(list, len, &count);
@@ -532,7 +529,7 @@ static int decode_list(strata_store *s, const uint8_t *list, size_t len, uint64_
 		at += k + m + 32;
 		uint8_t *p, got[32];
 		size_t plen;
-		int rc = read_record(s, CHUNK_KEY, CHUNK_KEYLEN, n, depth + 1, &p, &plen);
+		int rc = fetch(fctx, n, &p, &plen);
 		if (rc)
 			return err_prefix(rc, "chunk %" PRIu64 " of the list: ", n);
 		rc = plen != clen ? err_set(STRATA_ECORRUPT, "chunk %" PRIu64 " has %zu bytes, the list says %" PRIu64,
@@ -552,6 +549,18 @@ static int decode_list(strata_store *s, const uint8_t *list, size_t len, uint64_
 	return 0;
 }
 
+/* A chunk read from the store, at the list's depth + 1. */
+typedef struct store_fetch {
+	strata_store *s;
+	int depth;
+} store_fetch;
+
+static int fetch_chunk(void *ctx, uint64_t n, uint8_t **p, size_t *len)
+{
+	store_fetch *sf = ctx;
+	return read_record(sf->s, CHUNK_KEY, CHUNK_KEYLEN, n, sf->depth + 1, p, len);
+}
+
 /* Consecutive chunks mostly share groups: decode each group once (whole)
  * rather than its prefix once per chunk. */
 static int decode_cached(strata_store *s, const uint8_t *list, size_t len, uint64_t size, int depth,
@@ -559,7 +568,8 @@ static int decode_cached(strata_store *s, const uint8_t *list, size_t len, uint6
 {
 	int cached = s->body_cache_on;
 	s->body_cache_on = 1;
-	int rc = decode_list(s, list, len, size, depth, out, octx);
+	store_fetch sf = { s, depth };
+	int rc = chunk_list_decode(list, len, size, fetch_chunk, &sf, out, octx);
 	if (!cached)
 		read_cache_clear(s);
 	return rc;

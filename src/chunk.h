@@ -51,6 +51,18 @@ int chunk_catch_up(strata_store *s, strata_progress_cb *progress, void *ctx);
  * checked against its length and SHA-256. */
 int chunk_decode_list(strata_store *s, const uint8_t *list, size_t len, uint8_t *dst, uint64_t size, int depth);
 
+/* The list decoder behind chunk_decode_list, without a store (also for
+ * tests/fuzz/fuzz_pack.c, which decodes lists from a pack alone): parse a
+ * chunk list of `len` bytes standing for `size` bytes of content, get each
+ * chunk from `fetch` (*p malloc'd, freed here), check its length and
+ * SHA-256 and hand it to `out`, in order. STRATA_ECORRUPT when the list is
+ * malformed or a chunk does not match; fetch's and out's errors as they
+ * return them (a fetch error prefixed with the chunk). */
+typedef int chunk_fetch_fn(void *ctx, uint64_t n, uint8_t **p, size_t *len);
+typedef int chunk_out_fn(void *ctx, const uint8_t *p, size_t len);
+int chunk_list_decode(const uint8_t *list, size_t len, uint64_t size, chunk_fetch_fn *fetch, void *fctx,
+		      chunk_out_fn *out, void *octx);
+
 /* Check a chunk list of `len` bytes (borrowed) standing for `size` bytes
  * of content of XXH3-64 `sum`: every chunk read and checked, the content
  * never whole in memory (verify). */

@@ -148,7 +148,7 @@ static int decode(strata_store *s, const read_rec *r, const uint8_t *prefix, con
 		rc = delta_apply(prefix, (size_t)r->off, enc, (size_t)r->len, dst, (size_t)r->size);
 		break;
 	case ENC_POOL: { /* the content of a record of the pool key */
-		uint64_t m;
+		uint64_t m = 0; /* an empty encoding leaves it unset: malformed */
 		const uint8_t *pooled = NULL;
 		if (varint_get(enc, (size_t)r->len, &m) != r->len || m == 0)
 			rc = err_set(STRATA_ECORRUPT, "malformed reference to a pooled record");

@@ -2,11 +2,26 @@
 # remake_pack_corpus.sh BUILD_DIR [OUTDIR] - remake the fuzz_pack seed corpus
 # (default OUTDIR: corpus/pack next to this script) after a pack format
 # change. Needs the strata CLI and make_pack_seeds built in BUILD_DIR
-# (cmake --build BUILD_DIR --target strata_cli make_pack_seeds) and python3.
+# (cmake --build BUILD_DIR --target strata_cli make_pack_seeds), python3
+# and the zstd command.
 #
-#   v2-<shape>.pack    written by make_pack_seeds (one shape each)
-#   v2-cli-*.pack      written by `strata load` / `strata repack`
-#   v2-damaged-*       copies of those with one thing broken
+#   v3-<shape>.pack    footer version 3 (format 1.5): written by
+#                      make_pack_seeds (one shape each)
+#   v3-cli-*.pack      written by `strata load` / `strata repack`
+#   v3-*.pack (others) written by `strata load` / `strata repack` for
+#                      what formats 1.1 to 1.5 added: uniform runs and
+#                      shared checksums, a group of each codec, chunk
+#                      lists with chunks coded as base deltas and patches,
+#                      pooled records and references to them (the
+#                      *-none ones and v3-patch-in-none-group in
+#                      uncompressed groups, whose records the fuzzer can
+#                      change)
+#   v3-damaged-*       copies of those with one thing broken
+#   v2-*               footer version 2 packs of formats 1.2 to 1.4, kept
+#                      as they are (this script wrote them as v2-<shape>
+#                      and v2-cli-* until the writer went to footer
+#                      version 3): v2-damaged-* copies with one thing
+#                      broken are made from them
 #   the rest           footer version 1 packs of builds before format 1.2,
 #                      kept as they are (this script no longer writes
 #                      them; its damaged-* and found-* edits start from
@@ -16,7 +31,7 @@
 #                      checksum-fixing retry, so they reach the check past
 #                      the checksum)
 #
-# Every file stays under 4 KiB.
+# Every file stays under 4 KiB but v3-chunks-*, under 16 KiB.
 set -eu
 B=${1:?usage: $0 BUILD_DIR [OUTDIR]}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -27,21 +42,21 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
 mkdir -p "$OUT"
-rm -f "$OUT"/v2-*
+rm -f "$OUT"/v3-*
 
 # ---- generator shapes
 mkdir "$T/gen"
 "$SEEDS" "$T/gen"
-cp "$T/gen/0000000001.pack" "$OUT/v2-empty-unit.pack"
-cp "$T/gen/0000000002.pack" "$OUT/v2-one-zstd-group.pack"
-cp "$T/gen/0000000003.pack" "$OUT/v2-uncompressed-group.pack"
-cp "$T/gen/0000000004.pack" "$OUT/v2-two-groups-binary-key.pack"
-cp "$T/gen/0000000005.pack" "$OUT/v2-empty-groups.pack"
-cp "$T/gen/0000000006.pack" "$OUT/v2-zstd-19.pack"
-cp "$T/gen/0000000007.pack" "$OUT/v2-empty-record.pack"
-cp "$T/gen/0000000008.pack" "$OUT/v2-in-group-deltas.pack"
-cp "$T/gen/0000000009.pack" "$OUT/v2-base-deltas.pack"
-cp "$T/gen/0000000003-0000000006.pack" "$OUT/v2-range-3-6.pack"
+cp "$T/gen/0000000001.pack" "$OUT/v3-empty-unit.pack"
+cp "$T/gen/0000000002.pack" "$OUT/v3-one-zstd-group.pack"
+cp "$T/gen/0000000003.pack" "$OUT/v3-uncompressed-group.pack"
+cp "$T/gen/0000000004.pack" "$OUT/v3-two-groups-binary-key.pack"
+cp "$T/gen/0000000005.pack" "$OUT/v3-empty-groups.pack"
+cp "$T/gen/0000000006.pack" "$OUT/v3-zstd-19.pack"
+cp "$T/gen/0000000007.pack" "$OUT/v3-empty-record.pack"
+cp "$T/gen/0000000008.pack" "$OUT/v3-in-group-deltas.pack"
+cp "$T/gen/0000000009.pack" "$OUT/v3-base-deltas.pack"
+cp "$T/gen/0000000003-0000000006.pack" "$OUT/v3-range-3-6.pack"
 
 # ---- packs the CLI writes
 python3 - "$T/streams" <<'PY'
@@ -84,19 +99,148 @@ load() { # load STORE STREAM
 	"$STRATA" load "$1" "$2" >/dev/null
 }
 load "$T/s1" "$T/streams/unit1"
-cp "$T/s1/packs/0000000001.pack" "$OUT/v2-cli-unit1.pack"
+cp "$T/s1/packs/0000000001.pack" "$OUT/v3-cli-unit1.pack"
 load "$T/s2" "$T/streams/empty"
-cp "$T/s2/packs/0000000002.pack" "$OUT/v2-cli-unit2-empty-record.pack"
+cp "$T/s2/packs/0000000002.pack" "$OUT/v3-cli-unit2-empty-record.pack"
 load "$T/s3" "$T/streams/deltas"
-cp "$T/s3/packs/0000000001.pack" "$OUT/v2-cli-in-group-deltas.pack"
+cp "$T/s3/packs/0000000001.pack" "$OUT/v3-cli-in-group-deltas.pack"
 load "$T/s4" "$T/streams/units"
-cp "$T/s4/packs/0000000003.pack" "$OUT/v2-cli-base-deltas-unit3.pack"
-cp "$T/s4/packs/0000000004.pack" "$OUT/v2-cli-base-delta-unit4.pack"
+cp "$T/s4/packs/0000000003.pack" "$OUT/v3-cli-base-deltas-unit3.pack"
+cp "$T/s4/packs/0000000004.pack" "$OUT/v3-cli-base-delta-unit4.pack"
 cp -r "$T/s4" "$T/s5"
 "$STRATA" repack "$T/s4" >/dev/null
-cp "$T/s4/packs/0000000001-0000000004.pack" "$OUT/v2-cli-repacked-1-4.pack"
+cp "$T/s4/packs/0000000001-0000000004.pack" "$OUT/v3-cli-repacked-1-4.pack"
 "$STRATA" repack "$T/s5" --oldest-first >/dev/null
-cp "$T/s5/packs/0000000001-0000000004.pack" "$OUT/v2-cli-repacked-oldest-first-1-4.pack"
+cp "$T/s5/packs/0000000001-0000000004.pack" "$OUT/v3-cli-repacked-oldest-first-1-4.pack"
+
+# ---- footer version 3: what formats 1.1 to 1.5 added
+python3 - "$T/streams3" <<'PY'
+import os, random, sys
+d = sys.argv[1]
+os.mkdir(d)
+def put(f, key, data):
+    f.write(b"put %d %s\n" % (len(data), key) + data + b"\n")
+# 80-byte records of one key (a uniform run: literals of one length,
+# checksums shared by block), then literals of other lengths that share
+# checksums in an ordinary run.
+with open(d + "/uniform", "wb") as f:
+    for i in range(120):
+        put(f, b"events", (b"event %05d: read(fd=%d, n=%d) = %d" % (i, i % 5, 4096, i * 7 % 4096)).ljust(79, b".") + b"\n")
+    for i in range(60):
+        put(f, b"log", b"log line %d: %s" % (i, b"x" * (i % 9)))
+    f.write(b"commit trace\n")
+# Versions of a text (in-group deltas) and small literals, for each codec.
+base = b"".join(b"line %d: the quick brown fox jumps over the lazy dog, take %d\n" % (i, i % 7) for i in range(25))
+def ver(n):
+    lines = base.split(b"\n")
+    for k in range(1, n + 1):
+        lines[(k * 7) % 24] = b"line %d edited in version %d" % ((k * 7) % 24, k)
+    return b"\n".join(lines)
+with open(d + "/codec", "wb") as f:
+    for n in range(3):
+        put(f, b"doc.txt", ver(n))
+    for i in range(6):
+        put(f, b"small", b"small record %d" % i)
+    f.write(b"commit codec\n")
+# A record of 69 KB cut into chunks (chunk-avg 4096), and in the next
+# unit a similar one: bytes changed every 11 bytes over 10 KB (no copy of
+# 32 bytes: patches) and 100 bytes changed in one place (a base delta).
+rnd = random.Random(7)
+words = [b"alpha", b"beta", b"gamma", b"delta"]
+big = b" ".join(rnd.choice(words) for _ in range(12000))
+big2 = bytearray(big)
+for o in range(30000, 40000, 11):
+    big2[o] = ord(b"#")
+for o in range(50000, 50100):
+    big2[o] = ord(b"!")
+with open(d + "/chunks", "wb") as f:
+    put(f, b"big.bin", big)
+    f.write(b"commit first\n")
+    put(f, b"big.bin", bytes(big2))
+    f.write(b"commit second\n")
+# With dedup-above 64 and group-cap 4096, a record that comes back 1 KiB
+# (a quarter group cap) or more later is pooled: references in the group
+# of data, the pooled record (and a reference of another key) after it.
+with open(d + "/pool", "wb") as f:
+    rep = b"repeated content that comes back far later, " * 3
+    put(f, b"data", rep)
+    for i in range(11):
+        put(f, b"data", (b"filler %d " % i) * 12)
+    put(f, b"data", rep)
+    for i in range(11):
+        put(f, b"data", (b"other %d " % i) * 14)
+    put(f, b"data", rep)
+    put(f, b"meta", rep)
+    f.write(b"commit repeats\n")
+# For uncompressed groups, whose records the fuzzer can change (a codec's
+# own checksum catches a change of a compressed body): a record of 68 KiB
+# repeating a block of 4 KiB, so that its list refers to the same few
+# chunks again and again.
+blk = b" ".join(rnd.choice(words) for _ in range(800))[:4096]
+with open(d + "/chunks-none", "wb") as f:
+    put(f, b"big.bin", blk * 17)
+    f.write(b"commit first\n")
+PY
+load3() { # load3 STORE STREAM INIT-OPTIONS...
+	s=$1 stream=$2
+	shift 2
+	"$STRATA" init "$s" --repack-after 0 "$@" >/dev/null
+	"$STRATA" load "$s" "$stream" >/dev/null
+}
+load3 "$T/u3" "$T/streams3/uniform"
+cp "$T/u3/packs/0000000001.pack" "$OUT/v3-uniform-shared-sums.pack"
+for c in zstd lz4 zlib xz none; do
+	load3 "$T/c3-$c" "$T/streams3/codec" --codec "$c"
+	cp "$T/c3-$c/packs/0000000001.pack" "$OUT/v3-codec-$c.pack"
+done
+load3 "$T/k3" "$T/streams3/chunks" --chunk-above 65536 --chunk-avg 4096
+cp "$T/k3/packs/0000000002.pack" "$OUT/v3-chunks-unit2.pack"
+"$STRATA" repack "$T/k3" --oldest-first >/dev/null   # chunks keep their bases
+cp "$T/k3/packs/0000000001-0000000002.pack" "$OUT/v3-chunks-repacked-1-2.pack"
+load3 "$T/p3" "$T/streams3/pool" --dedup-above 64 --group-cap 4096
+cp "$T/p3/packs/0000000001.pack" "$OUT/v3-pool-refs.pack"
+# Uncompressed groups.
+load3 "$T/kn3" "$T/streams3/chunks-none" --chunk-above 65536 --chunk-avg 4096 --codec none
+cp "$T/kn3/packs/0000000001.pack" "$OUT/v3-chunks-none-unit1.pack"
+load3 "$T/pn3" "$T/streams3/pool" --dedup-above 64 --group-cap 4096 --codec none
+cp "$T/pn3/packs/0000000001.pack" "$OUT/v3-pool-refs-none.pack"
+# A base patch in an uncompressed group, which no writer makes (patches
+# are for keys of zstd or xz): made here, frame by `zstd --patch-from`,
+# footer by hand with its checksums left zero (fuzz_pack's checksum-fixing
+# retry makes them hold, as for the damaged-* seeds).
+python3 - "$OUT/v3-patch-in-none-group.pack" "$T" <<'PY'
+import struct, subprocess, sys
+out, tmp = sys.argv[1], sys.argv[2]
+def varint(v):
+    b = bytearray()
+    while True:
+        x = v & 0x7f; v >>= 7
+        if not v:
+            b.append(x)
+            return bytes(b)
+        b.append(x | 0x80)
+base = b"".join(b"line %d: the quick brown fox jumps over the lazy dog\n" % i for i in range(40))
+new = bytearray(base)
+for o in range(100, len(new), 9):
+    new[o] = ord(b"#")
+open(tmp + "/patch-base", "wb").write(base)
+open(tmp + "/patch-new", "wb").write(bytes(new))
+subprocess.run(["zstd", "-q", "-f", "--no-check", "--patch-from=" + tmp + "/patch-base", tmp + "/patch-new",
+                "-o", tmp + "/patch"], check=True)
+patch = open(tmp + "/patch", "rb").read()
+body = base + patch
+# doc@1 a literal, doc@2 a patch against it: one run of footer version 3
+# (flags: encoding, 8 size follows, 16 prefix follows; sums zero).
+ent = bytes([0x10]) + varint(len(base)) + bytes(8) + varint(len(base))
+ent += bytes([4 | 8 | 16]) + varint(len(patch)) + varint(len(new)) + bytes(8) + varint(len(body)) + varint(1)
+run = varint(0) + varint(1) + varint(2) + varint(0) + ent
+foot = struct.pack("<IIIIQ", 3, 1, 1, 1, 2) + struct.pack("<QQI", 1, 0, 0)
+foot += struct.pack("<QQQQBb", 64, len(body), len(body), 0, 0, 0) + bytes(14)
+foot += struct.pack("<H", 3) + b"doc" + struct.pack("<Q", 1) + varint(0) + varint(1) + varint(len(run)) + run
+hdr = b"STRATApk" + struct.pack("<IIQQQ", 1, 64, 1, 0, 1) + bytes(24)
+trl = struct.pack("<QQQQII", 64 + len(body), len(foot), 0, 1, 1, 48) + b"STRATAen"
+open(out, "wb").write(hdr + body + foot + trl)
+PY
 
 # ---- damaged copies
 python3 - "$OUT" <<'PY'
@@ -136,6 +280,22 @@ b = rd("v2-cli-in-group-deltas.pack"); foff = u64(b, len(b) - 48)
 wr("v2-damaged-run-byte-flipped", flip(b, len(b) - 48 - 12, 0x40))
 b = rd("v2-cli-repacked-1-4.pack"); foff = u64(b, len(b) - 48)
 wr("v2-damaged-truncated-in-footer", b[: foff + (len(b) - 48 - foff) // 2])
+# Footer version 3: the last reference to a pooled record (meta@1, the
+# last byte of the last group, uncompressed) made empty: the group one
+# byte shorter, the run entry's length 0 (checksums left as they were: the
+# fuzzer's retry fixes them). src/read.c once read an unset record number
+# from it.
+b = rd("v3-pool-refs-none.pack"); foff, units, groups, recs = layout(b)
+g = groups[-1]; goff, clen = u64(b, g), u64(b, g + 8)
+assert b[goff + clen - 1] == 1                                   # varint m = 1
+def v2(x): return bytes([0x80 | (x & 0x7f), x >> 7])             # a 2-byte varint
+e = b.rfind(bytes([0x1d, 1]) + v2(132), foff)                    # pool ref, len 1, size 132
+assert e > 0 and b[e + 12 : e + 14] == v2(clen)                  # its prefix: the group
+b[e + 1] = 0; b[e + 12 : e + 14] = v2(clen - 1)
+struct.pack_into("<QQ", b, g + 8, clen - 1, clen - 1)
+b = b[: goff + clen - 1] + b[goff + clen :]
+struct.pack_into("<Q", b, len(b) - 48, foff - 1)
+wr("v3-damaged-pool-ref-empty", b)
 # Checksummed bytes: the checksum catches these as given.
 b = rd("range-3-6.pack"); foff, units, groups, recs = layout(b)
 wr("damaged-footer-byte-flipped", flip(b, foff + (len(b) - 48 - foff) // 2))
@@ -244,6 +404,10 @@ PY
 
 for f in "$OUT"/*; do
 	n=$(wc -c <"$f")
-	[ "$n" -lt 4096 ] || { echo "$f is $n bytes (>= 4 KiB)" >&2; exit 1; }
+	case $(basename "$f") in
+	v3-chunks-*) cap=16384 ;;
+	*) cap=4096 ;;
+	esac
+	[ "$n" -lt "$cap" ] || { echo "$f is $n bytes (>= $cap)" >&2; exit 1; }
 done
 ls "$OUT" | wc -l
