@@ -402,8 +402,6 @@ int cmd_load(int argc, char **argv)
 	FILE *in = stdin;
 	if (strcmp(file, "-") != 0 && !(in = fopen(file, "rbe")))
 		return fail("load: cannot open %s: %s", file, strerror(errno));
-	setvbuf(in, NULL, _IONBF, 0); /* the parser reads a MiB at a time into
-				       * its own buffer: no copy through stdio's */
 	if (open_store(&st.s, "load", argv[optind], STRATA_OPEN_WRITE)) {
 		if (in != stdin)
 			fclose(in);

@@ -6,11 +6,13 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int load_init(load_parser *p, FILE *in)
 {
 	memset(p, 0, sizeof *p);
 	p->in = in;
+	p->fd = fileno(in);
 	p->max_len = (uint64_t)1 << 40;
 	p->line = malloc(LOAD_LINE_MAX + 1);
 	p->buf = malloc(LOAD_BUF_BYTES);
@@ -93,9 +95,33 @@ static int perr(load_parser *p, uint64_t at, const char *fmt, ...)
 	return -1;
 }
 
+/* Up to `want` bytes of input into dst, as many as the input has ready: a
+ * pipe gives what has been written so far, so a command is parsed as soon
+ * as it has come (`load -v` fed by a process that waits for "committed
+ * unit N"), not once a MiB has. Returns 0 at the end of the input or on a
+ * read error (p->read_errno). */
+static size_t pull(load_parser *p, void *dst, size_t want)
+{
+	if (p->fd < 0) { /* no descriptor (fmemopen): stdio's own read */
+		size_t got = fread_unlocked(dst, 1, want, p->in);
+		if (!got && ferror(p->in))
+			p->read_errno = errno ? errno : EIO;
+		return got;
+	}
+	for (;;) {
+		ssize_t got = read(p->fd, dst, want);
+		if (got >= 0)
+			return (size_t)got;
+		if (errno != EINTR) {
+			p->read_errno = errno;
+			return 0;
+		}
+	}
+}
+
 /* Read more input after the bytes not yet consumed (moved to the front).
  * Returns how many bytes came; 0 at the end of input or on a read error
- * (ferror tells which), after which the input is not read again. */
+ * (p->read_errno tells which), after which the input is not read again. */
 static size_t fill(load_parser *p)
 {
 	if (p->at_end)
@@ -105,7 +131,7 @@ static size_t fill(load_parser *p)
 		p->end -= p->pos;
 		p->pos = 0;
 	}
-	size_t got = fread_unlocked(p->buf + p->end, 1, LOAD_BUF_BYTES - p->end, p->in);
+	size_t got = pull(p, p->buf + p->end, LOAD_BUF_BYTES - p->end);
 	p->end += got;
 	p->at_end = got == 0;
 	return got;
@@ -137,8 +163,8 @@ static long read_line(load_parser *p)
 			continue;
 		p->offset += have;
 		p->pos = p->end;
-		if (ferror(p->in))
-			return perr(p, p->offset, "read error: %s", strerror(errno));
+		if (p->read_errno)
+			return perr(p, p->offset, "read error: %s", strerror(p->read_errno));
 		if (have == 0)
 			return -2;
 		return perr(p, p->offset, "unexpected end of input: expected a newline to end the line "
@@ -159,11 +185,12 @@ static size_t read_bytes(load_parser *p, unsigned char *dst, size_t len)
 			p->pos += k;
 			done += k;
 		} else if (want >= LOAD_BUF_BYTES / 2 && !p->at_end) {
-			size_t got = fread_unlocked(dst + done, 1, want, p->in);
-			done += got;
-			p->at_end = got < want;
-			if (got < want)
+			size_t got = pull(p, dst + done, want);
+			if (!got) {
+				p->at_end = 1;
 				break;
+			}
+			done += got;
 		} else if (!fill(p)) {
 			break;
 		}

@@ -50,13 +50,15 @@ typedef struct load_cmd {
 } load_cmd;
 
 typedef struct load_parser {
-	FILE *in;          /* borrowed; read in blocks of up to LOAD_BUF_BYTES
-			    * (best unbuffered: setvbuf _IONBF) */
+	FILE *in;          /* borrowed; nothing read from it before load_init */
+	int fd;            /* in's descriptor, read directly (what it has ready,
+			    * up to LOAD_BUF_BYTES); -1: read through `in` */
+	int read_errno;    /* a read error, or 0 */
 	uint64_t offset;   /* bytes consumed so far */
 	char *line;        /* LOAD_LINE_MAX + 1 bytes, owned */
 	unsigned char *buf; /* LOAD_BUF_BYTES of read-ahead, owned */
 	size_t pos, end;   /* buf[pos, end) is read and not consumed */
-	int at_end;        /* `in` gave its end (or an error): not read again */
+	int at_end;        /* the input gave its end (or an error): not read again */
 	char err[512];     /* the last error */
 	uint64_t max_len;  /* largest record accepted (bytes) */
 	struct load_slab *slab[LOAD_SLABS]; /* being filled, one reference each */

@@ -21,6 +21,9 @@
     120 records of 0 bytes to 1.5 MiB), so that commands, records and
     newlines fall across the ends of the parser's 1 MiB read-ahead: every
     record reads back
+  * a stream from a pipe kept open: each unit is committed (-v says so, a
+    reader sees its record) as soon as its commit has been written, while
+    the writer waits before sending the next
   * a trace-profile store (chain-max 1: commits need not wait): bad input
     after 6 commits keeps exactly those 6 units (log), a good load adds 6
     more, records read back, verify passes
@@ -28,7 +31,9 @@
 import os
 import random
 import re
+import select
 import shutil
+import subprocess
 import sys
 
 sys.dont_write_bytecode = True     # no __pycache__ in the source tree
@@ -253,6 +258,32 @@ for what, recs in (("lines", lines), ("records", data)):
     t.check(len(stream) > 8 << 20, lambda: "the %s stream is only %d bytes" % (what, len(stream)))
     t.expect(0, "load", B, input=stream)
 check_store(B, mb, "read-ahead")
+
+# A process that feeds load through a pipe and waits for each "committed
+# unit N" before it sends more: the parser must act on what has come, not
+# wait for its read-ahead to fill.
+t.section("a pipe kept open: each commit acted on as it comes")
+P = os.path.join(D, "pipe")
+t.must("init", P)
+p = subprocess.Popen([t.strata, "load", P, "-", "-v"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE)
+try:
+    for i in range(1, 4):
+        p.stdin.write(b"put 5 k\nrec %d\ncommit u%d\n" % (i, i))
+        p.stdin.flush()
+        if not t.check(select.select([p.stdout], [], [], 60)[0],
+                       "no 'committed unit %d' within 60 s of its commit (the pipe is still open)" % i):
+            break
+        t.eq(p.stdout.readline(), b"committed unit %d\n" % i, "load -v on a pipe kept open")
+        t.check_record(P, b"k", i, b"rec %d" % i, "a reader while the load goes on: ")
+finally:
+    p.stdin.close()
+    try:
+        rc = p.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        rc = p.wait()
+t.eq(rc, 0, "load exit status after the pipe closed")
 
 # --------------------------------------------------------- broken streams
 t.section("malformed and truncated streams")
