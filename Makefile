@@ -39,7 +39,7 @@ tsan: setup
 fuzz: setup
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DSTRATA_FUZZ=ON >/dev/null
 	@cmake --build build-fuzz -j $(JOBS)
-	@echo "fuzzers in build-fuzz/: fuzz_loadstream, fuzz_pack (run with a corpus dir, e.g. tests/fuzz/corpus/loadstream)"
+	@echo "fuzzers in build-fuzz/: fuzz_loadstream, fuzz_pack, fuzz_delta (run with a corpus dir, e.g. tests/fuzz/corpus/loadstream)"
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-fuzz

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -113,6 +114,18 @@ int os_fsync(int fd, const char *path)
 	if (fsync(fd) != 0)
 		return err_errno(errno, "cannot fsync %s", path);
 	return 0;
+}
+
+void *os_zeroed_pages(size_t n)
+{
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void os_zeroed_pages_free(void *p, size_t n)
+{
+	if (p)
+		munmap(p, n);
 }
 
 int os_fsync_dir(const char *dir)

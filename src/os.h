@@ -29,6 +29,11 @@ int os_read_some(int fd, void *dst, size_t n, size_t *got, const char *path);
 /* Write all n bytes at the current position. */
 int os_write(int fd, const void *src, size_t n, const char *path);
 int os_fsync(int fd, const char *path);
+/* n bytes of zeroes whose pages are already the process's own (mapped and
+ * written at allocation, not one fault each at first use); NULL when out
+ * of memory. Free with os_zeroed_pages_free(p, n). */
+void *os_zeroed_pages(size_t n);
+void os_zeroed_pages_free(void *p, size_t n);
 /* fsync a directory so that a rename or unlink inside it is durable. */
 int os_fsync_dir(const char *dir);
 int os_size(int fd, uint64_t *size, const char *path);
