@@ -21,6 +21,11 @@
 #   QUEUE_MB       queue cap of strata load and putbench, MiB [64]
 #   PEERS          rows of "gzip pigz zstd zstd-long lz4 xz" [all of them]
 #   RUNS           runs per timing at most; the median is reported [3]
+#   PAIRS          head to head: strata (trace profile, the last of THREADS)
+#                  and `zstd -3 -T2`, load then replay, in turns this many
+#                  times; the ingest and replay targets are the median of
+#                  the turns' ratios (0: none, the targets then come from
+#                  the table) [7]
 #   REPEAT_UNDER   repeat a timing only if its first run took less than this
 #                  many seconds [10]
 #   STRATA_SRC     strata source tree, or "head" for the last commit [this
@@ -45,6 +50,7 @@ THREADS=${THREADS:-"1 2"}
 QUEUE_MB=${QUEUE_MB:-64}
 PEERS=${PEERS:-"gzip pigz zstd zstd-long lz4 xz"}
 RUNS=${RUNS:-3}
+PAIRS=${PAIRS:-7}
 REPEAT_UNDER=${REPEAT_UNDER:-10}
 STRATA_SRC=${STRATA_SRC:-}
 STRATA_BUILD=${STRATA_BUILD:-/tmp/strata-bench-build-trace}
@@ -280,6 +286,38 @@ has_peer zstd && run_peer zstd "zstd -3 -T2" zst "zstd -3 -T2 -q -c" "zstd -dc -
 has_peer zstd-long && run_peer zstd-long "zstd -3 --long=27 -T2" zst "zstd -3 --long=27 -T2 -q -c" "zstd -dc -q --long=27"
 has_peer lz4 && run_peer lz4 "lz4 (-1)" lz4 "lz4 -q -c" "lz4 -dc -q"
 has_peer xz && run_peer xz "xz -T0 (-6)" xz "xz -T0 -c" "xz -dc -T0"
+
+# --- head to head. The machine's speed drifts over a run (a shared
+# machine): the rows above are timed one after the other, so the two the
+# ingest and replay targets compare are also timed in turns, each turn
+# giving a ratio.
+if [ "$PAIRS" -gt 0 ] && has_peer zstd; then
+	s_init=(--profile trace)
+	s_load=()
+	top_t=0
+	if [ "$has_threads" = 1 ]; then
+		top_t=${THREADS##* }
+		s_load=(--threads "$top_t" --queue-mb "$QUEUE_MB")
+	fi
+	log "head to head: strata --profile trace (threads $top_t) and zstd -3 -T2 in turns, $PAIRS times"
+	zout=$W/pair.zst
+	for ((i = 1; i <= PAIRS; i++)); do
+		wall_ns=0 rss_kb=0
+		s_ingest
+		put "_pair $i" strata_load_ns "$wall_ns"
+		wall_ns=0
+		timed zstd -3 -T2 -q -c "$D/concat.bin" >"$zout"
+		put "_pair $i" zstd_ns "$wall_ns"
+		wall_ns=0
+		s_replay
+		put "_pair $i" strata_replay_ns "$wall_ns"
+		wall_ns=0
+		timed zstd -dc -q "$zout" >/dev/null
+		put "_pair $i" zstd_d_ns "$wall_ns"
+	done
+	put _info pair_threads "$top_t"
+	rm -rf "$S" "$zout"
+fi
 
 # --- the producer's side: putbench, one run per worker count
 log "putbench (trace profile, queue $QUEUE_MB MiB)"
