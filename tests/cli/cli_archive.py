@@ -687,7 +687,7 @@ p = subprocess.Popen([t.strata, "load", R, "-", "-v"], stdin=subprocess.PIPE, st
 try:
     p.stdin.write(b"put 5 locked\nhello\ncommit holding the lock\n")
     p.stdin.flush()
-    t.eq(p.stdout.readline(), b"committed unit 5\n", "load -v while holding the lock")
+    t.eq(t.readline(p.stdout, "load -v"), b"committed unit 5\n", "load -v while holding the lock")
     r = t.expect(1, "import", R, RT)
     t.eq(r.err, b"strata import: %s/lock is held by another writer\n" % R.encode(), "import while the lock is held")
     F3 = os.path.join(D, "F3")

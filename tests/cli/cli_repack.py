@@ -432,7 +432,7 @@ p = subprocess.Popen([t.strata, "load", L, "-", "-v"], stdin=subprocess.PIPE, st
 try:
     p.stdin.write(b"put 5 locked\nhello\ncommit holding the lock\n")
     p.stdin.flush()
-    line = p.stdout.readline()
+    line = t.readline(p.stdout, "load -v")
     t.eq(line, b"committed unit %d\n" % (NUNITS + 1), "load -v while holding the lock")
     names = t.packs(L)
     for args in (["repack", L], ["repack", L, "--oldest-first"]):

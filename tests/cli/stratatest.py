@@ -13,6 +13,7 @@ The temporary directory t.dir is removed at exit (also on failure).
 import atexit
 import os
 import re
+import select
 import shutil
 import stat
 import subprocess
@@ -84,6 +85,15 @@ class Test:
 
     def eq(self, got, want, what):
         return self.check(got == want, lambda: "%s: got %s, expected %s" % (what, _short(got), _short(want)))
+
+    def readline(self, f, what, timeout=60):
+        """A line from f (a child's stdout pipe), or b"" and a failure when
+        none comes within timeout seconds: a child that hangs fails its
+        check, not the whole test at ctest's timeout."""
+        if not select.select([f], [], [], timeout)[0]:
+            self.fail("%s: no line within %d s" % (what, timeout))
+            return b""
+        return f.readline()
 
     def die(self, msg):
         print("FATAL [%s]: %s" % (self.section_name, msg), file=sys.stderr, flush=True)
