@@ -429,6 +429,9 @@ int strata_export(strata_store *s, uint64_t unit, const char *dir, strata_progre
 	free(m);
 	if (!rc)
 		rc = empty_dir(dir);
+	/* The chunked files of a tree share groups: bodies once decoded stay
+	 * (read.c's cache, bounded) for the next. */
+	s->body_cache_keep = 1;
 	/* Directories first, then files and links (links last, so that no
 	 * file is written through one), then modes and times, deepest first. */
 	for (int pass = 0; !rc && pass < 2; pass++)
@@ -469,6 +472,8 @@ int strata_export(strata_store *s, uint64_t unit, const char *dir, strata_progre
 		rc = full ? os_set_meta(full, e->type == TREE_LINK, e->mode, e->mtime, e->mtime_ns) : ERR_NOMEM();
 		free(full);
 	}
+	s->body_cache_keep = 0;
+	read_cache_clear(s);
 	tree_free(&t);
 	r.unit = f.found_unit;
 	if (!rc && res)

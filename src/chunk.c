@@ -570,7 +570,9 @@ static int decode_cached(strata_store *s, const uint8_t *list, size_t len, uint6
 	s->body_cache_on = 1;
 	store_fetch sf = { s, depth };
 	int rc = chunk_list_decode(list, len, size, fetch_chunk, &sf, out, octx);
-	if (!cached)
+	if (!cached && s->body_cache_keep)
+		s->body_cache_on = 0; /* the bodies stay for the next list */
+	else if (!cached)
 		read_cache_clear(s);
 	return rc;
 }

@@ -272,10 +272,14 @@ static int fetch_record(strata_store *s, const catalog_loc *loc, int fd, const c
 
 /* Whole decoded group bodies, kept while s->body_cache_on (repack reads
  * every record of a group, in an order of its own; a chunked record's
- * chunks sit in few groups). At most READ_CACHE_SLOTS bodies, and beyond
- * the newest at most READ_CACHE_BYTES in all: four of the versions
- * profile's 4 MiB groups, one of the archive profile's 64 MiB. */
-#define READ_CACHE_SLOTS 4
+ * chunks sit in few groups, and an export's chunked files share them). At
+ * most READ_CACHE_SLOTS bodies, and beyond the newest at most
+ * READ_CACHE_BYTES in all: four of the versions profile's 16 MiB groups,
+ * one of the archive profile's 64 MiB, or many small ones. Sixteen slots
+ * rather than four: a file whose chunks lie in more groups than there are
+ * slots reads them in turn, and the least recently used body was always
+ * the next one needed. */
+#define READ_CACHE_SLOTS 16
 #define READ_CACHE_BYTES (64u << 20)
 
 struct read_cache {

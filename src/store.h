@@ -49,6 +49,7 @@ struct strata_store {
 	unsigned fd_next;        /* next cache slot to reuse */
 	strata_read_cost last_cost; /* of the last successful get */
 	int body_cache_on;       /* keep decoded group bodies (repack) */
+	int body_cache_keep;     /* chunk lists leave their bodies cached (export) */
 	struct read_cache *cache;/* read.c's cache of group bodies */
 	struct pool_cache *pool_cache; /* read.c's cache of pooled records */
 };

@@ -16,6 +16,7 @@
 #include "cdc.h"
 #include "os.h"
 #include "pack.h"
+#include "store.h"
 #include "strata.h"
 #include "tree.h"
 #include "testutil.h"
@@ -200,7 +201,7 @@ static void check_get(strata_store *s, const char *key, uint64_t n, const void *
 
 static uint64_t pack_size(const char *store, uint64_t unit)
 {
-	char name[64];
+	char name[4096];
 	snprintf(name, sizeof name, "packs/%010llu.pack", (unsigned long long)unit);
 	char *p = tu_join(store, name);
 	uint64_t n = tu_file_size(p);
@@ -290,7 +291,7 @@ static void test_dedup_pipeline(void **state)
 /* The bytes of a pack's groups (from the header to the footer). */
 static uint8_t *pack_groups(const char *store, uint64_t unit, size_t *len)
 {
-	char name[64];
+	char name[4096];
 	snprintf(name, sizeof name, "packs/%010llu.pack", (unsigned long long)unit);
 	char *p = tu_join(store, name);
 	size_t n;
@@ -1028,12 +1029,84 @@ static void test_import_vanished(void **state)
 	free(out);
 }
 
+/* Group body bytes the store's reads have decoded so far. */
+static uint64_t decoded(strata_store *s)
+{
+	group_read_cost c;
+	group_coder_cost(s->coder, &c);
+	return c.bytes_decoded;
+}
+
+/* Export one unit into a fresh directory under dir; returns the bytes of
+ * group bodies decoded for it. */
+static uint64_t export_decoded(strata_store *s, const char *dir, const char *name, uint64_t unit, uint64_t files)
+{
+	char *out = tu_join(dir, name);
+	strata_tree_result r;
+	uint64_t before = decoded(s);
+	assert_int_equal(strata_export(s, unit, out, NULL, NULL, &r), 0);
+	assert_int_equal(r.files, files);
+	free(out);
+	return decoded(s) - before;
+}
+
+/* The chunked files of one export share the group bodies they decode
+ * (read.c's cache, kept across files and dropped after): a tree of four
+ * copies of a chunked file decodes hardly more than a tree of one, and
+ * every copy comes back whole. */
+static void test_export_shares_bodies(void **state)
+{
+	const char *dir = *state;
+	char *one = tu_join(dir, "one"), *four = tu_join(dir, "four"), *st = tu_join(dir, "s");
+	assert_int_equal(mkdir(one, 0755), 0);
+	assert_int_equal(mkdir(four, 0755), 0);
+	const size_t len = 1500 << 10;
+	uint8_t *data = tu_alloc(len);
+	tu_fill_text(data, len, 5);
+	char name[4096];
+	snprintf(name, sizeof name, "%s/f", one);
+	tu_write_file(name, data, len, 0644);
+	for (int i = 0; i < 4; i++) {
+		snprintf(name, sizeof name, "%s/f%d", four, i);
+		tu_write_file(name, data, len, 0644);
+	}
+	strata_store *s = open_chunked(st, -1);
+	strata_tree_result r1, r4;
+	assert_int_equal(strata_import(s, one, "one", 0, NULL, NULL, &r1), 0);
+	assert_int_equal(strata_import(s, four, "four", 0, NULL, NULL, &r4), 0);
+	strata_close(s);
+	s = open_chunked(st, -1);
+	uint64_t d1 = export_decoded(s, dir, "out1", r1.unit, 1);
+	uint64_t d4 = export_decoded(s, dir, "out4", r4.unit, 4);
+	assert_true(d1 >= len / 2); /* the chunks were read from groups */
+	if (d4 > d1 + d1 / 2)
+		fail_msg("four copies decoded %llu body bytes, one copy %llu", (unsigned long long)d4,
+			 (unsigned long long)d1);
+	assert_null(s->cache); /* dropped after the export */
+	assert_int_equal(s->body_cache_keep, 0);
+	assert_int_equal(s->body_cache_on, 0);
+	for (int i = 0; i < 4; i++) {
+		snprintf(name, sizeof name, "%s/out4/f%d", dir, i);
+		size_t n;
+		uint8_t *got = tu_read_file(name, &n);
+		assert_int_equal(n, len);
+		assert_memory_equal(got, data, len);
+		free(got);
+	}
+	strata_close(s);
+	free(data);
+	free(one);
+	free(four);
+	free(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shift_resistance),
 		cmocka_unit_test(test_sketches),
 		cmocka_unit_test(test_manifest),
+		cmocka_unit_test_setup_teardown(test_export_shares_bodies, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_dedup_direct, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_dedup_pipeline, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_state_rebuilt, tu_setup_dir, tu_teardown_dir),
