@@ -86,7 +86,7 @@ int cmd_get(int argc, char **argv)
 
 typedef struct cat_opts {
 	uint64_t from, count, prefetch;
-	int bad;
+	int count_set;   /* --count given: 0 is then an error, not "all" */
 } cat_opts;
 
 static int cat_opt(int opt, const char *arg, void *ctx)
@@ -100,7 +100,7 @@ static int cat_opt(int opt, const char *arg, void *ctx)
 	if (opt == 'f')
 		o->from = v;
 	else if (opt == 'c')
-		o->count = v;
+		o->count = v, o->count_set = 1;
 	else
 		o->prefetch = v;
 	return 0;
@@ -121,6 +121,9 @@ int cmd_cat(int argc, char **argv)
 		return usage_error("cat", "record numbers start at 1");
 	if (o.prefetch == 0 || o.prefetch > 256)
 		return usage_error("cat", "--prefetch must be within 1..256");
+	/* The cursor reads count 0 as "to the last record". */
+	if (o.count_set && o.count == 0)
+		return usage_error("cat", "--count must be at least 1 (without it, cat goes to the last record)");
 	const char *key = argv[optind + 1];
 	strata_store *s;
 	if (open_store(&s, "cat", argv[optind], STRATA_OPEN_READ))

@@ -639,6 +639,49 @@ out_is 'stored new\nline\\x\x01@1 in unit 21
 get_to "$S" $'t\tab' "$T/g"; same_file "$T/g" "$D/tab" "get of a key with a tab"
 get_to "$S" $'new\nline\\x\x01' "$T/g"; same_file "$T/g" "$D/nl" "get of a key with a newline"
 
+# cat: a range of a key's records, one after the other
+section "cat ranges"
+cat "$D/k1" "$D/k2" "$D/k3" >"$T/k123"
+cat "$D/k2" "$D/k3" >"$T/k23"
+expect 0 "$STRATA" cat "$S" k
+same_file "$OUT" "$T/k123" "cat k"
+expect 0 "$STRATA" cat "$S" k --from 2
+same_file "$OUT" "$T/k23" "cat k --from 2"
+expect 0 "$STRATA" cat "$S" k --from 2 --count 1
+same_file "$OUT" "$D/k2" "cat k --from 2 --count 1"
+expect 0 "$STRATA" cat "$S" k --from 3 --count 1
+same_file "$OUT" "$D/k3" "cat k --from 3 --count 1"
+expect 0 "$STRATA" cat "$S" k --count 9               # at most 9: all 3
+same_file "$OUT" "$T/k123" "cat k --count 9"
+expect 0 "$STRATA" cat "$S" k --from 2 --count 1 --prefetch 1
+same_file "$OUT" "$D/k2" "cat k --from 2 --count 1 --prefetch 1"
+expect 2 "$STRATA" cat "$S" k --count 0
+out_empty
+err_is "strata cat: --count must be at least 1 (without it, cat goes to the last record)
+Try 'strata cat --help'.
+"
+expect 2 "$STRATA" cat "$S" k --from 0
+out_empty
+err_is "strata cat: record numbers start at 1
+Try 'strata cat --help'.
+"
+for d in 0 257; do
+	expect 2 "$STRATA" cat "$S" k --prefetch $d
+	out_empty
+	err_has "--prefetch must be within 1..256"
+done
+expect 2 "$STRATA" cat "$S" k --count -1
+out_empty
+err_has "'-1' is not a number"
+expect 1 "$STRATA" cat "$S" k --from 4
+out_empty
+err_is "strata: cat: key 'k' has 3 records; there is no record 4
+"
+expect 1 "$STRATA" cat "$S" nokey
+out_empty
+err_is "strata: cat: no key 'nokey' in $S
+"
+
 # ----------------------------------------------------------- ls/log/stats
 section "ls, log, stats"
 expect 0 "$STRATA" ls "$S"
