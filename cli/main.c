@@ -1,6 +1,7 @@
 /* main.c - the strata command-line tool: command table, help, dispatch. */
 #include "clikit.h"
 #include "commands.h"
+#include "hugepages.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -308,7 +309,11 @@ static void main_help(FILE *f)
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(f, "  %-8s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
 	fputs("\n'strata COMMAND --help' explains a command. Exit status: 0 success,\n"
-	      "1 failure (an error, or damage found), 2 bad usage.\n", f);
+	      "1 failure (an error, or damage found), 2 bad usage.\n"
+	      "\n"
+	      "Environment: STRATA_HUGEPAGES=0 keeps the commands that move much data\n"
+	      "from running themselves again with glibc's malloc.hugetlb tunable (done\n"
+	      "where the kernel gives huge pages only on request; see README.md).\n", f);
 }
 
 int main(int argc, char **argv)
@@ -334,5 +339,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "strata: unknown command '%s'\nTry 'strata --help'.\n", argv[1]);
 		return EXIT_USAGE;
 	}
+	/* The commands that move many MB through fresh memory. */
+	static const char *const big[] = { "load", "import", "export", "repack", "cat", "verify", "rebuild", "put" };
+	for (size_t i = 0; i < sizeof big / sizeof *big; i++)
+		if (!strcmp(argv[1], big[i]))
+			hugepages_reexec(argv);
 	return c->run(argc - 1, argv + 1);
 }

@@ -103,6 +103,7 @@ cp "$OUT" "$T/main_help"
 check grep -qxF "usage: strata COMMAND STORE [ARGS...]" <(head -n1 "$T/main_help") -- "main help: wrong first line: $(head -n1 "$T/main_help")"
 check diff <(sed -n '/^Commands:$/,/^$/p' "$T/main_help") <(printf '%s\n' "$COMMAND_LIST") -- "main help: command list differs: $(diff <(sed -n '/^Commands:$/,/^$/p' "$T/main_help") <(printf '%s\n' "$COMMAND_LIST") || true)"
 check grep -qF "1 failure (an error, or damage found), 2 bad usage." "$T/main_help" -- "main help: exit statuses not documented"
+check grep -qF "Environment: STRATA_HUGEPAGES=0 keeps" "$T/main_help" -- "main help: STRATA_HUGEPAGES not documented"
 for alias in -h help; do
 	expect 0 "$STRATA" $alias
 	same_file "$OUT" "$T/main_help" "'strata $alias' vs 'strata --help'"

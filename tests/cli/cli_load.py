@@ -24,6 +24,9 @@
   * a stream from a pipe kept open: each unit is committed (-v says so, a
     reader sees its record) as soon as its commit has been written, while
     the writer waits before sending the next
+  * huge pages: a running load's GLIBC_TUNABLES holds glibc.malloc.hugetlb=1
+    where the kernel gives huge pages on request, and not with
+    STRATA_HUGEPAGES=0; a user's own setting of it is kept
   * a trace-profile store (chain-max 1: commits need not wait): bad input
     after 6 commits keeps exactly those 6 units (log), a good load adds 6
     more, records read back, verify passes
@@ -282,6 +285,53 @@ finally:
         p.kill()
         rc = p.wait()
 t.eq(rc, 0, "load exit status after the pipe closed")
+
+t.section("huge pages: the tunable a load runs with")
+# strata load runs itself again with glibc.malloc.hugetlb=1 added to
+# GLIBC_TUNABLES where the kernel gives huge pages on request (cli/hugepages.h);
+# a running load's environment shows what it runs with.
+try:
+    thp = "[madvise]" in open("/sys/kernel/mm/transparent_hugepage/enabled").read()
+except OSError:
+    thp = False
+glibc = bool(os.confstr("CS_GNU_LIBC_VERSION"))
+on = thp and glibc
+H = os.path.join(D, "huge")
+t.must("init", H)
+base_env = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "STRATA_HUGEPAGES")}
+cases = [
+    ({}, "glibc.malloc.hugetlb=1" if on else None),
+    ({"STRATA_HUGEPAGES": "0"}, None),
+    ({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}, "glibc.malloc.hugetlb=0"),
+    # Another tunable is extended, but glibc cuts the environment block's
+    # copy of a list of tunables at the first ':' as it parses it, so
+    # /proc shows only the first: the load must work, once, and keep it.
+    ({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}, "glibc.malloc.arena_max=2"),
+]
+for i, (extra, want) in enumerate(cases, 1):
+    env = dict(base_env, **extra)
+    p = subprocess.Popen([t.strata, "load", H, "-", "-v"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env)
+    try:
+        p.stdin.write(b"put 5 k\nrec %d\ncommit\n" % i)
+        p.stdin.flush()
+        line = t.readline(p.stdout, "'committed unit %d' with %r" % (i, extra))
+        t.eq(line, b"committed unit %d\n" % i, "load -v with %r" % extra)
+        got = None
+        with open("/proc/%d/environ" % p.pid, "rb") as f:
+            for kv in f.read().split(b"\0"):
+                if kv.startswith(b"GLIBC_TUNABLES="):
+                    got = kv.split(b"=", 1)[1].decode()
+        t.eq(got, want, "GLIBC_TUNABLES of a load run with %r (huge pages on request: %s)" % (extra, thp))
+    finally:
+        p.stdin.close()
+        try:
+            rc = p.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            rc = p.wait()
+    t.eq(rc, 0, "load exit status with %r" % extra)
+    t.check_record(H, b"k", i, b"rec %d" % i, "after a load with %r: " % extra)
 
 # --------------------------------------------------------- broken streams
 t.section("malformed and truncated streams")
