@@ -25,6 +25,7 @@
  */
 #include "catalog.h"
 #include "err.h"
+#include "os.h"
 #include "read.h"
 #include "runs.h"
 #include "store.h"
@@ -161,7 +162,9 @@ static void span_fail(int *rc, char **msg, int code)
 	*msg = strdup(strata_errmsg());
 }
 
-/* Make *p hold at least n bytes (its contents need not stay). */
+/* Make *p hold at least n bytes (its contents need not stay). A buffer
+ * grows by half again what is asked, so that spans a little larger each
+ * time do not each take fresh memory, whose pages fault in anew. */
 static int reserve(void *p, size_t *cap, size_t n)
 {
 	void **buf = p;
@@ -169,9 +172,8 @@ static int reserve(void *p, size_t *cap, size_t n)
 		return 0;
 	free(*buf);
 	*cap = 0;
-	if (!(*buf = malloc(n ? n : 1)))
+	if (!(*buf = os_alloc_big(n <= SIZE_MAX / 3 ? n + n / 2 : n, cap)))
 		return ERR_NOMEM();
-	*cap = n;
 	return 0;
 }
 

@@ -1,11 +1,11 @@
 /* delta.c - copy/insert deltas and their match index (delta.h). */
 #include "delta.h"
 #include "err.h"
+#include "os.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -17,7 +17,6 @@
 #define MIN_BITS 6     /* smallest table: 64 buckets (4 KiB) */
 #define MAX_BITS 40
 #define POS_LIMIT ((UINT64_C(1) << 48) - 1) /* positions above this are not indexed */
-#define HUGE_PAGE ((size_t)2 << 20)
 /* Shortest copy emitted. A copy costs 3-6 bytes that zstd cannot shrink,
  * while inserted text compresses with the rest of the group: on real
  * version pairs (Python stdlib 3.12 -> 3.13, generated API modules, .pyc
@@ -176,24 +175,14 @@ size_t varint_get(const uint8_t *p, size_t avail, uint64_t *v)
 
 /* --------------------------------------------------------------- index */
 
+/* Probes and inserts hit the table at random: the huge pages os_alloc_big
+ * asks for from 2 MiB on spare most of the TLB misses of a large table. */
 static bucket *table_alloc(unsigned bits)
 {
 	size_t bytes = ((size_t)1 << bits) * sizeof(bucket);
-	size_t align = 64;
-#ifdef MADV_HUGEPAGE
-	/* Probes and inserts hit the table at random: large pages spare most of
-	 * the TLB misses of a large table. */
-	if (bytes >= HUGE_PAGE)
-		align = HUGE_PAGE;
-#endif
-	bucket *t = aligned_alloc(align, bytes);
-	if (!t)
-		return NULL;
-#ifdef MADV_HUGEPAGE
-	if (align == HUGE_PAGE)
-		(void)madvise(t, bytes, MADV_HUGEPAGE);
-#endif
-	memset(t, 0, bytes);
+	bucket *t = os_alloc_big(bytes, NULL);
+	if (t)
+		memset(t, 0, bytes);
 	return t;
 }
 

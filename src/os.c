@@ -128,6 +128,22 @@ void os_zeroed_pages_free(void *p, size_t n)
 		munmap(p, n);
 }
 
+void *os_alloc_big(size_t n, size_t *cap)
+{
+	size_t align = n >= OS_HUGE_PAGE ? OS_HUGE_PAGE : 64;
+	if (n > SIZE_MAX - align)
+		return NULL;
+	n = n ? (n + align - 1) & ~(align - 1) : align;
+	void *p = aligned_alloc(align, n);
+#ifdef MADV_HUGEPAGE
+	if (p && align == OS_HUGE_PAGE)
+		(void)madvise(p, n, MADV_HUGEPAGE); /* advice: nothing to do if refused */
+#endif
+	if (p && cap)
+		*cap = n;
+	return p;
+}
+
 int os_fsync_dir(const char *dir)
 {
 	int fd = -1, rc = os_open(&fd, dir, O_RDONLY | O_DIRECTORY, 0);

@@ -34,6 +34,14 @@ int os_fsync(int fd, const char *path);
  * of memory. Free with os_zeroed_pages_free(p, n). */
 void *os_zeroed_pages(size_t n);
 void os_zeroed_pages_free(void *p, size_t n);
+/* A buffer of at least n bytes (at least 1), aligned to 64, freed with
+ * free(); *cap gets its usable size when cap is not NULL. From OS_HUGE_PAGE
+ * on, it is aligned to and rounded up to OS_HUGE_PAGE and advised for
+ * transparent huge pages: where the kernel gives them on request
+ * (transparent_hugepage "[madvise]"), a first touch maps 2 MiB rather than
+ * 4 KiB, one page fault rather than 512. NULL when out of memory. */
+#define OS_HUGE_PAGE ((size_t)2 << 20)
+void *os_alloc_big(size_t n, size_t *cap);
 /* fsync a directory so that a rename or unlink inside it is durable. */
 int os_fsync_dir(const char *dir);
 int os_size(int fd, uint64_t *size, const char *path);

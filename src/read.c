@@ -288,6 +288,7 @@ struct read_cache {
 		uint32_t grp;
 		uint8_t *body;    /* NULL when the slot is free */
 		uint64_t len;
+		size_t cap;       /* bytes body can hold */
 		uint64_t used;    /* tick of the last use */
 	} slot[READ_CACHE_SLOTS];
 	uint64_t tick;
@@ -326,8 +327,15 @@ static int cached_body(strata_store *s, const catalog_loc *loc, int fd, const ch
 		if (!c->slot[i].body || (c->slot[victim].body && c->slot[i].used < c->slot[victim].used))
 			victim = i;
 	}
-	uint8_t *b = malloc(loc->group.blen ? (size_t)loc->group.blen : 1);
-	if (!b)
+	/* The victim's memory is reused when large enough: its pages are
+	 * already mapped. */
+	uint8_t *b = c->slot[victim].body;
+	if (b && c->slot[victim].cap < loc->group.blen) {
+		free(b);
+		b = NULL;
+	}
+	c->slot[victim].body = NULL;
+	if (!b && !(b = os_alloc_big((size_t)loc->group.blen, &c->slot[victim].cap)))
 		return ERR_NOMEM();
 	c->ok_pack = 0; /* a body decoded anew is checked anew */
 	int rc = group_into(s, loc, fd, path, loc->group.clen, 0, b, (size_t)loc->group.blen);
@@ -335,7 +343,6 @@ static int cached_body(strata_store *s, const catalog_loc *loc, int fd, const ch
 		free(b);
 		return rc;
 	}
-	free(c->slot[victim].body);
 	c->slot[victim].pack = loc->pack;
 	c->slot[victim].grp = loc->grp;
 	c->slot[victim].body = b;
@@ -348,7 +355,7 @@ static int cached_body(strata_store *s, const catalog_loc *loc, int fd, const ch
 		for (int i = 0; i < READ_CACHE_SLOTS; i++) {
 			if (!c->slot[i].body)
 				continue;
-			total += c->slot[i].len;
+			total += c->slot[i].cap;
 			if (i != victim && (lru < 0 || c->slot[i].used < c->slot[lru].used))
 				lru = i;
 		}

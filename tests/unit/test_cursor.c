@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "os.h"
 #include "strata.h"
 #include "testutil.h"
 
@@ -364,6 +365,34 @@ static void test_span_large_contents(void **state)
 	free(dir);
 }
 
+/* os_alloc_big, which holds the spans' bodies and arenas: aligned, at
+ * least what was asked, whole huge pages from 2 MiB on, every byte of its
+ * capacity writable (ASan would see a byte past it). */
+static void test_alloc_big(void **state)
+{
+	(void)state;
+	const size_t sizes[] = { 0, 1, 63, 64, 65, 100000, OS_HUGE_PAGE - 1, OS_HUGE_PAGE,
+				 OS_HUGE_PAGE + 1, 5 * OS_HUGE_PAGE / 2 + 3 };
+	for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+		size_t n = sizes[i], cap = 0;
+		unsigned char *p = os_alloc_big(n, &cap);
+		assert_non_null(p);
+		assert_int_equal((uintptr_t)p % 64, 0);
+		assert_true(cap >= n && cap >= 1);
+		if (n >= OS_HUGE_PAGE) {
+			assert_int_equal((uintptr_t)p % OS_HUGE_PAGE, 0);
+			assert_int_equal(cap % OS_HUGE_PAGE, 0);
+			assert_true(cap < n + OS_HUGE_PAGE);
+		} else {
+			assert_true(cap < n + 64 + (n == 0) * 64);
+		}
+		memset(p, 0xa5, cap);
+		assert_int_equal(p[cap - 1], 0xa5);
+		free(p);
+	}
+	assert_null(os_alloc_big(SIZE_MAX - 100, NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -375,6 +404,7 @@ int main(void)
 		cmocka_unit_test(test_span_damage_zstd),
 		cmocka_unit_test(test_span_damage_none),
 		cmocka_unit_test(test_span_large_contents),
+		cmocka_unit_test(test_alloc_big),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
