@@ -9,6 +9,7 @@
  */
 #include "group.h"
 #include "err.h"
+#include "os.h"
 
 #include <lz4frame.h>
 #include <lzma.h>
@@ -16,6 +17,9 @@
 #include <string.h>
 #include <xxhash.h>
 #include <zlib.h>
+/* For ZSTD_customMem and ZSTD_createCCtx_advanced: experimental in zstd's
+ * header, exported by the shared library since 1.4. */
+#define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
 
 #define GROUP_IO_CHUNK (128 * 1024)
@@ -139,9 +143,26 @@ static int dec_corrupt(const char *codec, const char *what)
 /* ---------------------------------------------------------------- zstd
  * One zstd frame with the frame checksum flag set; a flush ends a block. */
 
+static void *zstd_alloc(void *opaque, size_t n)
+{
+	(void)opaque;
+	return n >= OS_HUGE_PAGE ? os_alloc_big(n, NULL) : malloc(n);
+}
+
+static void zstd_free(void *opaque, void *p)
+{
+	(void)opaque;
+	free(p);
+}
+
+ZSTD_CCtx *group_zstd_cctx_new(void)
+{
+	return ZSTD_createCCtx_advanced((ZSTD_customMem){ zstd_alloc, zstd_free, NULL });
+}
+
 static int zstd_enc_begin(group_coder *c, int level)
 {
-	if (!c->zstd_c && !(c->zstd_c = ZSTD_createCCtx()))
+	if (!c->zstd_c && !(c->zstd_c = group_zstd_cctx_new()))
 		return ERR_NOMEM();
 	ZSTD_CCtx_reset(c->zstd_c, ZSTD_reset_session_and_parameters);
 	ZSTD_CCtx_setParameter(c->zstd_c, ZSTD_c_compressionLevel, level);
@@ -551,7 +572,7 @@ int group_enc_estimate(group_coder *c, int codec, int level, const void *p, size
 	*out = n;
 	if (codec != CODEC_ZSTD || level < TRIAL_MIN_LEVEL)
 		return 0;
-	if (!c->zstd_trial && !(c->zstd_trial = ZSTD_createCCtx()))
+	if (!c->zstd_trial && !(c->zstd_trial = group_zstd_cctx_new()))
 		return ERR_NOMEM();
 	ZSTD_CCtx_reset(c->zstd_trial, ZSTD_reset_session_and_parameters);
 	ZSTD_CCtx_setParameter(c->zstd_trial, ZSTD_c_compressionLevel, TRIAL_LEVEL);

@@ -40,6 +40,12 @@ typedef struct group_coder group_coder;
 int group_coder_new(group_coder **out);
 void group_coder_free(group_coder *c);
 
+/* A zstd compression context (ZSTD_CCtx; free with ZSTD_freeCCtx) whose
+ * tables of 2 MiB and more are asked for in huge pages (os_alloc_big):
+ * zstd clears its match tables as it starts, one page fault per 4 KiB
+ * otherwise. NULL when out of memory. */
+struct ZSTD_CCtx_s *group_zstd_cctx_new(void);
+
 /* Counters of the work done by reads through this coder since it was made. */
 typedef struct group_read_cost {
 	uint64_t bytes_read;    /* compressed bytes fetched from the reader */

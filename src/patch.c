@@ -1,6 +1,7 @@
 /* patch.c - base patches (patch.h). */
 #include "patch.h"
 #include "err.h"
+#include "group.h"
 #include "strata.h"
 
 #include <stdlib.h>
@@ -13,7 +14,7 @@ struct patch_coder {
 int patch_coder_new(patch_coder **out)
 {
 	patch_coder *pc = calloc(1, sizeof *pc);
-	if (!pc || !(pc->cc = ZSTD_createCCtx())) {
+	if (!pc || !(pc->cc = group_zstd_cctx_new())) {
 		free(pc);
 		return ERR_NOMEM();
 	}
