@@ -146,7 +146,7 @@ static int dec_corrupt(const char *codec, const char *what)
 static void *zstd_alloc(void *opaque, size_t n)
 {
 	(void)opaque;
-	return n >= OS_HUGE_PAGE ? os_alloc_big(n, NULL) : malloc(n);
+	return os_alloc_big(n, NULL);
 }
 
 static void zstd_free(void *opaque, void *p)

@@ -325,8 +325,8 @@ static void test_truncated_zstd(void **state)
 	uint8_t *dst2 = tu_alloc(b.blen + 100);
 	assert_int_equal(group_read(c, &big, tu_mem_pread, &src, 0, dst2, b.blen + 100), STRATA_ECORRUPT);
 	assert_int_equal(group_read(c, &big, tu_mem_pread, &src, b.blen + 50, dst2, 10), STRATA_ECORRUPT);
-	/* One that claims a shorter body: a read of all of it (which zstd
-	 * decodes straight into dst) finds more; a read of a prefix is fine. */
+	/* One that claims a shorter body: a read of all of it finds more; a
+	 * read of a prefix is fine. */
 	group_loc small = { CODEC_ZSTD, go.clen, go.blen - 100 };
 	assert_int_equal(group_read(c, &small, tu_mem_pread, &src, 0, dst2, b.blen - 100), STRATA_ECORRUPT);
 	assert_int_equal(group_read(c, &small, tu_mem_pread, &src, 0, dst2, 1000), 0);
