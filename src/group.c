@@ -11,6 +11,7 @@
 #include "err.h"
 #include "os.h"
 
+#include <limits.h>
 #include <lz4frame.h>
 #include <lzma.h>
 #include <stdlib.h>
@@ -528,6 +529,12 @@ int group_enc_begin(group_coder *c, int codec, int level, group_sink_fn *sink, v
 void group_enc_flush_min(group_coder *c, size_t bytes)
 {
 	c->flush_min = bytes < GROUP_FLUSH_MIN ? GROUP_FLUSH_MIN : bytes > GROUP_FLUSH_MAX ? GROUP_FLUSH_MAX : bytes;
+}
+
+void group_enc_size_hint(group_coder *c, uint64_t bytes)
+{
+	if (c->codec == CODEC_ZSTD && bytes)
+		ZSTD_CCtx_setParameter(c->zstd_c, ZSTD_c_srcSizeHint, bytes > INT_MAX ? INT_MAX : (int)bytes);
 }
 
 int group_enc_prepare(group_coder *c, size_t n, int *flushed)

@@ -91,6 +91,12 @@ int group_enc_begin(group_coder *c, int codec, int level, group_sink_fn *sink, v
  * Longer blocks compress better and a read of a piece decodes up to that
  * many more bytes. */
 void group_enc_flush_min(group_coder *c, size_t bytes);
+/* After group_enc_begin, before the first add: the body will hold about
+ * `bytes` (0: unknown, the default). zstd sizes its window and tables to it
+ * rather than to its level's defaults, which it would otherwise allocate and
+ * clear for a group of a few KiB. A body that outgrows the hint still codes
+ * and decodes correctly, perhaps less tightly. Other codecs ignore it. */
+void group_enc_size_hint(group_coder *c, uint64_t bytes);
 int group_enc_add(group_coder *c, const void *p, size_t n, int *flushed);
 /* Before adding a piece of n bytes: end a block first if the piece would
  * take the bytes since the last block end past GROUP_FLUSH_MIN, so that what

@@ -101,7 +101,8 @@ typedef struct work {
 	uint64_t seq;
 	int kind;
 	prec *recs;           /* W_BATCH: its records, in put order */
-	uint64_t bytes;       /* W_BATCH: their content bytes */
+	uint64_t bytes;       /* W_BATCH: what they count in flight (PREC_COST) */
+	uint64_t content;     /* W_BATCH: their content bytes */
 	char *label;          /* W_COMMIT: owned, may be NULL */
 	int waited;           /* W_COMMIT: a caller waits for it and frees it */
 	int done;             /* ready for the writer */
@@ -204,7 +205,7 @@ static void push_work(pipe_t *p, work *w)
 }
 
 /* Move records into a new batch item; on no memory they stay put. */
-static int push_batch(pipe_t *p, prec *head, uint64_t bytes)
+static int push_batch(pipe_t *p, prec *head, uint64_t bytes, uint64_t content)
 {
 	work *w = calloc(1, sizeof *w);
 	if (!w)
@@ -212,13 +213,14 @@ static int push_batch(pipe_t *p, prec *head, uint64_t bytes)
 	w->kind = W_BATCH;
 	w->recs = head;
 	w->bytes = bytes;
+	w->content = content;
 	push_work(p, w);
 	return 0;
 }
 
 static int push_key_batch(pipe_t *p, pkey *k)
 {
-	int rc = push_batch(p, k->head, k->batch_cost);
+	int rc = push_batch(p, k->head, k->batch_cost, k->batch_bytes);
 	if (!rc) {
 		k->head = k->tail = NULL;
 		k->batch_bytes = k->batch_cost = 0;
@@ -238,16 +240,17 @@ static int flush_partials(pipe_t *p)
 		if (k->head && k->batch_bytes >= p->s->opts.group_cap / 4)
 			rc = push_key_batch(p, k);
 	prec *head = NULL, **tail = &head;
-	uint64_t bytes = 0;
+	uint64_t bytes = 0, content = 0;
 	for (pkey *k = p->touched; !rc && k; k = k->tnext)
 		if (k->head) {
 			*tail = k->head;
 			tail = &k->tail->next;
 			bytes += k->batch_cost;
+			content += k->batch_bytes;
 		}
 	if (rc || !head)
 		return rc;
-	rc = push_batch(p, head, bytes);
+	rc = push_batch(p, head, bytes, content);
 	if (rc) { /* undo the splice */
 		for (pkey *k = p->touched; k; k = k->tnext)
 			if (k->head)
@@ -373,6 +376,8 @@ static void code_batch(worker *wk, work *w)
 	int rc = worker_setup(wk);
 	prec *r = w->recs;
 	w->recs = NULL;
+	if (!rc)
+		unitw_expect(wk->u, w->content);
 	while (!rc && r) {
 		prec *next = r->next;
 		rc = unitw_put_numbered(wk->u, r->key->key, r->key->len, r->n, r->base_ok && wk->u_bases, &r->hint,

@@ -71,6 +71,8 @@ struct unitw {
 	int failed;             /* an earlier write failed; the unit is lost */
 	int base_ok;            /* unitw_put_numbered: the record's say on
 				 * base deltas; -1 otherwise */
+	uint64_t expect;        /* bytes of records still to come in this
+				 * piece (unitw_expect), 0: unknown */
 };
 
 int unitw_new(unitw **out, const unitw_config *cfg)
@@ -120,6 +122,8 @@ static int begin_group(unitw *u)
 	if (rc)
 		return rc;
 	group_enc_flush_min(u->cfg.coder, flush_len(u));
+	if (u->expect)
+		group_enc_size_hint(u->cfg.coder, u->expect < u->cfg.group_cap ? u->expect : u->cfg.group_cap);
 	u->gstart = pack_writer_bytes(u->pw);
 	u->blen = u->body.len = 0;
 	u->nrecs = u->first_open = 0;
@@ -565,6 +569,7 @@ static int put_common(unitw *u, const void *key, size_t keylen, uint64_t n, uint
 		kv->next_n = n;
 	if (!rc)
 		rc = put_record(u, key, keylen, kv, unit, h, data, len);
+	u->expect -= len < u->expect ? len : u->expect;
 	if (release)
 		release(ctx, data, len);
 	if (rc) {
@@ -605,8 +610,14 @@ int unitw_put_numbered(unitw *u, const void *key, size_t keylen, uint64_t n, int
 	return rc;
 }
 
+void unitw_expect(unitw *u, uint64_t bytes)
+{
+	u->expect = bytes;
+}
+
 int unitw_take_piece(unitw *u, pack_writer **out)
 {
+	u->expect = 0;
 	keymap *fresh = NULL;
 	pack_writer *pw = NULL;
 	int rc = u->failed ? err_set(STRATA_EIO, "an earlier write of this piece failed") : close_group(u);

@@ -86,6 +86,13 @@ int unitw_put_at(unitw *u, const void *key, size_t keylen, uint64_t n, uint64_t 
 int unitw_put_numbered(unitw *u, const void *key, size_t keylen, uint64_t n, int base_ok, const unitw_hint *hint,
 		       void *data, size_t len, strata_release_fn *release, void *ctx);
 
+/* The records about to be put into this piece hold `bytes` in all (0:
+ * unknown). A group begun then sizes its codec to what is left of them, up
+ * to the group cap: a unit's last group, or a small unit's only one, does
+ * not make zstd allocate and clear its level's full tables. The piece
+ * forgets it when taken. */
+void unitw_expect(unitw *u, uint64_t bytes);
+
 /* A piece: close the open group and hand the piece over (*out, the
  * caller's to free); the unitw goes on with an empty piece and no keys. */
 int unitw_take_piece(unitw *u, pack_writer **out);

@@ -11,6 +11,7 @@
 #include "testutil.h"
 
 #include <xxhash.h>
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_getFrameHeader */
 #include <zstd.h>
 
 /* A body made of pieces of different kinds and sizes. */
@@ -662,6 +663,57 @@ static void test_incremental(void **state)
 	group_coder_free(c);
 }
 
+/* Code `n` bytes of b at level 18 with the size hint `hint`; decode them
+ * back; return the window the frame asks a decoder for. */
+static unsigned long long hinted_window(group_coder *c, const uint8_t *b, size_t n, uint64_t hint)
+{
+	tu_memsink out = { 0 };
+	group_out go;
+	int flushed;
+	assert_int_equal(group_enc_begin(c, CODEC_ZSTD, 18, tu_mem_sink, &out), 0);
+	group_enc_size_hint(c, hint);
+	for (size_t off = 0; off < n; off += 5000) /* pieces, as unitw adds records */
+		assert_int_equal(group_enc_add(c, b + off, n - off < 5000 ? n - off : 5000, &flushed), 0);
+	assert_int_equal(group_enc_end(c, &go), 0);
+	assert_int_equal(go.blen, n);
+	uint8_t *back = malloc(n);
+	tu_memsrc src = { out.p, out.len, 0, 0 };
+	group_loc loc = { CODEC_ZSTD, go.clen, go.blen };
+	assert_int_equal(group_read(c, &loc, tu_mem_pread, &src, 0, back, n), 0);
+	assert_memory_equal(back, b, n);
+	ZSTD_frameHeader fh;
+	assert_int_equal(ZSTD_getFrameHeader(&fh, out.p, out.len), 0);
+	free(back);
+	free(out.p);
+	return fh.windowSize;
+}
+
+/* group_enc_size_hint: a small group's frame asks for a small window (zstd
+ * sized its tables alike); without a hint, or after a group with one, the
+ * level's own; a body larger than its hint still decodes. */
+static void test_size_hint(void **state)
+{
+	(void)state;
+	group_coder *c;
+	assert_int_equal(group_coder_new(&c), 0);
+	size_t n = 3u << 20;
+	uint8_t *b = malloc(n);
+	uint64_t x = 88172645463325252ull;
+	for (size_t i = 0; i < n; i++) { /* text-like: a few words at random */
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		b[i] = (uint8_t)"abcdefgh \n"[x % 10];
+	}
+	unsigned long long plain = hinted_window(c, b, 20000, 0);
+	assert_true(plain >= (1u << 22)); /* level 18's window, not the body's */
+	unsigned long long small = hinted_window(c, b, 20000, 20000);
+	assert_true(small < plain);
+	assert_true(small >= 20000 && small <= 32768);
+	assert_int_equal(hinted_window(c, b, 20000, 0), plain); /* the hint lasts one group */
+	assert_true(hinted_window(c, b, n, 20000) <= 32768);  /* outgrown: still decodes */
+	free(b);
+	group_coder_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -678,6 +730,7 @@ int main(void)
 		cmocka_unit_test(test_cends_zstd),
 		cmocka_unit_test(test_cends_none),
 		cmocka_unit_test(test_incremental),
+		cmocka_unit_test(test_size_hint),
 	};
 	return cmocka_run_group_tests_name("group", tests, NULL, NULL);
 }
