@@ -296,6 +296,9 @@ typedef struct strata_pipeline_stats {
 	uint64_t groups_written;   /* groups the writer thread appended */
 	uint64_t units_durable;    /* units the pipeline made durable */
 	uint64_t last_durable;     /* the last of them, 0 if none */
+	uint64_t bases_ahead;      /* records coded against their hinted base
+				    * (an archive's changed chunks) ahead of
+				    * their turn, by a worker waiting for work */
 } strata_pipeline_stats;
 
 int strata_pipeline_stats_get(strata_store *s, strata_pipeline_stats *out);

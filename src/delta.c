@@ -41,6 +41,7 @@ _Static_assert(sizeof(bucket) == 64, "a bucket is one cache line");
 struct delta_index {
 	bucket *b;         /* 2^bits buckets */
 	unsigned bits;     /* log2 of the number of buckets */
+	unsigned cap_bits; /* log2 of the buckets b has room for */
 	unsigned max_bits; /* the table never grows past this */
 	size_t count;      /* entries held */
 	size_t max_bytes;
@@ -201,7 +202,7 @@ int delta_index_new(delta_index **out, size_t max_bytes)
 	while (mb < MAX_BITS && ((size_t)2 << mb) <= want)
 		mb++;
 	ix->max_bits = mb;
-	ix->bits = MIN_BITS;
+	ix->bits = ix->cap_bits = MIN_BITS;
 	ix->max_bytes = max_bytes;
 	ix->b = table_alloc(ix->bits);
 	if (!ix->b) {
@@ -228,6 +229,52 @@ void delta_index_reset(delta_index *ix)
 	ix->count = 0;
 	ix->next = 0;
 	ix->have_prev = 0;
+}
+
+/* Entries that indexing [p, to) would add; *last: the last position
+ * sampled, *stride: the step between samples. */
+static size_t entries_for(const delta_index *ix, size_t p, size_t to, size_t *last, size_t *stride)
+{
+	if (to < BLOCK || p > to - BLOCK)
+		return 0;
+	*last = to - BLOCK;
+	if ((uint64_t)*last > POS_LIMIT)
+		*last = (size_t)POS_LIMIT;
+	if (p > *last)
+		return 0;
+	/* Beyond max_bytes the stride widens in proportion to the source. */
+	size_t mult = to / ix->max_bytes + (to % ix->max_bytes != 0);
+	*stride = mult <= SIZE_MAX / BASE_STRIDE ? BASE_STRIDE * mult : SIZE_MAX;
+	return (*last - p) / *stride + 1;
+}
+
+/* The table size for `entries`, from `bits` up. */
+static unsigned bits_for(const delta_index *ix, unsigned bits, size_t entries)
+{
+	while (bits < ix->max_bits && ((size_t)1 << bits) * LOAD < entries)
+		bits++;
+	return bits;
+}
+
+int delta_index_reset_for(delta_index *ix, size_t n)
+{
+	size_t last, stride;
+	unsigned bits = bits_for(ix, MIN_BITS, entries_for(ix, 0, n, &last, &stride));
+	if (bits > ix->cap_bits) {
+		bucket *t = table_alloc(bits);
+		if (!t)
+			return err_set(STRATA_ENOMEM, "delta index: out of memory for 2^%u buckets", bits);
+		free(ix->b);
+		ix->b = t;
+		ix->cap_bits = bits;
+	} else {
+		memset(ix->b, 0, ((size_t)1 << bits) * sizeof(bucket));
+	}
+	ix->bits = bits;
+	ix->count = 0;
+	ix->next = 0;
+	ix->have_prev = 0;
+	return 0;
 }
 
 /* Put an entry first in bucket b (entries [0, hole) move up one slot, the
@@ -300,7 +347,7 @@ static int index_grow(delta_index *ix, const uint8_t *src, unsigned bits)
 	}
 	free(ix->b);
 	ix->b = nt;
-	ix->bits = bits;
+	ix->bits = ix->cap_bits = bits;
 	return 0;
 }
 
@@ -309,25 +356,13 @@ int delta_index_add(delta_index *ix, const uint8_t *src, size_t from, size_t to)
 	if (!ix || from > to || (!src && to > from))
 		return err_set(STRATA_EINVAL, "delta index: bad range [%zu, %zu)", from, to);
 	size_t p = ix->next > from ? ix->next : from;
-	if (to < BLOCK || p > to - BLOCK) {
+	size_t last = 0, stride = 0;
+	size_t n_new = entries_for(ix, p, to, &last, &stride);
+	if (!n_new) {
 		ix->next = p;
 		return 0;
 	}
-	size_t last = to - BLOCK;
-	if ((uint64_t)last > POS_LIMIT)
-		last = (size_t)POS_LIMIT;
-	if (p > last) {
-		ix->next = p;
-		return 0;
-	}
-	/* Beyond max_bytes the stride widens in proportion to the source. */
-	size_t mult = to / ix->max_bytes + (to % ix->max_bytes != 0);
-	size_t stride = mult <= SIZE_MAX / BASE_STRIDE ? BASE_STRIDE * mult : SIZE_MAX;
-	size_t n_new = (last - p) / stride + 1;
-
-	unsigned bits = ix->bits;
-	while (bits < ix->max_bits && ((size_t)1 << bits) * LOAD < ix->count + n_new)
-		bits++;
+	unsigned bits = bits_for(ix, ix->bits, ix->count + n_new);
 	if (bits != ix->bits) {
 		int rc = index_grow(ix, src, bits);
 		if (rc)

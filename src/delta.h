@@ -40,6 +40,11 @@ typedef struct delta_index delta_index;
 int delta_index_new(delta_index **out, size_t max_bytes);
 void delta_index_free(delta_index *ix);  /* NULL ok */
 void delta_index_reset(delta_index *ix); /* forget everything, keep memory */
+/* Forget everything and size the table for indexing n source bytes from 0,
+ * as a new index would grow it: what the index then finds depends on n
+ * alone, not on what it indexed before (delta_index_reset keeps the
+ * table's size). Memory is kept where it is large enough. */
+int delta_index_reset_for(delta_index *ix, size_t n);
 
 /* Index source bytes [from, to). The caller owns the source and keeps it
  * growing: at every later call it passes a src pointer holding at least

@@ -29,6 +29,7 @@
 
 typedef struct pkey pkey;
 typedef struct prec_block prec_block;
+typedef struct fetch fetch;
 
 /* A record on its way: from pipe_put to the worker that codes it. */
 typedef struct prec {
@@ -43,7 +44,33 @@ typedef struct prec {
 	size_t len;
 	strata_release_fn *release;
 	void *ctx;
+	fetch *fetch;         /* its coding against its base ahead, or NULL */
 } prec;
+
+/* Coding a record against its hinted base ahead. A record coded against
+ * an earlier one (an archive's changed chunk against its similar
+ * predecessor) costs its worker a read of that base, which may decode a
+ * chain of groups, and a delta against it: most of the worker's time on
+ * bench/archive's later units, and independent of the group the record
+ * joins. A fetch, made at the put and queued, lets an idle worker do that
+ * work while the producer still reads and the record's own worker codes
+ * the records before it: the two cores share a unit whose records go to
+ * one group. Under mu, but for the record and the result, which belong to
+ * the worker that set F_BUSY until it sets F_DONE; the record's own worker
+ * waits for that before it uses or releases the record. The queue and the
+ * record hold a reference each. */
+enum { F_WANT, F_BUSY, F_DONE, F_OFF }; /* F_OFF: called off before it began */
+#define FETCH_HELD_MAX 4 /* fetches done and not yet used, at most */
+#define FETCH_MIN (64u << 10) /* records shorter are coded in turn */
+
+struct fetch {
+	fetch *next;          /* in the queue */
+	int refs, state;
+	const prec *r;        /* its record, alive until the fetch is F_DONE or F_OFF */
+	unitw_base got;
+	size_t keylen;
+	uint8_t key[];
+};
 
 /* precs are cut from blocks, a key's from its own (its records go to the
  * same batches), so that a put costs no malloc and a worker no free for
@@ -132,6 +159,10 @@ struct pipe {
 	pthread_cond_t work_cv;   /* ready grew, or stop */
 	pthread_cond_t done_cv;   /* an item became done, or stop */
 	pthread_cond_t proc_cv;   /* the writer processed an item */
+	pthread_cond_t fetch_cv;  /* a fetch is done */
+	fetch *fq, **fq_tail;     /* fetches queued */
+	int fetch_held;           /* fetches done whose record's worker has
+				   * not taken the encoding yet */
 	/* producers' key table, and their connection to the catalog */
 	catalog *pcat;
 	pkey **buckets;
@@ -142,6 +173,7 @@ struct pipe {
 	uint64_t next_seq, processed_seq, durable_seq;
 	/* accounting */
 	uint64_t inflight, peak, blocked, groups_written, units_durable, last_durable;
+	uint64_t bases_ahead;
 	uint64_t since_commit;
 	struct timespec commit_time;
 	int sticky_rc;            /* a failure that holds until rollback */
@@ -168,10 +200,50 @@ static void copy_msg(char *dst, const char *msg)
 	snprintf(dst, MSG_MAX, "%s", msg);
 }
 
-static void release_recs(prec *r)
+static void fetch_unref(pipe_t *p, fetch *f) /* under mu */
+{
+	if (--f->refs)
+		return;
+	if (f->state == F_DONE && f->got.p) {
+		p->fetch_held--;
+		pthread_cond_signal(&p->work_cv); /* room for another */
+	}
+	unitw_base_clear(&f->got);
+	free(f);
+}
+
+/* The record's worker is through with its fetch (once a busy one is done):
+ * *got, when given, takes a finished fetch's result; a fetch not begun is
+ * called off. */
+static void fetch_take(pipe_t *p, prec *r, unitw_base *got)
+{
+	fetch *f = r->fetch;
+	if (!f)
+		return;
+	r->fetch = NULL;
+	pthread_mutex_lock(&p->mu);
+	while (f->state == F_BUSY) /* it reads the record */
+		pthread_cond_wait(&p->fetch_cv, &p->mu);
+	if (f->state == F_WANT)
+		f->state = F_OFF;
+	if (got && f->state == F_DONE) {
+		*got = f->got;
+		p->bases_ahead += f->got.rc == 0;
+		if (f->got.p) {
+			p->fetch_held--;
+			pthread_cond_signal(&p->work_cv); /* room for another */
+		}
+		f->got = (unitw_base){ 0 };
+	}
+	fetch_unref(p, f);
+	pthread_mutex_unlock(&p->mu);
+}
+
+static void release_recs(pipe_t *p, prec *r)
 {
 	while (r) {
 		prec *next = r->next;
+		fetch_take(p, r, NULL);
 		if (r->release)
 			r->release(r->ctx, r->data, r->len);
 		prec_done(r);
@@ -226,6 +298,20 @@ static int push_key_batch(pipe_t *p, pkey *k)
 		k->batch_bytes = k->batch_cost = 0;
 	}
 	return rc;
+}
+
+/* Queue r's fetch (without memory, its worker codes it in turn). */
+static void queue_fetch(pipe_t *p, prec *r, const void *key, size_t keylen)
+{
+	fetch *f = malloc(sizeof *f + keylen);
+	if (!f)
+		return;
+	*f = (fetch){ .refs = 2, .state = F_WANT, .r = r, .keylen = keylen };
+	memcpy(f->key, key, keylen);
+	r->fetch = f;
+	*p->fq_tail = f;
+	p->fq_tail = &f->next;
+	pthread_cond_signal(&p->work_cv);
 }
 
 /* The partial batches of the unit in progress as items: a key's of a
@@ -370,9 +456,46 @@ static int worker_setup(worker *wk)
 	return unitw_new(&wk->u, &cfg);
 }
 
+static int fetch_ready(const pipe_t *p)
+{
+	return p->fq && p->fetch_held < FETCH_HELD_MAX;
+}
+
+/* Do a queued fetch, if there is one and room to hold its result. Under
+ * mu, released while coding; wk is between items. */
+static void run_fetch(worker *wk)
+{
+	pipe_t *p = wk->p;
+	while (fetch_ready(p)) {
+		fetch *f = p->fq;
+		p->fq = f->next;
+		if (!p->fq)
+			p->fq_tail = &p->fq;
+		if (f->state != F_WANT) {
+			fetch_unref(p, f);
+			continue;
+		}
+		f->state = F_BUSY;
+		pthread_mutex_unlock(&p->mu);
+		unitw_base got = { .rc = -1 };
+		if (worker_setup(wk))
+			err_clear(); /* the record's worker meets it again */
+		if (wk->u && wk->u_bases)
+			unitw_fetch_base(wk->u, f->key, f->keylen, &f->r->hint, f->r->data, f->r->len, &got);
+		pthread_mutex_lock(&p->mu);
+		f->got = got;
+		f->state = F_DONE;
+		p->fetch_held += got.p != NULL;
+		pthread_cond_broadcast(&p->fetch_cv);
+		fetch_unref(p, f);
+		return;
+	}
+}
+
 /* Code one batch into a piece. Every record is released, whatever happens. */
 static void code_batch(worker *wk, work *w)
 {
+	pipe_t *p = wk->p;
 	int rc = worker_setup(wk);
 	prec *r = w->recs;
 	w->recs = NULL;
@@ -380,8 +503,10 @@ static void code_batch(worker *wk, work *w)
 		unitw_expect(wk->u, w->content);
 	while (!rc && r) {
 		prec *next = r->next;
+		unitw_base got = { .rc = -1 };
+		fetch_take(p, r, &got);
 		rc = unitw_put_numbered(wk->u, r->key->key, r->key->len, r->n, r->base_ok && wk->u_bases, &r->hint,
-					r->data, r->len, r->release, r->ctx);
+					r->data, r->len, r->release, r->ctx, &got);
 		prec_done(r);
 		r = next;
 	}
@@ -390,7 +515,7 @@ static void code_batch(worker *wk, work *w)
 	if (rc) {
 		w->rc = rc;
 		copy_msg(w->msg, strata_errmsg());
-		release_recs(r);
+		release_recs(p, r);
 		unitw_free(wk->u); /* a fresh one for the next item */
 		wk->u = NULL;
 	}
@@ -402,11 +527,15 @@ static void *worker_main(void *arg)
 	pipe_t *p = wk->p;
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
-		while (!p->ready && !p->stop)
+		while (!p->ready && !fetch_ready(p) && !p->stop)
 			pthread_cond_wait(&p->work_cv, &p->mu);
 		work *w = p->ready;
-		if (!w)
+		if (!w && p->stop)
 			break;
+		if (!w) {
+			run_fetch(wk);
+			continue;
+		}
 		p->ready = w->next_ready;
 		if (!p->ready)
 			p->ready_tail = &p->ready;
@@ -655,12 +784,14 @@ int pipe_put(pipe_t *p, const void *key, size_t keylen, const unitw_hint *hint, 
 	prec_block *b = k->blk;
 	prec *r = &b->v[b->used++];
 	atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
-	*r = (prec){ NULL, b, k, k->next_n++, 0, { 0 }, data, len, release, ctx };
+	*r = (prec){ NULL, b, k, k->next_n++, 0, { 0 }, data, len, release, ctx, NULL };
 	if (hint)
 		r->hint = *hint;
 	/* A hint's base is committed already; n - 1 must be durable. */
 	r->base_ok = p->base_deltas &&
 		     (r->hint.base ? 1 : !k->in_unit && r->n > 1 && k->filed_seq <= p->durable_seq);
+	if (r->hint.base && r->base_ok && len >= FETCH_MIN)
+		queue_fetch(p, r, key, keylen);
 	if (!k->in_unit) {
 		k->in_unit = 1;
 		k->tnext = NULL;
@@ -758,7 +889,7 @@ int pipe_rollback(pipe_t *p)
 	p->sticky_msg[0] = 0;
 	p->since_commit = 0;
 	pthread_mutex_unlock(&p->mu);
-	release_recs(dropped);
+	release_recs(p, dropped);
 	return 0;
 }
 
@@ -774,7 +905,8 @@ void pipe_stats(pipe_t *p, strata_pipeline_stats *out)
 {
 	pthread_mutex_lock(&p->mu);
 	*out = (strata_pipeline_stats){ p->nworkers, p->o.queue_bytes, p->inflight, p->peak, p->blocked,
-					p->groups_written, p->units_durable, p->last_durable };
+					p->groups_written, p->units_durable, p->last_durable,
+					p->bases_ahead };
 	pthread_mutex_unlock(&p->mu);
 }
 
@@ -786,6 +918,11 @@ static void pipe_free(pipe_t *p)
 		strata_close(p->workers[i].rh);
 	}
 	free(p->workers);
+	while (p->fq) {
+		fetch *f = p->fq;
+		p->fq = f->next;
+		fetch_unref(p, f);
+	}
 	table_clear(p);
 	catalog_close(p->wcat);
 	catalog_close(p->pcat);
@@ -795,6 +932,7 @@ static void pipe_free(pipe_t *p)
 	pthread_cond_destroy(&p->work_cv);
 	pthread_cond_destroy(&p->done_cv);
 	pthread_cond_destroy(&p->proc_cv);
+	pthread_cond_destroy(&p->fetch_cv);
 	free(p);
 }
 
@@ -829,12 +967,14 @@ int pipe_start(pipe_t **out, strata_store *s, const strata_pipeline_options *o)
 	p->touched_tail = &p->touched;
 	p->ready_tail = &p->ready;
 	p->order_tail = &p->order;
+	p->fq_tail = &p->fq;
 	clock_gettime(CLOCK_MONOTONIC, &p->commit_time);
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->room, NULL);
 	pthread_cond_init(&p->work_cv, NULL);
 	pthread_cond_init(&p->done_cv, NULL);
 	pthread_cond_init(&p->proc_cv, NULL);
+	pthread_cond_init(&p->fetch_cv, NULL);
 	int rc = store_next_unit(s, &p->next_unit);
 	if (!rc)
 		rc = catalog_open(&p->wcat, s->catalog_path, 1);

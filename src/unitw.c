@@ -73,6 +73,8 @@ struct unitw {
 				 * base deltas; -1 otherwise */
 	uint64_t expect;        /* bytes of records still to come in this
 				 * piece (unitw_expect), 0: unknown */
+	unitw_base *pre;        /* unitw_put_numbered: the record coded
+				 * against its base ahead, or NULL */
 };
 
 int unitw_new(unitw **out, const unitw_config *cfg)
@@ -194,13 +196,27 @@ static int pick_base(unitw *u, uint32_t key_idx, const void *key, size_t keylen,
 /* The zstd level of base patches for the open codec, or 0 for none: only
  * where the caller asks (hint->patch), and only for zstd and xz keys (a
  * patch costs zstd's time, which a key of lz4 or none did not choose). */
-static int patch_level(const unitw *u, const unitw_hint *h)
+static int patch_level(int codec, int level, const unitw_hint *h)
 {
 	if (!h || !h->patch)
 		return 0;
-	if (u->codec == CODEC_ZSTD)
-		return u->level;
-	return u->codec == CODEC_XZ ? 12 : 0;
+	if (codec == CODEC_ZSTD)
+		return level;
+	return codec == CODEC_XZ ? 12 : 0;
+}
+
+/* The base a record of `len` bytes hinted at `from` is coded against
+ * (pick_base) and, where a get of the record through it stays within the
+ * read cost cap, its content (*base, the caller's to free; else NULL). */
+static int fetch_base(unitw *u, uint32_t key_idx, const void *key, size_t keylen, uint64_t from, size_t len,
+		      chain_rec *b, uint8_t **base, size_t *blen)
+{
+	*base = NULL;
+	*blen = 0;
+	int rc = pick_base(u, key_idx, key, keylen, from, b);
+	if (!rc && b->n && b->cost + flush_len(u) <= cost_cap(u, len))
+		rc = read_record(u->cfg.store, key, keylen, b->n, 0, base, blen);
+	return rc;
 }
 
 /* Try coding the record against an earlier record of the key, from
@@ -212,19 +228,16 @@ static int patch_level(const unitw *u, const unitw_hint *h)
  * the 20 typescript releases of bench/archive at zstd:12, deltas first
  * stored 4.76 MB where patches first (patch only, for records of 256 KiB
  * and up) stored 4.81 MB, in 17% less time. An in-group delta already in c
- * (u->enc) is kept. */
-static int try_base(unitw *u, uint32_t key_idx, const void *key, size_t keylen, uint64_t from,
-		    const unitw_hint *h, const uint8_t *data, size_t len, choice *c)
+ * (u->enc) is kept by try_base, which calls this for a key of `codec` and a
+ * patch level (0: none). The choice may point into u->enc or u->penc, and
+ * u->lits says where a base delta's inserts lie. */
+static int code_base(unitw *u, uint32_t key_idx, const void *key, size_t keylen, uint64_t from, int codec,
+		     int level, const uint8_t *data, size_t len, choice *c)
 {
-	if (c->enc == ENC_DELTA)
-		return 0;
-	int level = patch_level(u, h);
 	chain_rec b;
-	int rc = pick_base(u, key_idx, key, keylen, from, &b);
-	uint8_t *base = NULL;
+	uint8_t *base;
 	size_t blen;
-	if (!rc && b.n && b.cost + flush_len(u) <= cost_cap(u, len))
-		rc = read_record(u->cfg.store, key, keylen, b.n, 0, &base, &blen);
+	int rc = fetch_base(u, key_idx, key, keylen, from, len, &b, &base, &blen);
 	/* A damaged base (which get and verify report) is no base: the
 	 * record is stored without one rather than the put failing. */
 	if (rc == STRATA_ECORRUPT || rc == STRATA_EFORMAT) {
@@ -236,10 +249,13 @@ static int try_base(unitw *u, uint32_t key_idx, const void *key, size_t keylen, 
 	if (!base)
 		return 0;
 	/* Even alone in a new group, the delta's read adds to its base's. */
-	uint64_t room = cost_cap(u, len) - b.cost - flush_len(u) - group_codec_slack(u->codec);
-	delta_index_reset(u->bix);
+	uint64_t room = cost_cap(u, len) - b.cost - flush_len(u) - group_codec_slack(codec);
+	/* Sized for this base alone: the delta is the same whichever worker
+	 * codes it (unitw_fetch_base), whatever it indexed before. */
+	rc = delta_index_reset_for(u->bix, blen);
 	u->enc.len = 0;
-	rc = delta_index_add(u->bix, base, 0, blen);
+	if (!rc)
+		rc = delta_index_add(u->bix, base, 0, blen);
 	if (!rc)
 		rc = delta_encode(u->bix, base, blen, data, len, len / 2, &u->enc, &u->lits);
 	if (rc == 0 && u->enc.len <= room)
@@ -255,6 +271,62 @@ static int try_base(unitw *u, uint32_t key_idx, const void *key, size_t keylen, 
 	}
 	free(base);
 	return rc;
+}
+
+void unitw_fetch_base(unitw *u, const void *key, size_t keylen, const unitw_hint *h, const void *data, size_t len,
+		      unitw_base *out)
+{
+	*out = (unitw_base){ .from = h->base };
+	int codec = 0, level = 0;
+	choice c = { ENC_LITERAL, data, len, 0, 0, 0 };
+	int rc = u->cfg.store ? u->cfg.codec_of(u->cfg.codec_ctx, key, keylen, &codec, &level) : STRATA_EINVAL;
+	out->codec = codec;
+	out->level = patch_level(codec, level, h);
+	if (!rc)
+		rc = code_base(u, UINT32_MAX, key, keylen, h->base, codec, out->level, data, len, &c);
+	if (!rc && c.enc != ENC_LITERAL) {
+		out->p = malloc(c.len ? c.len : 1);
+		rc = out->p ? 0 : ERR_NOMEM();
+	}
+	if (!rc && c.enc != ENC_LITERAL) {
+		memcpy(out->p, c.p, c.len);
+		out->enc = c.enc;
+		out->len = c.len;
+		out->base = c.base;
+		out->cost = c.base_cost;
+		out->depth = c.base_depth;
+		if (c.enc == ENC_BASE) { /* its inserts, for the group's index */
+			out->lits = u->lits;
+			u->lits = (delta_lits){ 0 };
+		}
+	}
+	out->rc = rc;
+	err_clear(); /* a failure is the put's to meet and report */
+}
+
+void unitw_base_clear(unitw_base *b)
+{
+	free(b->p);
+	b->p = NULL;
+	delta_lits_free(&b->lits);
+}
+
+static int try_base(unitw *u, uint32_t key_idx, const void *key, size_t keylen, uint64_t from,
+		    const unitw_hint *h, const uint8_t *data, size_t len, choice *c)
+{
+	if (c->enc == ENC_DELTA)
+		return 0;
+	int level = patch_level(u->codec, u->level, h);
+	unitw_base *pre = u->pre;
+	if (!pre || pre->rc || pre->from != from || pre->codec != u->codec || pre->level != level || u->cfg.repack)
+		return code_base(u, key_idx, key, keylen, from, u->codec, level, data, len, c);
+	if (pre->enc) {
+		*c = (choice){ pre->enc, pre->p, pre->len, pre->base, pre->cost, pre->depth };
+		delta_lits t = u->lits; /* u->lits is scratch: pre frees it */
+		u->lits = pre->lits;
+		pre->lits = t;
+	}
+	return 0;
 }
 
 /* Whether an in-group delta of dlen bytes (at most half the record, as
@@ -602,11 +674,15 @@ int unitw_put_at(unitw *u, const void *key, size_t keylen, uint64_t n, uint64_t 
 }
 
 int unitw_put_numbered(unitw *u, const void *key, size_t keylen, uint64_t n, int base_ok, const unitw_hint *hint,
-		       void *data, size_t len, strata_release_fn *release, void *ctx)
+		       void *data, size_t len, strata_release_fn *release, void *ctx, unitw_base *pre)
 {
 	u->base_ok = base_ok;
+	u->pre = pre;
 	int rc = put_common(u, key, keylen, n, 0, hint, data, len, release, ctx, NULL);
 	u->base_ok = -1;
+	u->pre = NULL;
+	if (pre)
+		unitw_base_clear(pre);
 	return rc;
 }
 

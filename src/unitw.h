@@ -21,6 +21,7 @@
 #define STRATA_UNITW_H
 
 #include "catalog.h"
+#include "delta.h"
 #include "strata.h"
 
 typedef struct unitw unitw;
@@ -51,6 +52,8 @@ typedef struct unitw_config {
 } unitw_config;
 
 int unitw_new(unitw **out, const unitw_config *cfg);
+
+typedef struct unitw_base unitw_base;
 
 /* What a caller knows of a record beyond its bytes (the puts take NULL for
  * none). */
@@ -84,7 +87,32 @@ int unitw_put_at(unitw *u, const void *key, size_t keylen, uint64_t n, uint64_t 
  * record's unit is left 0 for the pack it is appended to. Ownership of data
  * as unitw_put. */
 int unitw_put_numbered(unitw *u, const void *key, size_t keylen, uint64_t n, int base_ok, const unitw_hint *hint,
-		       void *data, size_t len, strata_release_fn *release, void *ctx);
+		       void *data, size_t len, strata_release_fn *release, void *ctx, unitw_base *pre);
+
+/* A record coded against its hinted base ahead of its put (by
+ * unitw_fetch_base), perhaps by another thread's unitw of the same store,
+ * so that the one coding the record into its group only appends it.
+ * unitw_put_numbered takes it (pre, or NULL) where it was made for the
+ * record's hint, key codec and patch level, and then frees it;
+ * unitw_base_clear frees one not used. */
+struct unitw_base {
+	int rc;             /* the coding failed: the put codes for itself */
+	uint64_t from;      /* the hint it was made for */
+	int codec, level;   /* the key's codec, the patch level used */
+	int enc;            /* ENC_BASE, ENC_PATCH, or ENC_LITERAL: none fits */
+	uint8_t *p;         /* the encoding (owned) */
+	size_t len;
+	uint64_t base, cost;
+	int depth;          /* the base picked and its chain */
+	delta_lits lits;    /* ENC_BASE: where its inserts lie (owned) */
+};
+/* Code `data` against the base its hint names (h->base), as the put would:
+ * the record itself or the nearest base of its chain with room, as a
+ * copy/insert delta or a patch. u must have a store (cfg.store); it may be
+ * between two puts of its own piece. */
+void unitw_fetch_base(unitw *u, const void *key, size_t keylen, const unitw_hint *h, const void *data, size_t len,
+		      unitw_base *out);
+void unitw_base_clear(unitw_base *b);
 
 /* The records about to be put into this piece hold `bytes` in all (0:
  * unknown). A group begun then sizes its codec to what is left of them, up

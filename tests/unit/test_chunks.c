@@ -883,6 +883,55 @@ static uint8_t *bytes_flipped(const uint8_t *a, size_t len, int i)
 	return perturbed(a, len, 31, 5 * (size_t)i);
 }
 
+/* Two versions of a 6 MiB text in chunks of about 256 KiB, one unit each,
+ * through a pipeline of `workers`: the second unit's pack size, and the
+ * pipeline's count of chunks coded against their bases ahead of their
+ * turn. Both versions read back. */
+static uint64_t two_versions(const char *dir, int workers, uint64_t *ahead)
+{
+	strata_options o;
+	assert_int_equal(strata_options_profile(&o, "archive"), 0);
+	o.chunk_avg = 256 << 10;
+	strata_store *s = NULL;
+	assert_int_equal(strata_open(&s, dir, STRATA_OPEN_CREATE, &o), 0);
+	strata_pipeline_options po = { .workers = workers };
+	assert_int_equal(strata_pipeline_set(s, &po), 0);
+	const size_t len = 6 * MIB;
+	uint8_t *v1 = tu_alloc(len);
+	tu_fill_text(v1, len, 71);
+	uint8_t *v2 = rewritten(v1, len, 100000, 72);
+	put_copy(s, "book.txt", v1, len);
+	assert_int_equal(commit(s), 1);
+	put_copy(s, "book.txt", v2, len);
+	assert_int_equal(commit(s), 2);
+	strata_pipeline_stats ps;
+	assert_int_equal(strata_pipeline_stats_get(s, &ps), 0);
+	*ahead = ps.bases_ahead;
+	check_get(s, "book.txt", 1, v1, len);
+	check_get(s, "book.txt", 2, v2, len);
+	strata_close(s);
+	free(v1);
+	free(v2);
+	uint64_t second = pack_size(dir, 2);
+	assert_true(second < pack_size(dir, 1) / 4); /* coded against the first */
+	return second;
+}
+
+/* Changed chunks are coded against their bases by whichever worker is
+ * free, ahead of their turn in their group (src/pipe.c, fetches); the
+ * result is the same whichever worker coded which chunk: with one worker
+ * and with two, the second unit's pack has one size. */
+static void test_bases_ahead(void **state)
+{
+	char *a = tu_join(*state, "a"), *b = tu_join(*state, "b");
+	uint64_t ahead1, ahead2;
+	uint64_t one = two_versions(a, 1, &ahead1), two = two_versions(b, 2, &ahead2);
+	assert_true(ahead2 >= 1);
+	assert_int_equal(one, two);
+	free(a);
+	free(b);
+}
+
 /* Large chunks of a text with spans rewritten are stored as copy/insert
  * deltas against their previous versions (encoding 2), which leave the
  * new text to the group's codec, not as patches. */
@@ -1114,6 +1163,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_get_fd, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_stats_chunked, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_chunk_deltas, tu_setup_dir, tu_teardown_dir),
+		cmocka_unit_test_setup_teardown(test_bases_ahead, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_patches, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_similar_base, tu_setup_dir, tu_teardown_dir),
 		cmocka_unit_test_setup_teardown(test_deep_chains, tu_setup_dir, tu_teardown_dir),

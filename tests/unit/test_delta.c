@@ -752,6 +752,60 @@ static void expect_corrupt(const uint8_t *src, size_t srclen, const uint8_t *d, 
 	free(dst);
 }
 
+/* Encode tgt against src with ix after delta_index_reset_for(src): the
+ * encoding (copied into *out). */
+static void encode_after_reset_for(delta_index *ix, const uint8_t *src, size_t srclen, const uint8_t *tgt,
+				   size_t tgtlen, bytebuf *out)
+{
+	assert_int_equal(delta_index_reset_for(ix, srclen), 0);
+	assert_int_equal(delta_index_add(ix, src, 0, srclen), 0);
+	out->len = 0;
+	assert_int_equal(delta_encode(ix, src, srclen, tgt, tgtlen, SIZE_MAX, out, NULL), 0);
+}
+
+/* delta_index_reset_for: what an index finds depends on the source alone,
+ * not on what it indexed before, so that two workers code a record alike.
+ * A small source after a large one, and a large one after a small one (the
+ * table grows), give the encodings a new index gives. */
+static void test_reset_for(void **state)
+{
+	(void)state;
+	size_t big = 8 << 20, small = 3 << 20;
+	uint8_t *bsrc = tu_alloc(big), *ssrc = tu_alloc(small);
+	tu_fill_text(bsrc, big, 31);
+	tu_fill_text(ssrc, small, 32);
+	size_t btlen, stlen;
+	uint8_t *btgt = edited(bsrc, big, &btlen, 33), *stgt = edited(ssrc, small, &stlen, 34);
+	bytebuf fresh_s = { 0 }, fresh_b = { 0 }, out = { 0 };
+	delta_index *f, *ix;
+	assert_int_equal(delta_index_new(&f, 64 << 20), 0);
+	encode_after_reset_for(f, ssrc, small, stgt, stlen, &fresh_s);
+	delta_index_free(f);
+	assert_int_equal(delta_index_new(&f, 64 << 20), 0);
+	encode_after_reset_for(f, bsrc, big, btgt, btlen, &fresh_b);
+	delta_index_free(f);
+	assert_true(fresh_s.len < stlen / 4 && fresh_b.len < btlen / 4); /* the sources were found */
+
+	assert_int_equal(delta_index_new(&ix, 64 << 20), 0);
+	encode_after_reset_for(ix, bsrc, big, btgt, btlen, &out);
+	assert_int_equal(out.len, fresh_b.len);
+	assert_memory_equal(out.p, fresh_b.p, out.len);
+	encode_after_reset_for(ix, ssrc, small, stgt, stlen, &out); /* after the large one */
+	assert_int_equal(out.len, fresh_s.len);
+	assert_memory_equal(out.p, fresh_s.p, out.len);
+	encode_after_reset_for(ix, bsrc, big, btgt, btlen, &out); /* and the large one again */
+	assert_int_equal(out.len, fresh_b.len);
+	assert_memory_equal(out.p, fresh_b.p, out.len);
+	delta_index_free(ix);
+	buf_free(&fresh_s);
+	buf_free(&fresh_b);
+	buf_free(&out);
+	free(bsrc);
+	free(ssrc);
+	free(btgt);
+	free(stgt);
+}
+
 static void test_corrupt(void **state)
 {
 	(void)state;
@@ -874,6 +928,7 @@ int main(void)
 		cmocka_unit_test(test_max_bytes),
 		cmocka_unit_test(test_prefers_recent),
 		cmocka_unit_test(test_corrupt),
+		cmocka_unit_test(test_reset_for),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
