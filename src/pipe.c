@@ -200,26 +200,30 @@ static void copy_msg(char *dst, const char *msg)
 	snprintf(dst, MSG_MAX, "%s", msg);
 }
 
+/* f's encoding leaves it (taken, or freed with it): room for another. */
+static void fetch_unhold(pipe_t *p, fetch *f) /* under mu */
+{
+	if (f->state == F_DONE && f->got.p) {
+		p->fetch_held--;
+		pthread_cond_signal(&p->work_cv);
+	}
+}
+
 static void fetch_unref(pipe_t *p, fetch *f) /* under mu */
 {
 	if (--f->refs)
 		return;
-	if (f->state == F_DONE && f->got.p) {
-		p->fetch_held--;
-		pthread_cond_signal(&p->work_cv); /* room for another */
-	}
+	fetch_unhold(p, f);
 	unitw_base_clear(&f->got);
 	free(f);
 }
 
-/* The record's worker is through with its fetch (once a busy one is done):
- * *got, when given, takes a finished fetch's result; a fetch not begun is
- * called off. */
+/* The record's worker is through with r's fetch (once a busy one is
+ * done): *got, when given, takes a finished fetch's result; a fetch not
+ * begun is called off. */
 static void fetch_take(pipe_t *p, prec *r, unitw_base *got)
 {
 	fetch *f = r->fetch;
-	if (!f)
-		return;
 	r->fetch = NULL;
 	pthread_mutex_lock(&p->mu);
 	while (f->state == F_BUSY) /* it reads the record */
@@ -229,10 +233,7 @@ static void fetch_take(pipe_t *p, prec *r, unitw_base *got)
 	if (got && f->state == F_DONE) {
 		*got = f->got;
 		p->bases_ahead += f->got.rc == 0;
-		if (f->got.p) {
-			p->fetch_held--;
-			pthread_cond_signal(&p->work_cv); /* room for another */
-		}
+		fetch_unhold(p, f);
 		f->got = (unitw_base){ 0 };
 	}
 	fetch_unref(p, f);
@@ -243,7 +244,8 @@ static void release_recs(pipe_t *p, prec *r)
 {
 	while (r) {
 		prec *next = r->next;
-		fetch_take(p, r, NULL);
+		if (r->fetch)
+			fetch_take(p, r, NULL);
 		if (r->release)
 			r->release(r->ctx, r->data, r->len);
 		prec_done(r);
@@ -503,10 +505,13 @@ static void code_batch(worker *wk, work *w)
 		unitw_expect(wk->u, w->content);
 	while (!rc && r) {
 		prec *next = r->next;
-		unitw_base got = { .rc = -1 };
-		fetch_take(p, r, &got);
+		unitw_base got = { .rc = -1 }, *pre = NULL;
+		if (r->fetch) { /* a record of no fetch (most) takes no lock */
+			fetch_take(p, r, &got);
+			pre = &got;
+		}
 		rc = unitw_put_numbered(wk->u, r->key->key, r->key->len, r->n, r->base_ok && wk->u_bases, &r->hint,
-					r->data, r->len, r->release, r->ctx, &got);
+					r->data, r->len, r->release, r->ctx, pre);
 		prec_done(r);
 		r = next;
 	}

@@ -279,7 +279,7 @@ void unitw_fetch_base(unitw *u, const void *key, size_t keylen, const unitw_hint
 	*out = (unitw_base){ .from = h->base };
 	int codec = 0, level = 0;
 	choice c = { ENC_LITERAL, data, len, 0, 0, 0 };
-	int rc = u->cfg.store ? u->cfg.codec_of(u->cfg.codec_ctx, key, keylen, &codec, &level) : STRATA_EINVAL;
+	int rc = u->cfg.codec_of(u->cfg.codec_ctx, key, keylen, &codec, &level);
 	out->codec = codec;
 	out->level = patch_level(codec, level, h);
 	if (!rc)
