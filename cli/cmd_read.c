@@ -106,6 +106,36 @@ static int cat_opt(int opt, const char *arg, void *ctx)
 	return 0;
 }
 
+/* Write the cursor's records to standard output: records side by side in
+ * memory (literals of one group) go out in one piece, through stdio's
+ * buffer when small, else written directly. */
+static int cat_out(strata_cursor *c, char *outbuf, size_t outsize)
+{
+	strata_slice v[1024];
+	for (int rc = 0;;) {
+		size_t got;
+		int r = strata_cursor_batch(c, v, sizeof v / sizeof *v, &got, NULL);
+		if (r == STRATA_ENOTFOUND)
+			return 0;
+		if (r)
+			return fail_lib("cat", r);
+		for (size_t i = 0, j; i < got; i = j) {
+			const char *p = v[i].data;
+			size_t len = v[i].len;
+			for (j = i + 1; j < got && (const char *)v[j].data == p + len; j++)
+				len += v[j].len;
+			if (len < outsize / 4)
+				rc = fwrite(p, 1, len, stdout) != len; /* finish_output says why */
+			else if (fflush(stdout) == 0 && write_all(STDOUT_FILENO, p, len) != 0)
+				return fail("cat: cannot write standard output: %s", strerror(errno));
+			else
+				rc = ferror(stdout) != 0;
+			if (rc)
+				return rc;
+		}
+	}
+}
+
 int cmd_cat(int argc, char **argv)
 {
 	static const struct option lo[] = { { "from", required_argument, NULL, 'f' },
@@ -115,8 +145,8 @@ int cmd_cat(int argc, char **argv)
 	int done, rc = command_getopt(argc, argv, "", lo, cat_opt, &o, &done);
 	if (rc || done)
 		return rc;
-	if (argc - optind != 2)
-		return usage_error("cat", "expected STORE KEY");
+	if (argc - optind < 2)
+		return usage_error("cat", "expected STORE KEY...");
 	if (o.from == 0)
 		return usage_error("cat", "record numbers start at 1");
 	if (o.prefetch == 0 || o.prefetch > 256)
@@ -124,49 +154,43 @@ int cmd_cat(int argc, char **argv)
 	/* The cursor reads count 0 as "to the last record". */
 	if (o.count_set && o.count == 0)
 		return usage_error("cat", "--count must be at least 1 (without it, cat goes to the last record)");
-	const char *key = argv[optind + 1];
+	const char *path = argv[optind];
+	char **keys = argv + optind + 1;
+	int nkeys = argc - optind - 1;
 	strata_store *s;
-	if (open_store(&s, "cat", argv[optind], STRATA_OPEN_READ))
+	if (open_store(&s, "cat", path, STRATA_OPEN_READ))
 		return 1;
-	uint64_t total = 0;
-	rc = strata_record_count(s, key, strlen(key), &total);
-	if (!rc && total == 0)
-		rc = fail("cat: no key '%s' in %s", key, argv[optind]);
-	else if (!rc && o.from > total)
-		rc = fail("cat: key '%s' has %" PRIu64 " records; there is no record %" PRIu64, key, total, o.from);
-	else if (rc)
-		rc = fail_lib("cat", rc);
-	strata_cursor *c = NULL;
-	if (!rc && (rc = strata_cursor_open(&c, s, key, strlen(key), o.from, o.count, (unsigned)o.prefetch)))
-		rc = fail_lib("cat", rc);
-	/* Records side by side in memory (literals of one group) go out in one
-	 * piece: through stdio's buffer when small, else written directly. */
+	/* Every key is checked before anything is written. */
+	for (int i = 0; i < nkeys && !rc; i++) {
+		uint64_t total = 0;
+		rc = strata_record_count(s, keys[i], strlen(keys[i]), &total);
+		if (!rc && total == 0)
+			rc = fail("cat: no key '%s' in %s", keys[i], path);
+		else if (!rc && o.from > total)
+			rc = fail("cat: key '%s' has %" PRIu64 " records; there is no record %" PRIu64, keys[i], total,
+				  o.from);
+		else if (rc)
+			rc = fail_lib("cat", rc);
+	}
 	static char outbuf[1 << 20];
 	setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
-	strata_slice v[1024];
-	while (!rc) {
-		size_t got;
-		int r = strata_cursor_batch(c, v, sizeof v / sizeof *v, &got, NULL);
-		if (r == STRATA_ENOTFOUND)
-			break;
-		if (r) {
-			rc = fail_lib("cat", r);
-			break;
+	/* The next key's cursor is open while this one's records go out, so
+	 * that its first groups are decoded by then. */
+	strata_cursor *c[2] = { NULL, NULL };
+	for (int i = 0; i < nkeys && !rc; i++) {
+		for (int k = i; k < i + 2 && k < nkeys && !rc; k++) {
+			strata_cursor **slot = &c[k % 2];
+			if (!*slot && (rc = strata_cursor_open(slot, s, keys[k], strlen(keys[k]), o.from, o.count,
+							       (unsigned)o.prefetch)) != 0)
+				rc = fail_lib("cat", rc);
 		}
-		for (size_t i = 0, j; i < got && !rc; i = j) {
-			const char *p = v[i].data;
-			size_t len = v[i].len;
-			for (j = i + 1; j < got && (const char *)v[j].data == p + len; j++)
-				len += v[j].len;
-			if (len < sizeof outbuf / 4)
-				rc = fwrite(p, 1, len, stdout) != len; /* finish_output says why */
-			else if (fflush(stdout) == 0 && write_all(STDOUT_FILENO, p, len) != 0)
-				rc = fail("cat: cannot write standard output: %s", strerror(errno));
-			else
-				rc = ferror(stdout) != 0;
-		}
+		if (!rc)
+			rc = cat_out(c[i % 2], outbuf, sizeof outbuf);
+		strata_cursor_close(c[i % 2]);
+		c[i % 2] = NULL;
 	}
-	strata_cursor_close(c);
+	strata_cursor_close(c[0]);
+	strata_cursor_close(c[1]);
 	strata_close(s);
 	return finish_output("cat", rc);
 }

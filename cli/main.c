@@ -98,15 +98,19 @@ static const command COMMANDS[] = {
 	  "  --stats            report on standard error what the read cost: bytes\n"
 	  "                     read from packs, groups touched, bytes decompressed\n" },
 	{ "cat", cmd_cat, "stream a run of a key's records in order, decoded ahead",
-	  "usage: strata cat STORE KEY [--from N] [--count M] [--prefetch D]\n"
+	  "usage: strata cat STORE KEY... [--from N] [--count M] [--prefetch D]\n"
 	  "\n"
 	  "Write records N, N+1, ... of KEY to standard output, one after the other\n"
 	  "with nothing between them (for replay and for piping). Background\n"
 	  "threads, one per core, read and decode up to D groups ahead, each\n"
 	  "group once for all of KEY's records in it.\n"
 	  "\n"
-	  "  --from N      first record (default 1)\n"
-	  "  --count M     at most M records (default: to the last one)\n"
+	  "Several keys go out one after the other, each from its record N; the\n"
+	  "next key's groups are decoded while the one before is written. Every\n"
+	  "key is checked before anything is written.\n"
+	  "\n"
+	  "  --from N      first record of each key (default 1)\n"
+	  "  --count M     at most M records of each key (default: to the last one)\n"
 	  "  --prefetch D  groups decoded ahead, 1..256 (default 4; at most\n"
 	  "                64 MiB of them wait at once)\n" },
 	{ "load", cmd_load, "add many records and units from a bulk stream",

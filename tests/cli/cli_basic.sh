@@ -42,7 +42,7 @@ declare -A USAGE=(
                    [--codec-rule PATTERN=CODEC[:LEVEL]]..."
 	[put]="usage: strata put STORE KEY [FILE|-] [--label LABEL]"
 	[get]="usage: strata get STORE KEY[@N] [-o FILE] [--stats]"
-	[cat]="usage: strata cat STORE KEY [--from N] [--count M] [--prefetch D]"
+	[cat]="usage: strata cat STORE KEY... [--from N] [--count M] [--prefetch D]"
 	[load]="usage: strata load STORE [FILE|-] [-v] [--threads N] [--queue-mb M] [--durable-mb M] [--durable-sec S]"
 	[ls]="usage: strata ls STORE"
 	[log]="usage: strata log STORE [KEY]"
@@ -66,7 +66,7 @@ declare -A OPTS=(
 # the exact "wrong number of arguments" message of each command
 declare -A NARGS=(
 	[init]="expected one STORE directory" [put]="expected STORE KEY [FILE|-]"
-	[get]="expected STORE KEY[@N]" [cat]="expected STORE KEY" [load]="expected STORE [FILE|-]"
+	[get]="expected STORE KEY[@N]" [cat]="expected STORE KEY..." [load]="expected STORE [FILE|-]"
 	[ls]="expected STORE" [log]="expected STORE [KEY]" [stats]="expected STORE" [verify]="expected STORE"
 	[repack]="expected STORE" [rebuild]="expected STORE" [import]="expected STORE DIR"
 	[export]="expected STORE DIR" [packs]="expected STORE" [fork]="expected STORE NEW"
@@ -190,7 +190,7 @@ done
 # too many arguments
 for argv in "init $T/u/a $T/u/b" "put $T/u/st k f extra" "get $T/u/st k extra" "load $T/u/st f extra" \
 	"ls $T/u/st extra" "log $T/u/st k extra" "stats $T/u/st extra" "verify $T/u/st extra" \
-	"rebuild $T/u/st extra" "put $T/u/st" "get $T/u/st" "cat $T/u/st" "cat $T/u/st k extra" \
+	"rebuild $T/u/st extra" "put $T/u/st" "get $T/u/st" "cat $T/u/st" \
 	"repack $T/u/st extra" "repack $T/u/st --oldest-first extra"; do
 	# shellcheck disable=SC2086
 	expect 2 "$STRATA" $argv
@@ -681,6 +681,25 @@ err_is "strata: cat: key 'k' has 3 records; there is no record 4
 expect 1 "$STRATA" cat "$S" nokey
 out_empty
 err_is "strata: cat: no key 'nokey' in $S
+"
+# several keys: one after the other, --from and --count applying to each
+cat "$D/k1" "$D/k2" "$D/k3" "$D/tab" "$D/k1" "$D/k2" "$D/k3" >"$T/kk"
+expect 0 "$STRATA" cat "$S" k $'t\tab' k
+same_file "$OUT" "$T/kk" "cat k, t<tab>ab, k"
+cat "$D/k2" "$D/v2" "$D/k2" >"$T/kk"
+expect 0 "$STRATA" cat "$S" k v k --from 2 --count 1
+same_file "$OUT" "$T/kk" "cat k v k --from 2 --count 1"
+expect 0 "$STRATA" cat "$S" v k --from 2 --prefetch 1
+cat "$D/v2" "$D/k2" "$D/k3" >"$T/kk"
+same_file "$OUT" "$T/kk" "cat v k --from 2 --prefetch 1"
+# a wrong key anywhere: nothing is written
+expect 1 "$STRATA" cat "$S" k k nokey
+out_empty
+err_is "strata: cat: no key 'nokey' in $S
+"
+expect 1 "$STRATA" cat "$S" k v --from 3
+out_empty
+err_is "strata: cat: key 'v' has 2 records; there is no record 3
 "
 
 # ----------------------------------------------------------- ls/log/stats
