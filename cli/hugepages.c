@@ -2,6 +2,9 @@
 #include "hugepages.h"
 
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,5 +58,14 @@ void hugepages_reexec(char **argv)
 	free(saved);
 #else
 	(void)argv;
+#endif
+}
+
+void hugepages_pad(void)
+{
+#ifdef __GLIBC__
+	const char *off = getenv("STRATA_HUGEPAGES");
+	if (!off || strcmp(off, "0"))
+		(void)mallopt(M_TOP_PAD, HUGEPAGES_PAD);
 #endif
 }

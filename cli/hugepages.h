@@ -23,4 +23,17 @@
  * fails. Call it before anything is read or opened. */
 void hugepages_reexec(char **argv);
 
+/* glibc's malloc grows a heap (the main one by brk, a thread's by
+ * mprotect) by what a request lacks plus a pad, 128 KiB by default. Each
+ * step is a system call, and under glibc.malloc.hugetlb=1 the last,
+ * partial 2 MiB of a heap gets 4 KiB pages. A pad of 16 MiB: bench/trace's
+ * load 0.96 -> 0.65 s, page faults 17,000 -> 4,500; `strata cat` of its
+ * three keys 0.33 -> 0.21 s (medians, 2026-11-29; docs/threading.md). */
+#define HUGEPAGES_PAD (16 << 20)
+
+/* Set that pad (mallopt M_TOP_PAD; glibc only), unless STRATA_HUGEPAGES=0.
+ * Memory is touched only as it is used; a heap's free top beyond the pad
+ * goes back as before. */
+void hugepages_pad(void);
+
 #endif

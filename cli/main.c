@@ -317,7 +317,8 @@ static void main_help(FILE *f)
 	      "\n"
 	      "Environment: STRATA_HUGEPAGES=0 keeps the commands that move much data\n"
 	      "from running themselves again with glibc's malloc.hugetlb tunable (done\n"
-	      "where the kernel gives huge pages only on request; see README.md).\n", f);
+	      "where the kernel gives huge pages only on request; see README.md) and\n"
+	      "from growing malloc's heaps 16 MiB at a time.\n", f);
 }
 
 int main(int argc, char **argv)
@@ -346,7 +347,9 @@ int main(int argc, char **argv)
 	/* The commands that move many MB through fresh memory. */
 	static const char *const big[] = { "load", "import", "export", "repack", "cat", "verify", "rebuild", "put" };
 	for (size_t i = 0; i < sizeof big / sizeof *big; i++)
-		if (!strcmp(argv[1], big[i]))
+		if (!strcmp(argv[1], big[i])) {
 			hugepages_reexec(argv);
+			hugepages_pad();
+		}
 	return c->run(argc - 1, argv + 1);
 }

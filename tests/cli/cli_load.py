@@ -323,6 +323,18 @@ for i, (extra, want) in enumerate(cases, 1):
                 if kv.startswith(b"GLIBC_TUNABLES="):
                     got = kv.split(b"=", 1)[1].decode()
         t.eq(got, want, "GLIBC_TUNABLES of a load run with %r (huge pages on request: %s)" % (extra, thp))
+        # and glibc's heap pad (hugepages_pad): the main heap, grown by
+        # what the load asked plus 16 MiB; some hundreds of KiB without
+        heap = 0
+        with open("/proc/%d/maps" % p.pid) as f:
+            for ln in f:
+                if ln.rstrip().endswith("[heap]"):
+                    lo, hi = ln.split()[0].split("-")
+                    heap = int(hi, 16) - int(lo, 16)
+        if glibc:
+            padded = extra.get("STRATA_HUGEPAGES") != "0"
+            t.check((heap >= 16 << 20) == padded,
+                    "heap of a load run with %r: %d bytes (16 MiB pad expected: %s)" % (extra, heap, padded))
     finally:
         p.stdin.close()
         try:
