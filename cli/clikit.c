@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,19 +49,26 @@ int finish_output(const char *cmd, int rc)
 	return rc;
 }
 
-int write_all(int fd, const void *p, size_t n)
+int writev_all(int fd, struct iovec *iov, int n)
 {
-	const char *c = p;
-	while (n) {
-		ssize_t w = write(fd, c, n);
+	for (;;) {
+		while (n > 0 && iov->iov_len == 0)
+			iov++, n--;
+		if (n == 0)
+			return 0;
+		ssize_t w = writev(fd, iov, n);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
 			return -1;
-		c += w;
-		n -= (size_t)w;
+		size_t done = (size_t)w;
+		for (; n > 0 && done >= iov->iov_len; iov++, n--)
+			done -= iov->iov_len;
+		if (n > 0) { /* a piece written in part: its rest goes next */
+			iov->iov_base = (char *)iov->iov_base + done;
+			iov->iov_len -= done;
+		}
 	}
-	return 0;
 }
 
 int open_store(strata_store **out, const char *cmd, const char *path, int flags)

@@ -26,9 +26,10 @@ int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(pri
  * closed pipe) as a failure of `cmd`; returns rc, or 1 on such an error. */
 int finish_output(const char *cmd, int rc);
 
-/* Write all n bytes to fd, again after EINTR and short writes; 0, or -1
- * with errno set. */
-int write_all(int fd, const void *p, size_t n);
+/* Write the n pieces of iov to fd in order, again after EINTR and short
+ * writes (which change iov); 0, or -1 with errno set. */
+struct iovec;
+int writev_all(int fd, struct iovec *iov, int n);
 
 /* Open a store, reporting failure on stderr; returns 0 or 1. */
 int open_store(strata_store **out, const char *cmd, const char *path, int flags);
