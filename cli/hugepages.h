@@ -27,8 +27,8 @@ void hugepages_reexec(char **argv);
  * mprotect) by what a request lacks plus a pad, 128 KiB by default. Each
  * step is a system call, and under glibc.malloc.hugetlb=1 the last,
  * partial 2 MiB of a heap gets 4 KiB pages. A pad of 16 MiB: bench/trace's
- * load 0.96 -> 0.65 s, page faults 17,000 -> 4,500; `strata cat` of its
- * three keys 0.33 -> 0.21 s (medians, 2026-11-29; docs/threading.md). */
+ * load 0.70 -> 0.54 s, page faults 18,800 -> 3,900; `strata cat` of its
+ * three keys 0.33 -> 0.21 s (2026-11-29; docs/threading.md, "Page faults"). */
 #define HUGEPAGES_PAD (16 << 20)
 
 /* Set that pad (mallopt M_TOP_PAD; glibc only), unless STRATA_HUGEPAGES=0.
