@@ -174,21 +174,18 @@ int cmd_cat(int argc, char **argv)
 	}
 	/* The next key's cursor is open while this one's records go out, so
 	 * that its first groups are decoded by then. */
-	strata_cursor *c[2] = { NULL, NULL };
-	for (int i = 0; i < nkeys && !rc; i++) {
-		for (int k = i; k < i + 2 && k < nkeys && !rc; k++) {
-			strata_cursor **slot = &c[k % 2];
-			if (!*slot && (rc = strata_cursor_open(slot, s, keys[k], strlen(keys[k]), o.from, o.count,
-							       (unsigned)o.prefetch)) != 0)
-				rc = fail_lib("cat", rc);
-		}
-		if (!rc)
-			rc = cat_out(c[i % 2]);
-		strata_cursor_close(c[i % 2]);
-		c[i % 2] = NULL;
+	strata_cursor *cur = NULL, *next = NULL;
+	for (int i = 0; i <= nkeys && !rc; i++) {
+		if (i < nkeys && (rc = strata_cursor_open(&next, s, keys[i], strlen(keys[i]), o.from, o.count,
+							  (unsigned)o.prefetch)) != 0)
+			rc = fail_lib("cat", rc);
+		if (!rc && cur)
+			rc = cat_out(cur);
+		strata_cursor_close(cur);
+		cur = next;
+		next = NULL;
 	}
-	strata_cursor_close(c[0]);
-	strata_cursor_close(c[1]);
+	strata_cursor_close(cur);
 	strata_close(s);
 	return rc;
 }

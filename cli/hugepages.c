@@ -28,12 +28,12 @@ static int thp_on_request(void)
 	return strstr(mode, "[madvise]") != NULL;
 }
 
-void hugepages_reexec(char **argv)
-{
 #ifdef __GLIBC__
-	const char *off = getenv("STRATA_HUGEPAGES");
-	if (off && !strcmp(off, "0"))
-		return;
+/* Execute again with TUNABLE=1 added, unless GLIBC_TUNABLES names it or
+ * the kernel gives huge pages on its own or not at all; returns when it
+ * does not execute. */
+static void reexec(char **argv)
+{
 	const char *was = getenv("GLIBC_TUNABLES");
 	if ((was && strstr(was, TUNABLE)) || !thp_on_request())
 		return;
@@ -56,16 +56,18 @@ void hugepages_reexec(char **argv)
 	}
 	free(set);
 	free(saved);
-#else
-	(void)argv;
-#endif
 }
+#endif
 
-void hugepages_pad(void)
+void hugepages_setup(char **argv)
 {
 #ifdef __GLIBC__
 	const char *off = getenv("STRATA_HUGEPAGES");
-	if (!off || strcmp(off, "0"))
-		(void)mallopt(M_TOP_PAD, HUGEPAGES_PAD);
+	if (off && !strcmp(off, "0"))
+		return;
+	reexec(argv);
+	(void)mallopt(M_TOP_PAD, HUGEPAGES_PAD);
+#else
+	(void)argv;
 #endif
 }

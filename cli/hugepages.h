@@ -15,14 +15,6 @@
 #ifndef STRATA_HUGEPAGES_H
 #define STRATA_HUGEPAGES_H
 
-/* Execute /proc/self/exe again with argv and glibc.malloc.hugetlb=1 added
- * to GLIBC_TUNABLES, unless: not glibc; STRATA_HUGEPAGES=0; GLIBC_TUNABLES
- * names glibc.malloc.hugetlb already (the user's choice, or this process
- * is the second run); transparent huge pages are not in madvise mode.
- * Returns (and changes nothing) where it does not execute, or if exec
- * fails. Call it before anything is read or opened. */
-void hugepages_reexec(char **argv);
-
 /* glibc's malloc grows a heap (the main one by brk, a thread's by
  * mprotect) by what a request lacks plus a pad, 128 KiB by default. Each
  * step is a system call, and under glibc.malloc.hugetlb=1 the last,
@@ -31,9 +23,13 @@ void hugepages_reexec(char **argv);
  * three keys 0.33 -> 0.21 s (2026-11-29; docs/threading.md, "Page faults"). */
 #define HUGEPAGES_PAD (16 << 20)
 
-/* Set that pad (mallopt M_TOP_PAD; glibc only), unless STRATA_HUGEPAGES=0.
- * Memory is touched only as it is used; a heap's free top beyond the pad
- * goes back as before. */
-void hugepages_pad(void);
+/* Unless STRATA_HUGEPAGES=0 (or not glibc): execute /proc/self/exe again
+ * with argv and glibc.malloc.hugetlb=1 added to GLIBC_TUNABLES, unless
+ * GLIBC_TUNABLES names glibc.malloc.hugetlb already (the user's choice, or
+ * this process is the second run) or transparent huge pages are not in
+ * madvise mode; then, in the process that goes on, set malloc's heap pad
+ * to HUGEPAGES_PAD (mallopt M_TOP_PAD: memory is touched only as it is
+ * used). Call it before anything is read or opened. */
+void hugepages_setup(char **argv);
 
 #endif

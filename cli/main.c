@@ -347,9 +347,7 @@ int main(int argc, char **argv)
 	/* The commands that move many MB through fresh memory. */
 	static const char *const big[] = { "load", "import", "export", "repack", "cat", "verify", "rebuild", "put" };
 	for (size_t i = 0; i < sizeof big / sizeof *big; i++)
-		if (!strcmp(argv[1], big[i])) {
-			hugepages_reexec(argv);
-			hugepages_pad();
-		}
+		if (!strcmp(argv[1], big[i]))
+			hugepages_setup(argv);
 	return c->run(argc - 1, argv + 1);
 }

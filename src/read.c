@@ -36,7 +36,9 @@ struct pool_cache {
 		uint64_t n;     /* 0: free */
 		uint8_t *bytes;
 		size_t len;
-		uint64_t sum;   /* XXH3_64bits of bytes */
+		uint64_t sum;   /* XXH3_64bits of bytes (hashed here: a pooled
+				 * record in a run of shared checksums has no
+				 * hash of its own) */
 	} slot[POOL_CACHE_SLOTS];
 	size_t used, bytes;
 };

@@ -323,7 +323,7 @@ for i, (extra, want) in enumerate(cases, 1):
                 if kv.startswith(b"GLIBC_TUNABLES="):
                     got = kv.split(b"=", 1)[1].decode()
         t.eq(got, want, "GLIBC_TUNABLES of a load run with %r (huge pages on request: %s)" % (extra, thp))
-        # and glibc's heap pad (hugepages_pad): the main heap, grown by
+        # and glibc's heap pad (hugepages_setup): the main heap, grown by
         # what the load asked plus 16 MiB; some hundreds of KiB without.
         # A sanitizer's allocator takes malloc's place: nothing to see.
         heap, sanitized = 0, False
