@@ -4,8 +4,10 @@
  * (at most CURSOR_SPAN_MAX, and fewer when their decoded contents would pass
  * CURSOR_SPAN_EXTRA). A span is
  * decoded as a whole: its group's body prefix once, then every record, a
- * literal as a pointer into that body (checked, not copied), any other
- * encoding into the span's arena. Spans are numbered in order and kept in a
+ * literal as a pointer into that body (checked, not copied), a reference to
+ * a pooled record as a pointer into the worker handle's cache of them (the
+ * span holds a count on each, read_pool_share), any other encoding into the
+ * span's arena. Spans are numbered in order and kept in a
  * ring of `depth` slots.
  *
  * Worker threads (as many as the machine has cores, at most the depth)
@@ -56,6 +58,7 @@ typedef struct span {
 	catalog_loc loc;         /* where its group is */
 	uint64_t need, cend;     /* body bytes to decode, compressed prefix */
 	uint64_t extra;          /* bytes of contents decoded into the arena */
+	uint64_t shared;         /* bytes of pooled contents it refers to */
 	size_t bytes;            /* memory it holds, against CURSOR_BYTES */
 	int plan_rc;             /* planning failed at record first + count */
 	char *plan_msg;
@@ -65,6 +68,8 @@ typedef struct span {
 	size_t body_cap, arena_cap; /* bytes */
 	const uint8_t **ptr;     /* each record's content */
 	size_t ptr_cap;          /* bytes */
+	read_pooled **held;      /* pooled contents ptr points into, counted */
+	size_t nheld, held_cap;  /* held_cap in bytes */
 	uint8_t **own;           /* records read alone (malloc'd), or NULL */
 	size_t ok;               /* records [0, ok) are good */
 	size_t run_ok;           /* 1 + the first of the records sharing a
@@ -100,7 +105,7 @@ struct strata_cursor {
 /* The bytes of buffers a slot keeps. */
 static size_t span_kept(const span *sp)
 {
-	return sp->rec_cap * sizeof *sp->rec + sp->body_cap + sp->arena_cap + sp->ptr_cap;
+	return sp->rec_cap * sizeof *sp->rec + sp->body_cap + sp->arena_cap + sp->ptr_cap + sp->held_cap;
 }
 
 /* Keep *p (cap bytes) for the slot's next span while what idle slots keep
@@ -121,6 +126,9 @@ static void keep_or_free(strata_cursor *c, void *p, size_t *cap)
  * error messages. */
 static void span_drop(span *sp)
 {
+	for (size_t i = 0; i < sp->nheld; i++)
+		read_pool_release(sp->held[i]);
+	sp->nheld = 0;
 	if (sp->own)
 		for (size_t i = 0; i < sp->count; i++)
 			free(sp->own[i]);
@@ -139,9 +147,10 @@ static void span_clear(strata_cursor *c, span *sp)
 	keep_or_free(c, &sp->body, &sp->body_cap);
 	keep_or_free(c, &sp->arena, &sp->arena_cap);
 	keep_or_free(c, &sp->ptr, &sp->ptr_cap);
+	keep_or_free(c, &sp->held, &sp->held_cap);
 	*sp = (span){ .rec = sp->rec, .rec_cap = rec_bytes / sizeof *sp->rec, .body = sp->body,
 		      .body_cap = sp->body_cap, .arena = sp->arena, .arena_cap = sp->arena_cap,
-		      .ptr = sp->ptr, .ptr_cap = sp->ptr_cap };
+		      .ptr = sp->ptr, .ptr_cap = sp->ptr_cap, .held = sp->held, .held_cap = sp->held_cap };
 }
 
 /* Free a slot's memory for good. */
@@ -152,6 +161,7 @@ static void span_free(span *sp)
 	free(sp->body);
 	free(sp->arena);
 	free(sp->ptr);
+	free(sp->held);
 }
 
 /* The error the last call left (its message copied) ends the span at
@@ -218,14 +228,16 @@ static void plan_span(strata_cursor *c, span *sp)
 			const pack_record *r = &rest[i];
 			if (r->group != loc.grp) /* runs are cut at group ends */
 				break;
-			if (sp->count && r->enc != ENC_LITERAL && sp->extra + r->size > CURSOR_SPAN_EXTRA)
+			if (sp->count && r->enc != ENC_LITERAL && sp->extra + sp->shared + r->size > CURSOR_SPAN_EXTRA)
 				break;
 			sp->rec[sp->count++] = *r;
 			if (r->off + r->len > sp->need) {
 				sp->need = r->off + r->len;
 				sp->cend = r->cend;
 			}
-			if (r->enc != ENC_LITERAL)
+			if (r->enc == ENC_POOL)
+				sp->shared += r->size;
+			else if (r->enc != ENC_LITERAL)
 				sp->extra += r->size;
 			c->next_n++;
 		}
@@ -234,7 +246,7 @@ static void plan_span(strata_cursor *c, span *sp)
 	}
 	if (c->next_n > c->last_n)
 		c->plan_done = 1;
-	sp->bytes = (size_t)(sp->need + sp->extra) + sp->count * (sizeof *sp->rec + sizeof *sp->ptr);
+	sp->bytes = (size_t)(sp->need + sp->extra + sp->shared) + sp->count * (sizeof *sp->rec + sizeof *sp->ptr);
 }
 
 /* Record i of the span decoded in place: 0, or nonzero when only a read
@@ -264,9 +276,16 @@ static int fast_record(strata_cursor *c, strata_store *s, span *sp, size_t i, ui
 		sp->ptr[i] = sp->body + r->off;
 		return 0;
 	}
+	read_rec rr = { c->key, c->keylen, sp->first + i, r->enc, r->off, r->len, r->size, r->sum, r->base, 0 };
+	if (r->enc == ENC_POOL) { /* no room in the arena: shared, or read alone */
+		if (sp->nheld * sizeof *sp->held >= sp->held_cap ||
+		    read_pool_share(s, &rr, sp->body + r->off, &sp->ptr[i], &sp->held[sp->nheld]) != 0)
+			return -1;
+		sp->nheld++;
+		return 0;
+	}
 	if (r->size > sp->extra - *aoff)
 		return -1;
-	read_rec rr = { c->key, c->keylen, sp->first + i, r->enc, r->off, r->len, r->size, r->sum, r->base, 0 };
 	uint8_t *dst = sp->arena + *aoff;
 	if (read_decode_to(s, &rr, sp->body, sp->body + r->off, 0, dst) != 0)
 		return -1;
@@ -284,7 +303,8 @@ static void decode_span(strata_cursor *c, strata_store *s, span *sp)
 	}
 	/* Without a body or an arena, every record is read alone. */
 	int fast = !reserve(&sp->body, &sp->body_cap, (size_t)sp->need) &&
-		   !reserve(&sp->arena, &sp->arena_cap, (size_t)sp->extra);
+		   !reserve(&sp->arena, &sp->arena_cap, (size_t)sp->extra) &&
+		   (!sp->shared || !reserve(&sp->held, &sp->held_cap, sp->count * sizeof *sp->held));
 	if (fast && sp->need && read_body(s, &sp->loc, sp->cend, sp->body, (size_t)sp->need) != 0)
 		fast = 0; /* and says what is wrong */
 	uint64_t aoff = 0;

@@ -10,6 +10,7 @@
 
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,21 +28,37 @@ static int check_sum(const read_rec *r, const uint8_t *content)
  * pooled records), and a reference read in turn with its neighbours would
  * otherwise make the catalog look up a run of another key each time. At
  * most POOL_CACHE_SLOTS records and POOL_CACHE_BYTES; a full cache is
- * emptied. Pooled records never change, so nothing goes stale. */
+ * emptied. Pooled records never change, so nothing goes stale. An entry
+ * is counted: the cache holds one reference, and a cursor's span that
+ * hands the content out holds one more (read_pool_share), so an entry
+ * the cache lets go lives until the span is done with it. */
 #define POOL_CACHE_SLOTS 4096
 #define POOL_CACHE_BYTES (16u << 20)
+
+struct read_pooled {
+	atomic_size_t refs;
+	uint8_t *bytes;         /* malloc'd */
+	size_t len;
+	uint64_t sum;           /* XXH3_64bits of bytes (hashed here: a pooled
+				 * record in a run of shared checksums has no
+				 * hash of its own) */
+};
 
 struct pool_cache {
 	struct {
 		uint64_t n;     /* 0: free */
-		uint8_t *bytes;
-		size_t len;
-		uint64_t sum;   /* XXH3_64bits of bytes (hashed here: a pooled
-				 * record in a run of shared checksums has no
-				 * hash of its own) */
+		read_pooled *e;
 	} slot[POOL_CACHE_SLOTS];
 	size_t used, bytes;
 };
+
+void read_pool_release(read_pooled *e)
+{
+	if (e && atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) == 1) {
+		free(e->bytes);
+		free(e);
+	}
+}
 
 void read_pool_clear(strata_store *s)
 {
@@ -49,38 +66,43 @@ void read_pool_clear(strata_store *s)
 	if (!c)
 		return;
 	for (size_t i = 0; i < POOL_CACHE_SLOTS; i++)
-		free(c->slot[i].bytes);
+		read_pool_release(c->slot[i].e);
 	free(c);
 	s->pool_cache = NULL;
 }
 
-/* Record m of the pool key, checked (its content stays the cache's,
- * valid until the next read), and the XXH3_64bits of that content. */
-static int pool_record(strata_store *s, uint64_t m, int depth, const uint8_t **out, size_t *len, uint64_t *sum)
+/* The cache's entry of record m of the pool key, read and checked on a
+ * miss (the cache keeps its reference: valid until the next read). */
+static int pool_record(strata_store *s, uint64_t m, int depth, read_pooled **out)
 {
 	struct pool_cache *c = s->pool_cache;
 	size_t i = (size_t)(m * 0x9e3779b97f4a7c15ull >> 52) & (POOL_CACHE_SLOTS - 1);
 	for (size_t k = 0; c && k < 8; k++) {
 		size_t j = (i + k) & (POOL_CACHE_SLOTS - 1);
 		if (c->slot[j].n == m) {
-			*out = c->slot[j].bytes;
-			*len = c->slot[j].len;
-			*sum = c->slot[j].sum;
+			*out = c->slot[j].e;
 			return 0;
 		}
 	}
 	uint8_t *p;
-	int rc = read_record(s, POOL_KEY, POOL_KEYLEN, m, depth + 1, &p, len);
+	size_t len;
+	int rc = read_record(s, POOL_KEY, POOL_KEYLEN, m, depth + 1, &p, &len);
 	if (rc)
 		return err_prefix(rc, "pooled record %" PRIu64 ": ", m);
-	if (!c && !(c = s->pool_cache = calloc(1, sizeof *c))) {
+	read_pooled *e = malloc(sizeof *e);
+	if ((!c && !(c = s->pool_cache = calloc(1, sizeof *c))) || !e) {
+		free(e);
 		free(p);
 		return ERR_NOMEM();
 	}
-	if (c->used >= POOL_CACHE_SLOTS / 2 || c->bytes + *len > POOL_CACHE_BYTES) {
+	atomic_init(&e->refs, 1);
+	e->bytes = p;
+	e->len = len;
+	e->sum = XXH3_64bits(p, len);
+	if (c->used >= POOL_CACHE_SLOTS / 2 || c->bytes + len > POOL_CACHE_BYTES) {
 		for (size_t j = 0; j < POOL_CACHE_SLOTS; j++) {
-			free(c->slot[j].bytes);
-			c->slot[j].bytes = NULL;
+			read_pool_release(c->slot[j].e);
+			c->slot[j].e = NULL;
 			c->slot[j].n = 0;
 		}
 		c->used = c->bytes = 0;
@@ -88,15 +110,41 @@ static int pool_record(strata_store *s, uint64_t m, int depth, const uint8_t **o
 	size_t j = i;
 	for (size_t k = 0; k < 8 && c->slot[j].n; k++)
 		j = (i + k + 1) & (POOL_CACHE_SLOTS - 1);
-	free(c->slot[j].bytes); /* all 8 taken: the last probed goes */
-	c->used += !c->slot[j].n;
-	c->bytes -= c->slot[j].n ? c->slot[j].len : 0;
+	if (c->slot[j].n) { /* all 8 taken: the last probed goes */
+		c->bytes -= c->slot[j].e->len;
+		read_pool_release(c->slot[j].e);
+	} else {
+		c->used++;
+	}
 	c->slot[j].n = m;
-	c->slot[j].bytes = p;
-	c->slot[j].len = *len;
-	c->slot[j].sum = *sum = XXH3_64bits(p, *len);
-	c->bytes += *len;
-	*out = p;
+	c->slot[j].e = e;
+	c->bytes += len;
+	*out = e;
+	return 0;
+}
+
+/* The pooled record a reference names (its encoding enc, r->len bytes). */
+static int pool_ref(strata_store *s, const read_rec *r, const uint8_t *enc, int depth, read_pooled **out)
+{
+	uint64_t m = 0; /* an empty encoding leaves it unset: malformed */
+	if (varint_get(enc, (size_t)r->len, &m) != r->len || m == 0)
+		return err_set(STRATA_ECORRUPT, "malformed reference to a pooled record");
+	int rc = pool_record(s, m, depth, out);
+	if (!rc && (*out)->len != r->size)
+		rc = err_set(STRATA_ECORRUPT, "pooled record %" PRIu64 " has %zu bytes, not %" PRIu64, m,
+			     (*out)->len, r->size);
+	return rc;
+}
+
+int read_pool_share(strata_store *s, const read_rec *r, const uint8_t *enc, const uint8_t **bytes,
+		    read_pooled **hold)
+{
+	read_pooled *e;
+	if (r->enc != ENC_POOL || pool_ref(s, r, enc, 0, &e) != 0 || e->sum != r->sum)
+		return -1;
+	atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
+	*bytes = e->bytes;
+	*hold = e;
 	return 0;
 }
 
@@ -132,7 +180,6 @@ static int decode(strata_store *s, const read_rec *r, const uint8_t *prefix, con
 		  uint8_t **out)
 {
 	int rc = 0, checked = r->shared_checked;
-	size_t base_len = 0;
 	int on = r->enc == ENC_BASE || r->enc == ENC_PATCH;
 	if (!on && !*out && !(*out = malloc(r->size ? (size_t)r->size : 1)))
 		return ERR_NOMEM();
@@ -153,21 +200,13 @@ static int decode(strata_store *s, const read_rec *r, const uint8_t *prefix, con
 		rc = delta_apply(prefix, (size_t)r->off, enc, (size_t)r->len, dst, (size_t)r->size);
 		break;
 	case ENC_POOL: { /* the content of a record of the pool key */
-		uint64_t m = 0; /* an empty encoding leaves it unset: malformed */
-		const uint8_t *pooled = NULL;
-		uint64_t sum = 0;
-		if (varint_get(enc, (size_t)r->len, &m) != r->len || m == 0)
-			rc = err_set(STRATA_ECORRUPT, "malformed reference to a pooled record");
-		else
-			rc = pool_record(s, m, depth, &pooled, &base_len, &sum);
-		if (!rc && base_len != r->size)
-			rc = err_set(STRATA_ECORRUPT, "pooled record %" PRIu64 " has %zu bytes, not %" PRIu64, m,
-				     base_len, r->size);
-		else if (!rc && r->size)
-			memcpy(dst, pooled, base_len);
+		read_pooled *e;
+		rc = pool_ref(s, r, enc, depth, &e);
+		if (!rc && r->size)
+			memcpy(dst, e->bytes, e->len);
 		/* The cache hashed those bytes once: a matching sum is the
 		 * check, without hashing each copy again. */
-		checked |= !rc && sum == r->sum;
+		checked |= !rc && e->sum == r->sum;
 		break;
 	}
 	case ENC_CHUNKS: /* on a copy of enc, which the chunks' reads may evict */

@@ -55,4 +55,19 @@ void read_cache_clear(strata_store *s);
 /* Drop the cache of pooled records' content (repeat.h). */
 void read_pool_clear(strata_store *s);
 
+/* A pooled record's content as s's cache of them holds it, counted. */
+typedef struct read_pooled read_pooled;
+
+/* The content of r, a reference to a pooled record (ENC_POOL; enc its
+ * encoding, r->len bytes), without a copy: 0 with *bytes (r->size bytes,
+ * whose hash is r->sum) and *hold, a reference that keeps them valid until
+ * read_pool_release(*hold), from any thread, whatever s reads meanwhile.
+ * Nonzero when r is not such a reference or its content is not at hand
+ * and matching; read_decode then says what is wrong. */
+int read_pool_share(strata_store *s, const read_rec *r, const uint8_t *enc, const uint8_t **bytes,
+		    read_pooled **hold);
+
+/* Let go of a reference read_pool_share took. Accepts NULL. */
+void read_pool_release(read_pooled *hold);
+
 #endif

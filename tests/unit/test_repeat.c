@@ -3,8 +3,9 @@
  * to the pool, near copies are left to the group, with and without the
  * write pipeline; a reference crosses units, a reopened writer starts
  * afresh, a rollback forgets the pool of its unit; a damaged pooled record
- * fails its references and verify names them; repack keeps references;
- * producers on several threads. */
+ * fails its references (through get and through a cursor) and verify names
+ * them; repack keeps references; producers on several threads; a cursor
+ * hands out pooled contents its reader's cache has let go meanwhile. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -285,6 +286,19 @@ static void test_damaged_pool(void **state)
 		assert_null(out);
 		assert_non_null(strstr(strata_errmsg(), "pooled record 1"));
 	}
+	/* A cursor gives record 1, then the error, never the damaged bytes. */
+	strata_cursor *c;
+	assert_int_equal(strata_cursor_open(&c, s, "k", 1, 1, 0, 4), 0);
+	const void *v;
+	size_t vlen;
+	uint64_t vn;
+	assert_int_equal(strata_cursor_view(c, &v, &vlen, &vn), 0);
+	assert_int_equal(vn, 1);
+	assert_int_equal(vlen, ALEN);
+	assert_memory_equal(v, f->a, ALEN);
+	assert_int_equal(strata_cursor_view(c, &v, &vlen, &vn), STRATA_ECORRUPT);
+	assert_non_null(strstr(strata_errmsg(), "pooled record 1"));
+	strata_cursor_close(c);
 	int seen = 0;
 	assert_int_equal(strata_verify(s, note_problem, NULL, &seen, NULL), STRATA_ECORRUPT);
 	/* k's records are a small batch at the commit, the fill's a large one:
@@ -381,6 +395,57 @@ static void test_threads(void **state)
 	assert_true(refs >= 8);
 }
 
+/* NPOOL distinct contents put twice over: the second round is NPOOL
+ * references to as many pooled records, more than a reader's cache of
+ * them keeps (it empties itself at 2,048), so a cursor's spans point into
+ * entries the cache has dropped while they are handed out. Each record
+ * read through the cursor must be the one put. */
+enum { NPOOL = 3000, PLEN = 100 };
+
+static void pool_content(uint8_t *p, int i)
+{
+	tu_fill_random(p, PLEN, 1000 + (uint64_t)i);
+}
+
+static void test_cursor_shares_pool(void **state)
+{
+	fixture *f = *state;
+	strata_store *s = open_store(f, STRATA_OPEN_CREATE, NULL, 0);
+	uint8_t buf[PLEN];
+	for (int round = 0; round < 2; round++)
+		for (int i = 0; i < NPOOL; i++) {
+			pool_content(buf, i);
+			put(s, "k", buf, PLEN);
+		}
+	assert_int_equal(strata_commit(s, NULL, NULL), 0);
+	for (unsigned prefetch = 1; prefetch <= 4; prefetch += 3) {
+		strata_cursor *c;
+		assert_int_equal(strata_cursor_open(&c, s, "k", 1, 1, 0, prefetch), 0);
+		const void *v;
+		size_t len;
+		uint64_t n, want = 1;
+		int rc;
+		while ((rc = strata_cursor_view(c, &v, &len, &n)) == 0) {
+			assert_int_equal(n, want);
+			pool_content(buf, (int)((n - 1) % NPOOL));
+			assert_int_equal(len, PLEN);
+			assert_memory_equal(v, buf, PLEN);
+			want++;
+		}
+		assert_int_equal(rc, STRATA_ENOTFOUND);
+		assert_int_equal(want, 2 * NPOOL + 1);
+		strata_cursor_close(c);
+	}
+	strata_close(s);
+	static int enc[2 * NPOOL + 1];
+	size_t pooled, refs = 0;
+	encodings(f, "k", enc, 2 * NPOOL + 1, &pooled);
+	for (int n = NPOOL + 1; n <= 2 * NPOOL; n++)
+		refs += enc[n] == ENC_POOL;
+	assert_int_equal(pooled, NPOOL);
+	assert_int_equal(refs, NPOOL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -391,6 +456,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_damaged_pool, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cursor_shares_pool, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
