@@ -172,20 +172,21 @@ int cmd_cat(int argc, char **argv)
 		else if (rc)
 			rc = fail_lib("cat", rc);
 	}
-	/* The next key's cursor is open while this one's records go out, so
-	 * that its first groups are decoded by then. */
-	strata_cursor *cur = NULL, *next = NULL;
-	for (int i = 0; i <= nkeys && !rc; i++) {
-		if (i < nkeys && (rc = strata_cursor_open(&next, s, keys[i], strlen(keys[i]), o.from, o.count,
-							  (unsigned)o.prefetch)) != 0)
-			rc = fail_lib("cat", rc);
-		if (!rc && cur)
-			rc = cat_out(cur);
-		strata_cursor_close(cur);
-		cur = next;
-		next = NULL;
-	}
-	strata_cursor_close(cur);
+	/* One cursor over every key: its threads decode the next key's
+	 * first groups while this one's last records go out. */
+	strata_range *ranges = rc ? NULL : calloc((size_t)nkeys, sizeof *ranges);
+	if (!rc && !ranges)
+		rc = fail("out of memory");
+	for (int i = 0; !rc && i < nkeys; i++)
+		ranges[i] = (strata_range){ keys[i], strlen(keys[i]), o.from, o.count };
+	strata_cursor *c = NULL;
+	int orc = rc ? 0 : strata_cursor_open_ranges(&c, s, ranges, (size_t)nkeys, (unsigned)o.prefetch);
+	if (orc)
+		rc = fail_lib("cat", orc);
+	if (!rc)
+		rc = cat_out(c);
+	strata_cursor_close(c);
+	free(ranges);
 	strata_close(s);
 	return rc;
 }

@@ -371,6 +371,30 @@ typedef struct strata_cursor strata_cursor;
 int strata_cursor_open(strata_cursor **out, strata_store *s, const void *key, size_t keylen, uint64_t from,
 		       uint64_t count, unsigned prefetch);
 
+/* Records from..from+count-1 of a key (from 0 is 1; count 0: to the
+ * key's last record at open), for strata_cursor_open_ranges. */
+typedef struct strata_range {
+	const void *key;  /* borrowed for the call; the cursor keeps a copy */
+	size_t keylen;
+	uint64_t from, count;
+} strata_range;
+
+/*
+ * A cursor over several ranges, handed out one after another: ranges[0]'s
+ * records, then ranges[1]'s, and so on (a range past its key's last record
+ * gives none; a key may come more than once). One set of threads, handles
+ * and buffers serves them all, and decoding runs ahead across a range's
+ * end into the next. A call hands out records of one range only;
+ * strata_cursor_range says which. strata_cursor_open is this with one
+ * range.
+ */
+int strata_cursor_open_ranges(strata_cursor **out, strata_store *s, const strata_range *ranges, size_t nranges,
+			      unsigned prefetch);
+
+/* The index in the ranges given at open of the range whose records the
+ * last call that handed out records gave (0 before any). */
+size_t strata_cursor_range(const strata_cursor *c);
+
 /*
  * The next record, without a copy: *data (borrowed from the cursor, valid
  * until the next call on it) and *len, and its number in *n (may be NULL).

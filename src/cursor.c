@@ -1,14 +1,14 @@
 /* cursor.c - strata_cursor: sequential reads decoded ahead on threads.
  *
- * The records from..last are cut into spans: the key's records in one group
- * (at most CURSOR_SPAN_MAX, and fewer when their decoded contents would pass
- * CURSOR_SPAN_EXTRA). A span is
- * decoded as a whole: its group's body prefix once, then every record, a
+ * The records from..last of each range, one range after another, are cut
+ * into spans: a range's records in one group (at most CURSOR_SPAN_MAX, and
+ * fewer when their decoded contents would pass CURSOR_SPAN_EXTRA). A span
+ * is decoded as a whole: its group's body prefix once, then every record, a
  * literal as a pointer into that body (checked, not copied), a reference to
  * a pooled record as a pointer into the worker handle's cache of them (the
  * span holds a count on each, read_pool_share), any other encoding into the
- * span's arena. Spans are numbered in order and kept in a
- * ring of `depth` slots.
+ * span's arena. Spans are numbered in order and kept in a ring of `depth`
+ * slots.
  *
  * Worker threads (as many as the machine has cores, at most the depth)
  * take the next span under the one mutex: planning it (catalog lookups on
@@ -51,6 +51,9 @@
 #define CURSOR_SPAN_EXTRA (16u << 20)
 
 typedef struct span {
+	size_t range;            /* the range its records belong to */
+	const uint8_t *key;      /* that range's key (the cursor's), keylen bytes */
+	size_t keylen;
 	uint64_t first;          /* number of its first record */
 	size_t count;
 	pack_record *rec;        /* its records as filed (owned; rec_cap) */
@@ -79,9 +82,16 @@ typedef struct span {
 	int done;
 } span;
 
-struct strata_cursor {
+/* A range asked for, its key copied. */
+typedef struct cursor_range {
 	uint8_t *key;
 	size_t keylen;
+	uint64_t from, last;     /* records from..last (none when from > last) */
+} cursor_range;
+
+struct strata_cursor {
+	cursor_range *range;     /* in order, nrange of them */
+	size_t nrange, ri;       /* ri: the range being planned */
 	strata_store *plan;      /* catalog lookups, under mu */
 	strata_store **own;      /* one handle per worker */
 	pthread_t *threads;
@@ -90,7 +100,7 @@ struct strata_cursor {
 	pthread_cond_t changed;  /* a span was planned, decoded or released; or stop */
 	span *ring;
 	unsigned depth;
-	uint64_t next_n, last_n; /* records still to plan */
+	uint64_t next_n, last_n; /* records of range ri still to plan */
 	uint64_t planned, taken; /* spans [taken, planned) are in the ring */
 	size_t inflight;         /* their bytes */
 	int plan_done;           /* nothing more to plan (the end, or an error) */
@@ -187,16 +197,33 @@ static int reserve(void *p, size_t *cap, size_t n)
 	return 0;
 }
 
+/* Move planning on to the next range that has records to plan, if range
+ * ri has none left (under mu). Returns 0 when no range has. */
+static int next_range(strata_cursor *c)
+{
+	while (c->next_n > c->last_n) {
+		if (c->ri + 1 >= c->nrange)
+			return 0;
+		const cursor_range *r = &c->range[++c->ri];
+		c->next_n = r->from;
+		c->last_n = r->last;
+	}
+	return 1;
+}
+
 /* Plan the span of records from c->next_n on (under mu): its records, as
  * far as its group goes. */
 static void plan_span(strata_cursor *c, span *sp)
 {
+	sp->range = c->ri;
+	sp->key = c->range[c->ri].key;
+	sp->keylen = c->range[c->ri].keylen;
 	sp->first = c->next_n;
 	while (c->next_n <= c->last_n && sp->count < CURSOR_SPAN_MAX) {
 		catalog_loc loc;
 		const pack_record *rest;
 		size_t nrest;
-		int rc = catalog_lookup_run(c->plan->cat, c->key, c->keylen, c->next_n, &loc, &rest, &nrest);
+		int rc = catalog_lookup_run(c->plan->cat, sp->key, sp->keylen, c->next_n, &loc, &rest, &nrest);
 		if (rc) {
 			span_fail(&sp->plan_rc, &sp->plan_msg, rc);
 			c->plan_done = 1;
@@ -244,7 +271,7 @@ static void plan_span(strata_cursor *c, span *sp)
 		if (i < nrest)
 			break;
 	}
-	if (c->next_n > c->last_n)
+	if (!c->plan_done && !next_range(c))
 		c->plan_done = 1;
 	sp->bytes = (size_t)(sp->need + sp->extra + sp->shared) + sp->count * (sizeof *sp->rec + sizeof *sp->ptr);
 }
@@ -276,7 +303,7 @@ static int fast_record(strata_cursor *c, strata_store *s, span *sp, size_t i, ui
 		sp->ptr[i] = sp->body + r->off;
 		return 0;
 	}
-	read_rec rr = { c->key, c->keylen, sp->first + i, r->enc, r->off, r->len, r->size, r->sum, r->base, 0 };
+	read_rec rr = { sp->key, sp->keylen, sp->first + i, r->enc, r->off, r->len, r->size, r->sum, r->base, 0 };
 	if (r->enc == ENC_POOL) { /* no room in the arena: shared, or read alone */
 		if (sp->nheld * sizeof *sp->held >= sp->held_cap ||
 		    read_pool_share(s, &rr, sp->body + r->off, &sp->ptr[i], &sp->held[sp->nheld]) != 0)
@@ -319,7 +346,7 @@ static void decode_span(strata_cursor *c, strata_store *s, span *sp)
 		}
 		void *data;
 		size_t len;
-		int rc = strata_get(s, c->key, c->keylen, sp->first + i, &data, &len);
+		int rc = strata_get(s, sp->key, sp->keylen, sp->first + i, &data, &len);
 		if (!rc && len != sp->rec[i].size) { /* the store changed under the plan */
 			strata_buf_free(data);
 			rc = err_set(STRATA_ECORRUPT, "record %llu changed size while read",
@@ -378,38 +405,62 @@ static void *worker_main(void *arg)
 int strata_cursor_open(strata_cursor **out, strata_store *s, const void *key, size_t keylen, uint64_t from,
 		       uint64_t count, unsigned prefetch)
 {
-	err_clear();
-	if (!out || !s || !key || keylen == 0)
+	if (!key || keylen == 0) {
+		err_clear();
 		return err_set(STRATA_EINVAL, "strata_cursor_open needs a store and a key");
-	uint64_t total;
-	int rc = strata_record_count(s, key, keylen, &total);
-	if (rc)
-		return rc;
-	if (from == 0)
-		from = 1;
+	}
+	const strata_range r = { key, keylen, from, count };
+	return strata_cursor_open_ranges(out, s, &r, 1, prefetch);
+}
+
+int strata_cursor_open_ranges(strata_cursor **out, strata_store *s, const strata_range *ranges, size_t nranges,
+			      unsigned prefetch)
+{
+	err_clear();
+	if (!out || !s || !ranges || nranges == 0)
+		return err_set(STRATA_EINVAL, "strata_cursor_open_ranges needs a store and a range");
+	for (size_t i = 0; i < nranges; i++)
+		if (!ranges[i].key || ranges[i].keylen == 0)
+			return err_set(STRATA_EINVAL, "range %zu of the cursor has no key", i);
 	strata_cursor *c = calloc(1, sizeof *c);
 	if (!c)
 		return ERR_NOMEM();
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->changed, NULL);
+	int rc = (c->range = calloc(nranges, sizeof *c->range)) ? 0 : ERR_NOMEM();
+	for (size_t i = 0; !rc && i < nranges; i++) {
+		const strata_range *r = &ranges[i];
+		cursor_range *cr = &c->range[i];
+		uint64_t total, from = r->from ? r->from : 1;
+		rc = strata_record_count(s, r->key, r->keylen, &total);
+		if (!rc && !(cr->key = malloc(r->keylen)))
+			rc = ERR_NOMEM();
+		if (rc)
+			break;
+		c->nrange++;
+		memcpy(cr->key, r->key, r->keylen);
+		cr->keylen = r->keylen;
+		cr->from = from;
+		cr->last = r->count && from + r->count - 1 < total ? from + r->count - 1 : total;
+	}
+	if (rc) {
+		strata_cursor_close(c);
+		return rc;
+	}
 	c->depth = prefetch ? prefetch : 1;
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	c->nthreads = cores < 1 ? 1 : cores > CURSOR_THREADS_MAX ? CURSOR_THREADS_MAX : (unsigned)cores;
 	if (c->nthreads > c->depth)
 		c->nthreads = c->depth;
-	c->next_n = from;
-	c->last_n = count && from + count - 1 < total ? from + count - 1 : total;
-	c->plan_done = c->next_n > c->last_n;
-	c->keylen = keylen;
-	c->key = malloc(keylen);
+	c->next_n = c->range[0].from;
+	c->last_n = c->range[0].last;
+	c->plan_done = !next_range(c);
 	c->ring = calloc(c->depth, sizeof *c->ring);
 	c->own = calloc(c->nthreads, sizeof *c->own);
 	c->threads = calloc(c->nthreads, sizeof *c->threads);
-	pthread_mutex_init(&c->mu, NULL);
-	pthread_cond_init(&c->changed, NULL);
-	rc = c->key && c->ring && c->own && c->threads ? 0 : ERR_NOMEM();
-	if (!rc) {
-		memcpy(c->key, key, keylen);
+	rc = c->ring && c->own && c->threads ? 0 : ERR_NOMEM();
+	if (!rc)
 		rc = strata_open(&c->plan, s->root, STRATA_OPEN_READ | STORE_OPEN_PEER, NULL);
-	}
 	if (!rc) /* planning goes through runs in order */
 		catalog_sequential(c->plan->cat, 1);
 	for (unsigned w = 0; !rc && w < c->nthreads; w++) {
@@ -491,6 +542,11 @@ int strata_cursor_batch(strata_cursor *c, strata_slice *v, size_t cap, size_t *g
 	}
 }
 
+size_t strata_cursor_range(const strata_cursor *c)
+{
+	return c && c->cur ? c->cur->range : 0;
+}
+
 int strata_cursor_view(strata_cursor *c, const void **data, size_t *len, uint64_t *n)
 {
 	if (!data || !len) {
@@ -545,6 +601,8 @@ void strata_cursor_close(strata_cursor *c)
 	free(c->own);
 	free(c->threads);
 	free(c->ring);
-	free(c->key);
+	for (size_t i = 0; i < c->nrange; i++)
+		free(c->range[i].key);
+	free(c->range);
 	free(c);
 }

@@ -111,6 +111,66 @@ static void test_window(void **state)
 	free(dir);
 }
 
+/* Several ranges in one cursor: each range's records in order, then the
+ * next range's, a key asked twice, a range past its key's end and an
+ * unknown key giving none; no batch mixes two ranges, and
+ * strata_cursor_range names the range a batch came from. */
+static void test_ranges(void **state)
+{
+	char *dir = tu_mkdtemp();
+	fill(dir, 3, 120);
+	strata_store *s;
+	assert_int_equal(strata_open(&s, dir, STRATA_OPEN_READ, NULL), 0);
+	const strata_range r[] = { { "stream2", 7, 100, 0 }, { "nokey", 5, 1, 0 },  { "stream0", 7, 0, 30 },
+				   { "stream2", 7, 500, 0 }, { "stream1", 7, 119, 9 }, { "stream2", 7, 3, 2 } };
+	const int key[] = { 2, -1, 0, 2, 1, 2 };
+	const uint64_t first[] = { 100, 0, 1, 0, 119, 3 }, count[] = { 21, 0, 30, 0, 2, 2 };
+	unsigned depths[] = { 1, 4 };
+	char want[8192];
+	for (size_t d = 0; d < sizeof depths / sizeof *depths; d++) {
+		strata_cursor *c;
+		assert_int_equal(strata_cursor_open_ranges(&c, s, r, sizeof r / sizeof *r, depths[d]), 0);
+		size_t ri = 0;
+		uint64_t seen = 0, total = 0;
+		strata_slice v[7];
+		size_t got;
+		uint64_t n;
+		int rc;
+		while ((rc = strata_cursor_batch(c, v, 7, &got, &n)) == 0) {
+			size_t at = strata_cursor_range(c);
+			assert_true(at >= ri);
+			if (at != ri) { /* every record of the range before came */
+				assert_int_equal(seen, count[ri]);
+				ri = at;
+				seen = 0;
+			}
+			assert_true(count[ri] > 0);
+			for (size_t i = 0; i < got; i++, n++, seen++) {
+				assert_int_equal(n, first[ri] + seen);
+				size_t wl = make_record(want, sizeof want, key[ri], n);
+				assert_int_equal(v[i].len, wl);
+				assert_memory_equal(v[i].data, want, wl);
+			}
+			assert_true(seen <= count[ri]);
+			total += got;
+		}
+		assert_int_equal(rc, STRATA_ENOTFOUND);
+		assert_int_equal(ri, 5);
+		assert_int_equal(seen, 2);
+		assert_int_equal(total, 21 + 30 + 2 + 2);
+		strata_cursor_close(c);
+	}
+	/* A range without a key is refused before anything starts. */
+	strata_cursor *c = NULL;
+	const strata_range bad[] = { { "stream0", 7, 1, 0 }, { NULL, 0, 1, 0 } };
+	assert_int_equal(strata_cursor_open_ranges(&c, s, bad, 2, 4), STRATA_EINVAL);
+	assert_null(c);
+	assert_int_equal(strata_cursor_open_ranges(&c, s, bad, 0, 4), STRATA_EINVAL);
+	strata_close(s);
+	tu_rmrf(dir);
+	free(dir);
+}
+
 /* Closing with work in flight, and closing the parent handle first. */
 static void test_close_early(void **state)
 {
@@ -398,6 +458,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_order_and_content),
 		cmocka_unit_test(test_window),
+		cmocka_unit_test(test_ranges),
 		cmocka_unit_test(test_close_early),
 		cmocka_unit_test(test_damage_is_an_error),
 		cmocka_unit_test(test_span_windows),
