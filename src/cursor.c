@@ -182,6 +182,17 @@ static void span_fail(int *rc, char **msg, int code)
 	*msg = strdup(strata_errmsg());
 }
 
+/* A buffer of n bytes or more: from 512 KiB on, at least a huge page,
+ * which os_alloc_big aligns and advises, so that its first touch faults
+ * once per 2 MiB rather than once per 4 KiB page, whether or not malloc
+ * itself is told to use huge pages (on bench/trace's store a cat of the
+ * three keys took 3,900 -> 2,300 faults and 0.18 -> 0.16 s; without the
+ * glibc tunable 8,800 -> 6,800 and 0.25 -> 0.23 s). */
+static size_t buffer_size(size_t n)
+{
+	return n >= (512u << 10) && n < OS_HUGE_PAGE ? OS_HUGE_PAGE : n;
+}
+
 /* Make *p hold at least n bytes (its contents need not stay). A buffer
  * grows by half again what is asked, so that spans a little larger each
  * time do not each take fresh memory, whose pages fault in anew. */
@@ -192,8 +203,29 @@ static int reserve(void *p, size_t *cap, size_t n)
 		return 0;
 	free(*buf);
 	*cap = 0;
-	if (!(*buf = os_alloc_big(n <= SIZE_MAX / 3 ? n + n / 2 : n, cap)))
+	if (!(*buf = os_alloc_big(buffer_size(n <= SIZE_MAX / 3 ? n + n / 2 : n), cap)))
 		return ERR_NOMEM();
+	return 0;
+}
+
+/* Make the span's record list hold at least n records, keeping those it
+ * has. */
+static int reserve_records(span *sp, size_t n)
+{
+	if (n <= sp->rec_cap)
+		return 0;
+	size_t cap = sp->rec_cap ? sp->rec_cap : 512;
+	while (cap < n)
+		cap *= 2;
+	size_t bytes;
+	pack_record *r = os_alloc_big(buffer_size(cap * sizeof *r), &bytes);
+	if (!r)
+		return ERR_NOMEM();
+	if (sp->count)
+		memcpy(r, sp->rec, sp->count * sizeof *r);
+	free(sp->rec);
+	sp->rec = r;
+	sp->rec_cap = bytes / sizeof *r;
 	return 0;
 }
 
@@ -237,18 +269,10 @@ static void plan_span(strata_cursor *c, span *sp)
 		size_t take = nrest < left ? nrest : (size_t)left;
 		if (take > CURSOR_SPAN_MAX - sp->count)
 			take = CURSOR_SPAN_MAX - sp->count;
-		if (sp->count + take > sp->rec_cap) {
-			size_t cap = sp->rec_cap ? sp->rec_cap : 512;
-			while (cap < sp->count + take)
-				cap *= 2;
-			pack_record *r = realloc(sp->rec, cap * sizeof *r);
-			if (!r) {
-				span_fail(&sp->plan_rc, &sp->plan_msg, ERR_NOMEM());
-				c->plan_done = 1;
-				break;
-			}
-			sp->rec = r;
-			sp->rec_cap = cap;
+		if ((rc = reserve_records(sp, sp->count + take)) != 0) {
+			span_fail(&sp->plan_rc, &sp->plan_msg, rc);
+			c->plan_done = 1;
+			break;
 		}
 		size_t i;
 		for (i = 0; i < take; i++) {
