@@ -182,20 +182,12 @@ static void span_fail(int *rc, char **msg, int code)
 	*msg = strdup(strata_errmsg());
 }
 
-/* A buffer of n bytes or more: from 512 KiB on, at least a huge page,
- * which os_alloc_big aligns and advises, so that its first touch faults
- * once per 2 MiB rather than once per 4 KiB page, whether or not malloc
- * itself is told to use huge pages (on bench/trace's store a cat of the
- * three keys took 3,900 -> 2,300 faults and 0.18 -> 0.16 s; without the
- * glibc tunable 8,800 -> 6,800 and 0.25 -> 0.23 s). */
-static size_t buffer_size(size_t n)
-{
-	return n >= (512u << 10) && n < OS_HUGE_PAGE ? OS_HUGE_PAGE : n;
-}
-
 /* Make *p hold at least n bytes (its contents need not stay). A buffer
  * grows by half again what is asked, so that spans a little larger each
- * time do not each take fresh memory, whose pages fault in anew. */
+ * time do not each take fresh memory, whose pages fault in anew, and from
+ * 512 KiB on takes whole huge pages (os_huge_round: on bench/trace's
+ * store a cat of the three keys took 3,900 -> 2,300 faults and 0.18 ->
+ * 0.16 s; without the glibc tunable 8,800 -> 6,800 and 0.25 -> 0.23 s). */
 static int reserve(void *p, size_t *cap, size_t n)
 {
 	void **buf = p;
@@ -203,7 +195,7 @@ static int reserve(void *p, size_t *cap, size_t n)
 		return 0;
 	free(*buf);
 	*cap = 0;
-	if (!(*buf = os_alloc_big(buffer_size(n <= SIZE_MAX / 3 ? n + n / 2 : n), cap)))
+	if (!(*buf = os_alloc_big(os_huge_round(n <= SIZE_MAX / 3 ? n + n / 2 : n), cap)))
 		return ERR_NOMEM();
 	return 0;
 }
@@ -218,7 +210,7 @@ static int reserve_records(span *sp, size_t n)
 	while (cap < n)
 		cap *= 2;
 	size_t bytes;
-	pack_record *r = os_alloc_big(buffer_size(cap * sizeof *r), &bytes);
+	pack_record *r = os_alloc_big(os_huge_round(cap * sizeof *r), &bytes);
 	if (!r)
 		return ERR_NOMEM();
 	if (sp->count)

@@ -144,6 +144,11 @@ void *os_alloc_big(size_t n, size_t *cap)
 	return p;
 }
 
+size_t os_huge_round(size_t n)
+{
+	return n >= OS_HUGE_PAGE / 4 && n < OS_HUGE_PAGE ? OS_HUGE_PAGE : n;
+}
+
 int os_fsync_dir(const char *dir)
 {
 	int fd = -1, rc = os_open(&fd, dir, O_RDONLY | O_DIRECTORY, 0);

@@ -42,6 +42,11 @@ void os_zeroed_pages_free(void *p, size_t n);
  * 4 KiB, one page fault rather than 512. NULL when out of memory. */
 #define OS_HUGE_PAGE ((size_t)2 << 20)
 void *os_alloc_big(size_t n, size_t *cap);
+/* n, or a whole huge page for n from 512 KiB up to one: what to ask
+ * os_alloc_big for a buffer that will be written through (a group body
+ * being decoded, a list being filled), so that its first touch is one
+ * fault rather than up to 512, whether or not malloc uses huge pages. */
+size_t os_huge_round(size_t n);
 /* fsync a directory so that a rename or unlink inside it is durable. */
 int os_fsync_dir(const char *dir);
 int os_size(int fd, uint64_t *size, const char *path);

@@ -383,7 +383,7 @@ static int cached_body(strata_store *s, const catalog_loc *loc, int fd, const ch
 		b = NULL;
 	}
 	c->slot[victim].body = NULL;
-	if (!b && !(b = os_alloc_big((size_t)loc->group.blen, &c->slot[victim].cap)))
+	if (!b && !(b = os_alloc_big(os_huge_round((size_t)loc->group.blen), &c->slot[victim].cap)))
 		return ERR_NOMEM();
 	c->ok_pack = 0; /* a body decoded anew is checked anew */
 	int rc = group_into(s, loc, fd, path, loc->group.clen, 0, b, (size_t)loc->group.blen);
