@@ -5,10 +5,10 @@
  * fewer when their decoded contents would pass CURSOR_SPAN_EXTRA). A span
  * is decoded as a whole: its group's body prefix once, then every record, a
  * literal as a pointer into that body (checked, not copied), a reference to
- * a pooled record as a pointer into the worker handle's cache of them (the
- * span holds a count on each, read_pool_share), any other encoding into the
- * span's arena. Spans are numbered in order and kept in a ring of `depth`
- * slots.
+ * a pooled record as a pointer into the cache of them the workers share
+ * (the span holds a count on each, read_pool_share), any other encoding
+ * into the span's arena. Spans are numbered in order and kept in a ring of
+ * `depth` slots.
  *
  * Worker threads (as many as the machine has cores, at most the depth)
  * take the next span under the one mutex: planning it (catalog lookups on
@@ -485,6 +485,8 @@ int strata_cursor_open_ranges(strata_cursor **out, strata_store *s, const strata
 			c->own[w]->body_cache_on = 1;
 			catalog_sequential(c->own[w]->cat, 1);
 		}
+		if (!rc && w) /* each pooled record read once for all */
+			rc = read_pool_join(c->own[0], c->own[w]);
 	}
 	for (unsigned w = 0; !rc && w < c->nthreads; w++) {
 		worker_arg *wa = malloc(sizeof *wa);

@@ -10,6 +10,7 @@
 
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,10 +29,12 @@ static int check_sum(const read_rec *r, const uint8_t *content)
  * pooled records), and a reference read in turn with its neighbours would
  * otherwise make the catalog look up a run of another key each time. At
  * most POOL_CACHE_SLOTS records and POOL_CACHE_BYTES; a full cache is
- * emptied. Pooled records never change, so nothing goes stale. An entry
- * is counted: the cache holds one reference, and a cursor's span that
- * hands the content out holds one more (read_pool_share), so an entry
- * the cache lets go lives until the span is done with it. */
+ * emptied. Pooled records never change, so nothing goes stale. Handles
+ * may share one cache (a cursor's workers do, read_pool_join), so it has
+ * a mutex, and an entry is counted: the cache holds one reference and
+ * each reader one while it uses the content (a cursor's span until it is
+ * given back, read_pool_share), so an entry the cache lets go lives until
+ * its last reader is done. */
 #define POOL_CACHE_SLOTS 4096
 #define POOL_CACHE_BYTES (16u << 20)
 
@@ -45,6 +48,8 @@ struct read_pooled {
 };
 
 struct pool_cache {
+	pthread_mutex_t mu;     /* guards all below */
+	size_t users;           /* handles sharing it */
 	struct {
 		uint64_t n;     /* 0: free */
 		read_pooled *e;
@@ -60,46 +65,67 @@ void read_pool_release(read_pooled *e)
 	}
 }
 
+static struct pool_cache *pool_cache_of(strata_store *s)
+{
+	if (!s->pool_cache && (s->pool_cache = calloc(1, sizeof *s->pool_cache)) != NULL) {
+		pthread_mutex_init(&s->pool_cache->mu, NULL);
+		s->pool_cache->users = 1;
+	}
+	return s->pool_cache;
+}
+
+int read_pool_join(strata_store *from, strata_store *to)
+{
+	struct pool_cache *c = pool_cache_of(from);
+	if (!c)
+		return ERR_NOMEM();
+	read_pool_clear(to);
+	pthread_mutex_lock(&c->mu);
+	c->users++;
+	pthread_mutex_unlock(&c->mu);
+	to->pool_cache = c;
+	return 0;
+}
+
 void read_pool_clear(strata_store *s)
 {
 	struct pool_cache *c = s->pool_cache;
 	if (!c)
 		return;
+	s->pool_cache = NULL;
+	pthread_mutex_lock(&c->mu);
+	int last = --c->users == 0;
+	pthread_mutex_unlock(&c->mu);
+	if (!last)
+		return;
 	for (size_t i = 0; i < POOL_CACHE_SLOTS; i++)
 		read_pool_release(c->slot[i].e);
+	pthread_mutex_destroy(&c->mu);
 	free(c);
-	s->pool_cache = NULL;
 }
 
-/* The cache's entry of record m of the pool key, read and checked on a
- * miss (the cache keeps its reference: valid until the next read). */
-static int pool_record(strata_store *s, uint64_t m, int depth, read_pooled **out)
+static size_t pool_home(uint64_t m)
 {
-	struct pool_cache *c = s->pool_cache;
-	size_t i = (size_t)(m * 0x9e3779b97f4a7c15ull >> 52) & (POOL_CACHE_SLOTS - 1);
-	for (size_t k = 0; c && k < 8; k++) {
+	return (size_t)(m * 0x9e3779b97f4a7c15ull >> 52) & (POOL_CACHE_SLOTS - 1);
+}
+
+/* The entry of record m, counted for the caller, or NULL (under c->mu). */
+static read_pooled *pool_find(struct pool_cache *c, uint64_t m)
+{
+	for (size_t k = 0, i = pool_home(m); k < 8; k++) {
 		size_t j = (i + k) & (POOL_CACHE_SLOTS - 1);
 		if (c->slot[j].n == m) {
-			*out = c->slot[j].e;
-			return 0;
+			atomic_fetch_add_explicit(&c->slot[j].e->refs, 1, memory_order_relaxed);
+			return c->slot[j].e;
 		}
 	}
-	uint8_t *p;
-	size_t len;
-	int rc = read_record(s, POOL_KEY, POOL_KEYLEN, m, depth + 1, &p, &len);
-	if (rc)
-		return err_prefix(rc, "pooled record %" PRIu64 ": ", m);
-	read_pooled *e = malloc(sizeof *e);
-	if ((!c && !(c = s->pool_cache = calloc(1, sizeof *c))) || !e) {
-		free(e);
-		free(p);
-		return ERR_NOMEM();
-	}
-	atomic_init(&e->refs, 1);
-	e->bytes = p;
-	e->len = len;
-	e->sum = XXH3_64bits(p, len);
-	if (c->used >= POOL_CACHE_SLOTS / 2 || c->bytes + len > POOL_CACHE_BYTES) {
+	return NULL;
+}
+
+/* Keep e as record m's entry, the cache's own count on it (under c->mu). */
+static void pool_keep(struct pool_cache *c, uint64_t m, read_pooled *e)
+{
+	if (c->used >= POOL_CACHE_SLOTS / 2 || c->bytes + e->len > POOL_CACHE_BYTES) {
 		for (size_t j = 0; j < POOL_CACHE_SLOTS; j++) {
 			read_pool_release(c->slot[j].e);
 			c->slot[j].e = NULL;
@@ -107,7 +133,7 @@ static int pool_record(strata_store *s, uint64_t m, int depth, read_pooled **out
 		}
 		c->used = c->bytes = 0;
 	}
-	size_t j = i;
+	size_t i = pool_home(m), j = i;
 	for (size_t k = 0; k < 8 && c->slot[j].n; k++)
 		j = (i + k + 1) & (POOL_CACHE_SLOTS - 1);
 	if (c->slot[j].n) { /* all 8 taken: the last probed goes */
@@ -116,23 +142,65 @@ static int pool_record(strata_store *s, uint64_t m, int depth, read_pooled **out
 	} else {
 		c->used++;
 	}
+	atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
 	c->slot[j].n = m;
 	c->slot[j].e = e;
-	c->bytes += len;
+	c->bytes += e->len;
+}
+
+/* Record m of the pool key, checked, read on a miss: *out is counted for
+ * the caller (read_pool_release). */
+static int pool_record(strata_store *s, uint64_t m, int depth, read_pooled **out)
+{
+	struct pool_cache *c = pool_cache_of(s);
+	if (!c)
+		return ERR_NOMEM();
+	pthread_mutex_lock(&c->mu);
+	read_pooled *e = pool_find(c, m);
+	pthread_mutex_unlock(&c->mu);
+	if (e) {
+		*out = e;
+		return 0;
+	}
+	uint8_t *p;
+	size_t len;
+	int rc = read_record(s, POOL_KEY, POOL_KEYLEN, m, depth + 1, &p, &len);
+	if (rc)
+		return err_prefix(rc, "pooled record %" PRIu64 ": ", m);
+	if (!(e = malloc(sizeof *e))) {
+		free(p);
+		return ERR_NOMEM();
+	}
+	atomic_init(&e->refs, 1);
+	e->bytes = p;
+	e->len = len;
+	e->sum = XXH3_64bits(p, len);
+	pthread_mutex_lock(&c->mu);
+	read_pooled *had = pool_find(c, m); /* another reader of the cache read it meanwhile */
+	if (had) {
+		read_pool_release(e);
+		e = had;
+	} else {
+		pool_keep(c, m, e);
+	}
+	pthread_mutex_unlock(&c->mu);
 	*out = e;
 	return 0;
 }
 
-/* The pooled record a reference names (its encoding enc, r->len bytes). */
+/* The pooled record a reference names (its encoding enc, r->len bytes),
+ * counted for the caller. */
 static int pool_ref(strata_store *s, const read_rec *r, const uint8_t *enc, int depth, read_pooled **out)
 {
 	uint64_t m = 0; /* an empty encoding leaves it unset: malformed */
 	if (varint_get(enc, (size_t)r->len, &m) != r->len || m == 0)
 		return err_set(STRATA_ECORRUPT, "malformed reference to a pooled record");
 	int rc = pool_record(s, m, depth, out);
-	if (!rc && (*out)->len != r->size)
+	if (!rc && (*out)->len != r->size) {
 		rc = err_set(STRATA_ECORRUPT, "pooled record %" PRIu64 " has %zu bytes, not %" PRIu64, m,
 			     (*out)->len, r->size);
+		read_pool_release(*out);
+	}
 	return rc;
 }
 
@@ -140,9 +208,12 @@ int read_pool_share(strata_store *s, const read_rec *r, const uint8_t *enc, cons
 		    read_pooled **hold)
 {
 	read_pooled *e;
-	if (r->enc != ENC_POOL || pool_ref(s, r, enc, 0, &e) != 0 || e->sum != r->sum)
+	if (r->enc != ENC_POOL || pool_ref(s, r, enc, 0, &e) != 0)
 		return -1;
-	atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
+	if (e->sum != r->sum) {
+		read_pool_release(e);
+		return -1;
+	}
 	*bytes = e->bytes;
 	*hold = e;
 	return 0;
@@ -202,11 +273,14 @@ static int decode(strata_store *s, const read_rec *r, const uint8_t *prefix, con
 	case ENC_POOL: { /* the content of a record of the pool key */
 		read_pooled *e;
 		rc = pool_ref(s, r, enc, depth, &e);
-		if (!rc && r->size)
+		if (rc)
+			break;
+		if (r->size)
 			memcpy(dst, e->bytes, e->len);
 		/* The cache hashed those bytes once: a matching sum is the
 		 * check, without hashing each copy again. */
-		checked |= !rc && e->sum == r->sum;
+		checked |= e->sum == r->sum;
+		read_pool_release(e);
 		break;
 	}
 	case ENC_CHUNKS: /* on a copy of enc, which the chunks' reads may evict */

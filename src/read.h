@@ -52,7 +52,8 @@ int read_encoding(strata_store *s, const catalog_loc *loc, uint8_t **out);
 /* Drop the cache of decoded group bodies and stop caching. */
 void read_cache_clear(strata_store *s);
 
-/* Drop the cache of pooled records' content (repeat.h). */
+/* Drop the cache of pooled records' content (repeat.h), or this
+ * handle's share of it. */
 void read_pool_clear(strata_store *s);
 
 /* A pooled record's content as s's cache of them holds it, counted. */
@@ -69,5 +70,9 @@ int read_pool_share(strata_store *s, const read_rec *r, const uint8_t *enc, cons
 
 /* Let go of a reference read_pool_share took. Accepts NULL. */
 void read_pool_release(read_pooled *hold);
+
+/* Make `to` share `from`'s cache of pooled records (from then on either
+ * may read through it, on its own thread), dropping its own. */
+int read_pool_join(strata_store *from, strata_store *to);
 
 #endif
