@@ -52,8 +52,6 @@
 
 typedef struct span {
 	size_t range;            /* the range its records belong to */
-	const uint8_t *key;      /* that range's key (the cursor's), keylen bytes */
-	size_t keylen;
 	uint64_t first;          /* number of its first record */
 	size_t count;
 	pack_record *rec;        /* its records as filed (owned; rec_cap) */
@@ -240,14 +238,13 @@ static int next_range(strata_cursor *c)
 static void plan_span(strata_cursor *c, span *sp)
 {
 	sp->range = c->ri;
-	sp->key = c->range[c->ri].key;
-	sp->keylen = c->range[c->ri].keylen;
+	const cursor_range *cr = &c->range[c->ri];
 	sp->first = c->next_n;
 	while (c->next_n <= c->last_n && sp->count < CURSOR_SPAN_MAX) {
 		catalog_loc loc;
 		const pack_record *rest;
 		size_t nrest;
-		int rc = catalog_lookup_run(c->plan->cat, sp->key, sp->keylen, c->next_n, &loc, &rest, &nrest);
+		int rc = catalog_lookup_run(c->plan->cat, cr->key, cr->keylen, c->next_n, &loc, &rest, &nrest);
 		if (rc) {
 			span_fail(&sp->plan_rc, &sp->plan_msg, rc);
 			c->plan_done = 1;
@@ -319,7 +316,8 @@ static int fast_record(strata_cursor *c, strata_store *s, span *sp, size_t i, ui
 		sp->ptr[i] = sp->body + r->off;
 		return 0;
 	}
-	read_rec rr = { sp->key, sp->keylen, sp->first + i, r->enc, r->off, r->len, r->size, r->sum, r->base, 0 };
+	const cursor_range *cr = &c->range[sp->range]; /* fixed at open: no lock needed */
+	read_rec rr = { cr->key, cr->keylen, sp->first + i, r->enc, r->off, r->len, r->size, r->sum, r->base, 0 };
 	if (r->enc == ENC_POOL) { /* no room in the arena: shared, or read alone */
 		if (sp->nheld * sizeof *sp->held >= sp->held_cap ||
 		    read_pool_share(s, &rr, sp->body + r->off, &sp->ptr[i], &sp->held[sp->nheld]) != 0)
@@ -362,7 +360,8 @@ static void decode_span(strata_cursor *c, strata_store *s, span *sp)
 		}
 		void *data;
 		size_t len;
-		int rc = strata_get(s, sp->key, sp->keylen, sp->first + i, &data, &len);
+		const cursor_range *cr = &c->range[sp->range];
+		int rc = strata_get(s, cr->key, cr->keylen, sp->first + i, &data, &len);
 		if (!rc && len != sp->rec[i].size) { /* the store changed under the plan */
 			strata_buf_free(data);
 			rc = err_set(STRATA_ECORRUPT, "record %llu changed size while read",
@@ -421,7 +420,7 @@ static void *worker_main(void *arg)
 int strata_cursor_open(strata_cursor **out, strata_store *s, const void *key, size_t keylen, uint64_t from,
 		       uint64_t count, unsigned prefetch)
 {
-	if (!key || keylen == 0) {
+	if (!out || !s || !key || keylen == 0) {
 		err_clear();
 		return err_set(STRATA_EINVAL, "strata_cursor_open needs a store and a key");
 	}
