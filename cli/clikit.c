@@ -11,10 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
-int fail(const char *fmt, ...)
+int fail(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
-	fputs("strata: ", stderr);
+	fprintf(stderr, "strata %s: ", cmd);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -145,18 +145,18 @@ void put_json_escaped(FILE *f, const void *p, size_t len)
 	}
 }
 
-int open_input(const char *path, int *fd)
+int open_input(const char *cmd, const char *path, int *fd)
 {
 	*fd = 0;
 	if (!strcmp(path, "-"))
 		return 0;
 	int f = open(path, O_RDONLY | O_CLOEXEC);
 	if (f < 0)
-		return fail("cannot open %s: %s", path, strerror(errno));
+		return fail(cmd, "cannot open %s: %s", path, strerror(errno));
 	struct stat st;
 	if (fstat(f, &st) != 0 || S_ISDIR(st.st_mode)) {
-		int rc = S_ISDIR(st.st_mode) ? fail("%s is a directory", path)
-					     : fail("cannot stat %s: %s", path, strerror(errno));
+		int rc = S_ISDIR(st.st_mode) ? fail(cmd, "%s is a directory", path)
+					     : fail(cmd, "cannot stat %s: %s", path, strerror(errno));
 		close(f);
 		return rc;
 	}

@@ -15,8 +15,8 @@
 /* Exit statuses: 0 success, 1 failure (error, damage found), 2 bad usage. */
 #define EXIT_USAGE 2
 
-/* Print "strata: <fmt>" to stderr; returns 1 (use: return fail(...)). */
-int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print "strata CMD: <fmt>" to stderr; returns 1 (use: return fail(...)). */
+int fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Print "strata CMD: <message of the last library error>"; returns 1. */
 int fail_lib(const char *cmd, int rc);
 /* Print a usage error and the hint to run --help; returns EXIT_USAGE. */
@@ -49,7 +49,7 @@ void put_json_escaped(FILE *f, const void *p, size_t len);
 
 /* Open a file to read ("-": *fd = 0, standard input), or say why not and
  * return 1 (a directory is refused). */
-int open_input(const char *path, int *fd);
+int open_input(const char *cmd, const char *path, int *fd);
 
 
 /* Seconds since an arbitrary start, monotonic. */

@@ -78,7 +78,7 @@ int cmd_rebuild(int argc, char **argv)
 {
 	store_opts *so = store_opts_new("rebuild");
 	if (!so)
-		return fail("out of memory");
+		return fail("rebuild", "out of memory");
 	strata_options o;
 	int done, rc = command_getopt(argc, argv, "", store_longopts(), store_opt, so, &done);
 	if (!rc && !done && argc - optind != 1)

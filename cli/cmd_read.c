@@ -55,16 +55,16 @@ int cmd_get(int argc, char **argv)
 	if ((rc = strata_record_count(s, ref, keylen, &count)) != 0)
 		rc = fail_lib("get", rc);
 	else if (count == 0)
-		rc = fail("get: no key '%.*s' in %s", (int)keylen, ref, argv[optind]);
+		rc = fail("get", "no key '%.*s' in %s", (int)keylen, ref, argv[optind]);
 	else if (n > count)
-		rc = fail("get: key '%.*s' has %" PRIu64 " records; there is no record %" PRIu64, (int)keylen, ref,
+		rc = fail("get", "key '%.*s' has %" PRIu64 " records; there is no record %" PRIu64, (int)keylen, ref,
 			  count, n);
 	if (n == 0)
 		n = count;
 	const char *what = go.out ? go.out : "standard output";
 	int fd = go.out ? -1 : STDOUT_FILENO; /* a file: once this made it */
 	if (!rc && go.out && (fd = open(go.out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0)
-		rc = fail("get: cannot create %s: %s", go.out, strerror(errno));
+		rc = fail("get", "cannot create %s: %s", go.out, strerror(errno));
 	/* A chunked record goes out chunk by chunk, each checked first; a
 	 * failure midway leaves no file behind, but standard output has had
 	 * a prefix of the record. */
@@ -72,7 +72,7 @@ int cmd_get(int argc, char **argv)
 	if (!rc && (rc = strata_get_fd(s, ref, keylen, n, fd, what, &size)) != 0)
 		rc = fail_lib("get", rc);
 	if (go.out && fd >= 0 && close(fd) != 0 && !rc)
-		rc = fail("get: cannot write %s: %s", go.out, strerror(errno));
+		rc = fail("get", "cannot write %s: %s", go.out, strerror(errno));
 	if (rc && go.out && fd >= 0)
 		unlink(go.out);
 	strata_read_cost cost;
@@ -132,7 +132,7 @@ static int cat_out(strata_cursor *c)
 				iov[n++] = (struct iovec){ (void *)v[i].data, v[i].len };
 		}
 		if (writev_all(STDOUT_FILENO, iov, n) != 0)
-			return fail("cat: cannot write standard output: %s", strerror(errno));
+			return fail("cat", "cannot write standard output: %s", strerror(errno));
 	}
 }
 
@@ -165,9 +165,9 @@ int cmd_cat(int argc, char **argv)
 		uint64_t total = 0;
 		rc = strata_record_count(s, keys[i], strlen(keys[i]), &total);
 		if (!rc && total == 0)
-			rc = fail("cat: no key '%s' in %s", keys[i], path);
+			rc = fail("cat", "no key '%s' in %s", keys[i], path);
 		else if (!rc && o.from > total)
-			rc = fail("cat: key '%s' has %" PRIu64 " records; there is no record %" PRIu64, keys[i], total,
+			rc = fail("cat", "key '%s' has %" PRIu64 " records; there is no record %" PRIu64, keys[i], total,
 				  o.from);
 		else if (rc)
 			rc = fail_lib("cat", rc);
@@ -176,7 +176,7 @@ int cmd_cat(int argc, char **argv)
 	 * first groups while this one's last records go out. */
 	strata_range *ranges = rc ? NULL : calloc((size_t)nkeys, sizeof *ranges);
 	if (!rc && !ranges)
-		rc = fail("out of memory");
+		rc = fail("cat", "out of memory");
 	for (int i = 0; !rc && i < nkeys; i++)
 		ranges[i] = (strata_range){ keys[i], strlen(keys[i]), o.from, o.count };
 	strata_cursor *c = NULL;
@@ -264,7 +264,7 @@ int cmd_log(int argc, char **argv)
 		rc = strata_record_count(s, key, strlen(key), &count);
 		if (!rc && count == 0) {
 			strata_close(s);
-			return fail("log: no key '%s' in %s", key, argv[optind]);
+			return fail("log", "no key '%s' in %s", key, argv[optind]);
 		}
 		printf("%8s  %8s  %12s  %12s  %-16s\n", "record", "unit", "size", "stored", "checksum");
 		if (!rc)

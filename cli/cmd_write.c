@@ -94,7 +94,7 @@ int store_opt(int opt, const char *arg, void *ctx)
 	if (opt == 'R') {
 		const char **r = realloc(io->rules, (io->nrules + 2) * sizeof *r);
 		if (!r)
-			return fail("out of memory");
+			return fail(io->cmd, "out of memory");
 		io->rules = r;
 		r[io->nrules++] = arg;
 		r[io->nrules] = NULL;
@@ -188,7 +188,7 @@ int cmd_init(int argc, char **argv)
 {
 	store_opts *so = store_opts_new("init");
 	if (!so)
-		return fail("out of memory");
+		return fail("init", "out of memory");
 	strata_options o;
 	int done, rc = command_getopt(argc, argv, "", store_longopts(), store_opt, so, &done);
 	if (!rc && !done && argc - optind != 1)
@@ -238,7 +238,7 @@ int cmd_put(int argc, char **argv)
 		return 1;
 	uint64_t n, unit;
 	int fd;
-	rc = open_input(file, &fd);
+	rc = open_input("put", file, &fd);
 	if (!rc) {
 		/* Read as it is stored: a large record is chunked on the way,
 		 * in bounded memory. */
@@ -334,7 +334,7 @@ static int load_stream(load_state *st, FILE *in, const char *name)
 {
 	load_parser p;
 	if (load_init(&p, in))
-		return fail("out of memory");
+		return fail("load", "out of memory");
 	int rc = 0;
 	for (;;) {
 		load_cmd c;
@@ -343,10 +343,10 @@ static int load_stream(load_state *st, FILE *in, const char *name)
 			/* the commits before the bad input stand, once durable */
 			if (st->units && (rc = strata_pipeline_wait(st->s, NULL)) != 0) {
 				rc = fail_lib("load", rc);
-				fail("load: %s: %s; the stream stopped there", name, p.err);
+				fail("load", "%s: %s; the stream stopped there", name, p.err);
 				break;
 			}
-			rc = fail("load: %s: %s; the unit in progress (%" PRIu64 " records) was discarded, "
+			rc = fail("load", "%s: %s; the unit in progress (%" PRIu64 " records) was discarded, "
 				  "the %" PRIu64 " units committed before it are kept", name, p.err, st->unit_records, st->units);
 			break;
 		}
@@ -401,7 +401,7 @@ int cmd_load(int argc, char **argv)
 	const char *file = npos == 2 ? argv[optind + 1] : "-";
 	FILE *in = stdin;
 	if (strcmp(file, "-") != 0 && !(in = fopen(file, "rbe")))
-		return fail("load: cannot open %s: %s", file, strerror(errno));
+		return fail("load", "cannot open %s: %s", file, strerror(errno));
 	if (open_store(&st.s, "load", argv[optind], STRATA_OPEN_WRITE)) {
 		if (in != stdin)
 			fclose(in);

@@ -550,7 +550,7 @@ t.check(r.out == bytes(big), "get of a chunked record to standard output: not th
 with open(out, "wb") as f:
     f.write(b"keep me")
 r = t.expect(1, "get", S, "copy/big copy.bin@2", "-o", out)
-t.eq(r.err, b"strata: get: key 'copy/big copy.bin' has 1 records; there is no record 2\n", "get of a missing record")
+t.eq(r.err, b"strata get: key 'copy/big copy.bin' has 1 records; there is no record 2\n", "get of a missing record")
 with open(out, "rb") as f:
     t.eq(f.read(), b"keep me", "get of a missing record -o FILE: FILE")
 

@@ -409,11 +409,11 @@ out_is "rebuilt the catalog of $T/s0: 0 units
 "
 expect 1 "$STRATA" get "$T/s0" k
 out_empty
-err_is "strata: get: no key 'k' in $T/s0
+err_is "strata get: no key 'k' in $T/s0
 "
 expect 1 "$STRATA" log "$T/s0" k
 out_empty
-err_is "strata: log: no key 'k' in $T/s0
+err_is "strata log: no key 'k' in $T/s0
 "
 
 # --------------------------------------------------------------- put/get
@@ -440,6 +440,15 @@ PY
 rand_bytes 7 3300000 "$D/multi"          # 3.3 MB, incompressible
 text_bytes 9 200000 "$D/text"
 
+# an input that cannot be read is refused, named after the command
+expect 1 "$STRATA" put "$S" k "$D"
+out_empty
+err_is "strata put: $D is a directory
+"
+expect 1 "$STRATA" put "$S" k "$D/none"
+out_empty
+err_is "strata put: cannot open $D/none: No such file or directory
+"
 expect 0 "$STRATA" put "$S" k "$D/k1"
 out_is "stored k@1 in unit 1
 "
@@ -540,7 +549,7 @@ err_is "read 0 bytes from packs in 1 group(s), decoded 0 bytes, returned 0 bytes
 # a failing get prints no read cost
 expect 1 "$STRATA" get "$S" k@9 --stats
 out_empty
-err_is "strata: get: key 'k' has 3 records; there is no record 9
+err_is "strata get: key 'k' has 3 records; there is no record 9
 "
 
 # records larger than the group cap of their store get a group of their own
@@ -557,11 +566,11 @@ out_is "checked 2 packs, 2 groups, 2 records ($(human $(($(stat -c %s "$D/text")
 # unknown key, out of range, bad record numbers
 expect 1 "$STRATA" get "$S" nokey
 out_empty
-err_is "strata: get: no key 'nokey' in $S
+err_is "strata get: no key 'nokey' in $S
 "
 expect 1 "$STRATA" get "$S" k@4
 out_empty
-err_is "strata: get: key 'k' has 3 records; there is no record 4
+err_is "strata get: key 'k' has 3 records; there is no record 4
 "
 expect 1 "$STRATA" get "$S" k@18446744073709551615
 out_empty
@@ -569,7 +578,7 @@ err_one_line
 err_has "there is no record 18446744073709551615"
 expect 1 "$STRATA" get "$S" nokey@1
 out_empty
-err_is "strata: get: no key 'nokey' in $S
+err_is "strata get: no key 'nokey' in $S
 "
 for ref in k@0 k@00 bin@0; do
 	expect 2 "$STRATA" get "$S" "$ref"
@@ -615,11 +624,11 @@ get_to "$S" 'k@0x' "$T/g"; same_file "$T/g" "$D/k0x" "get 'k@0x' (key k@0x)"
 # 'v@2' is record 2 of key 'v', which does not exist yet
 expect 1 "$STRATA" get "$S" 'v@2'
 out_empty
-err_is "strata: get: no key 'v' in $S
+err_is "strata get: no key 'v' in $S
 "
 expect 1 "$STRATA" get "$S" 'v@2@4'
 out_empty
-err_is "strata: get: key 'v@2' has 3 records; there is no record 4
+err_is "strata get: key 'v@2' has 3 records; there is no record 4
 "
 expect 0 "$STRATA" put "$S" v "$D/v1"
 expect 0 "$STRATA" put "$S" v "$D/v2"
@@ -676,11 +685,11 @@ out_empty
 err_has "'-1' is not a number"
 expect 1 "$STRATA" cat "$S" k --from 4
 out_empty
-err_is "strata: cat: key 'k' has 3 records; there is no record 4
+err_is "strata cat: key 'k' has 3 records; there is no record 4
 "
 expect 1 "$STRATA" cat "$S" nokey
 out_empty
-err_is "strata: cat: no key 'nokey' in $S
+err_is "strata cat: no key 'nokey' in $S
 "
 # several keys: one after the other, --from and --count applying to each
 cat "$D/k1" "$D/k2" "$D/k3" "$D/tab" "$D/k1" "$D/k2" "$D/k3" >"$T/kk"
@@ -695,11 +704,11 @@ same_file "$OUT" "$T/kk" "cat v k --from 2 --prefetch 1"
 # a wrong key anywhere: nothing is written
 expect 1 "$STRATA" cat "$S" k k nokey
 out_empty
-err_is "strata: cat: no key 'nokey' in $S
+err_is "strata cat: no key 'nokey' in $S
 "
 expect 1 "$STRATA" cat "$S" k v --from 3
 out_empty
-err_is "strata: cat: key 'v' has 2 records; there is no record 3
+err_is "strata cat: key 'v' has 2 records; there is no record 3
 "
 
 # ----------------------------------------------------------- ls/log/stats
@@ -801,7 +810,7 @@ out_is "  record      unit          size        stored  checksum
 "
 expect 1 "$STRATA" log "$S" nokey
 out_empty
-err_is "strata: log: no key 'nokey' in $S
+err_is "strata log: no key 'nokey' in $S
 "
 
 # the packs: the store has the default options, so automatic repack may

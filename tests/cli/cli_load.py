@@ -423,7 +423,7 @@ def broken(name, stream, offset, text_, in_progress, committed, via_stdin, model
     what = "%s (offset %d)" % (name, offset)
     t.check(r.rc == 1, lambda: "%s: exit %s, expected 1: %r" % (what, r.rc, r))
     t.eq(r.out, committed_lines(len(mbase.units) + 1, len(mbase.units) + committed), "%s: load -v stdout" % what)
-    want = re.compile(rb"^strata: load: " + re.escape(src) + rb": byte %d: .*" % offset + re.escape(text_.encode())
+    want = re.compile(rb"^strata load: " + re.escape(src) + rb": byte %d: .*" % offset + re.escape(text_.encode())
                       + rb".*; the unit in progress \(%d records\) was discarded, the %d units committed before it are kept\n$"
                       % (in_progress, committed), re.S)
     t.check(want.match(r.err) and r.err.count(b"\n") == 1,
