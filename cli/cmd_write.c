@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---------------------------------------------------------------- init */
@@ -263,6 +264,7 @@ int cmd_put(int argc, char **argv)
 typedef struct load_state {
 	strata_store *s;
 	int verbose;
+	int stats;                       /* --stats (and -v): the pipeline's figures */
 	uint64_t records, units, bytes;  /* committed + in progress */
 	uint64_t unit_records;           /* records of the unit in progress */
 	double start;
@@ -274,8 +276,9 @@ typedef struct load_state {
 static int load_opt(int opt, const char *arg, void *ctx)
 {
 	load_state *st = ctx;
-	if (opt == 'v') {
-		st->verbose = 1;
+	if (opt == 'v' || opt == 'S') {
+		st->verbose |= opt == 'v';
+		st->stats = 1;
 		return 0;
 	}
 	uint64_t v;
@@ -390,6 +393,7 @@ int cmd_load(int argc, char **argv)
 					    { "queue-mb", required_argument, NULL, 'q' },
 					    { "durable-mb", required_argument, NULL, 'm' },
 					    { "durable-sec", required_argument, NULL, 's' },
+					    { "stats", no_argument, NULL, 'S' },
 					    { 0, 0, 0, 0 } };
 	load_state st = { 0 };
 	int done, rc = command_getopt(argc, argv, "v", lo, load_opt, &st, &done);
@@ -419,6 +423,8 @@ int cmd_load(int argc, char **argv)
 	if (!rc)
 		rc = load_stream(&st, in, strcmp(file, "-") ? file : "standard input");
 	progress_done(&st.prog);
+	struct timespec reader = { 0 }; /* this thread: parsing, copying, putting */
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &reader);
 	strata_pipeline_stats ps;
 	strata_pipeline_stats_get(st.s, &ps);
 	strata_close(st.s);
@@ -429,11 +435,15 @@ int cmd_load(int argc, char **argv)
 		double dt = now_seconds() - st.start;
 		fprintf(stderr, "loaded %" PRIu64 " records (%s) in %" PRIu64 " units in %.2f s\n", st.records,
 			human_bytes(st.bytes, b, sizeof b), ps.workers ? ps.units_durable : st.units, dt);
-		if (ps.workers && st.verbose)
+		if (ps.workers && st.stats) {
 			fprintf(stderr, "pipeline: %d workers, %s in flight at most (cap %s), %" PRIu64
 				" puts waited for room, %" PRIu64 " units made durable\n", ps.workers,
 				human_bytes(ps.inflight_peak, b, sizeof b), human_bytes(ps.queue_bytes, b2, sizeof b2),
 				ps.blocked_puts, ps.units_durable);
+			fprintf(stderr, "cpu: %.3f s reading, %.3f s coding, %.3f s writing\n",
+				(double)reader.tv_sec + (double)reader.tv_nsec / 1e9, ps.coding_cpu_s,
+				ps.writing_cpu_s);
+		}
 	}
 	return rc;
 }

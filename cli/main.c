@@ -114,7 +114,7 @@ static const command COMMANDS[] = {
 	  "  --prefetch D  groups decoded ahead, 1..256 (default 4; at most\n"
 	  "                64 MiB of them wait at once)\n" },
 	{ "load", cmd_load, "add many records and units from a bulk stream",
-	  "usage: strata load STORE [FILE|-] [-v] [--threads N] [--queue-mb M] [--durable-mb M] [--durable-sec S]\n"
+	  "usage: strata load STORE [FILE|-] [-v] [--stats] [--threads N] [--queue-mb M] [--durable-mb M] [--durable-sec S]\n"
 	  "\n"
 	  "Read a load stream from FILE (or standard input) and store it. Format:\n"
 	  "\n"
@@ -138,7 +138,11 @@ static const command COMMANDS[] = {
 	  "\n"
 	  "  -v, --verbose      print 'committed unit N' on standard output as each\n"
 	  "                     unit of the stream becomes durable, and the\n"
-	  "                     pipeline's figures at the end\n"
+	  "                     pipeline's figures at the end (as --stats)\n"
+	  "  --stats            at the end, print the pipeline's figures to\n"
+	  "                     standard error: the most in flight, puts that\n"
+	  "                     waited, and the CPU seconds of the reading thread,\n"
+	  "                     the workers and the writer (where the time went)\n"
 	  "  --threads N        worker threads (default: one per core); 0 codes and\n"
 	  "                     writes on the reading thread, without a pipeline\n"
 	  "  --queue-mb M       most MiB of records in flight, with ~100 bytes of\n"

@@ -299,6 +299,10 @@ typedef struct strata_pipeline_stats {
 	uint64_t bases_ahead;      /* records coded against their hinted base
 				    * (an archive's changed chunks) ahead of
 				    * their turn, by a worker waiting for work */
+	double coding_cpu_s;       /* CPU seconds the coding threads used, all
+				    * together, since the pipeline started
+				    * (0 where the system cannot tell) */
+	double writing_cpu_s;      /* the same for the writer thread */
 } strata_pipeline_stats;
 
 int strata_pipeline_stats_get(strata_store *s, strata_pipeline_stats *out);

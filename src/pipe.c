@@ -906,13 +906,27 @@ int pipe_pending(pipe_t *p)
 	return pending;
 }
 
+/* CPU seconds thread t has used so far; 0 where the system cannot tell. */
+static double thread_cpu_s(pthread_t t)
+{
+	clockid_t id;
+	struct timespec ts;
+	if (pthread_getcpuclockid(t, &id) || clock_gettime(id, &ts))
+		return 0;
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 void pipe_stats(pipe_t *p, strata_pipeline_stats *out)
 {
 	pthread_mutex_lock(&p->mu);
 	*out = (strata_pipeline_stats){ p->nworkers, p->o.queue_bytes, p->inflight, p->peak, p->blocked,
 					p->groups_written, p->units_durable, p->last_durable,
-					p->bases_ahead };
+					p->bases_ahead, 0, 0 };
 	pthread_mutex_unlock(&p->mu);
+	/* The threads run until pipe_stop, which the caller does not race. */
+	for (int i = 0; i < p->nworkers; i++)
+		out->coding_cpu_s += thread_cpu_s(p->workers[i].thread);
+	out->writing_cpu_s = thread_cpu_s(p->writer);
 }
 
 static void pipe_free(pipe_t *p)

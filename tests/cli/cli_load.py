@@ -106,11 +106,12 @@ def check_store(store, model, what, every=True):
 
 SUMMARY = re.compile(rb"^loaded (\d+) records \(([^)]*)\) in (\d+) units in \d+\.\d\d s\n"
                      rb"(pipeline: (\d+) workers, .* in flight at most \(cap 256\.0 MiB\), \d+ puts waited for room, "
-                     rb"(\d+) units made durable\n)?$")
+                     rb"(\d+) units made durable\n"
+                     rb"cpu: \d+\.\d{3} s reading, \d+\.\d{3} s coding, \d+\.\d{3} s writing\n)?$")
 
 
 def check_summary(r, records, raw, units, what):
-    """The summary line; with -v, the pipeline's line after it."""
+    """The summary line; with -v, the pipeline's lines after it."""
     m = SUMMARY.match(r.err)
     if t.check(m, lambda: "%s: summary line on stderr: %r" % (what, r)):
         t.eq((int(m.group(1)), m.group(2).decode(), int(m.group(3))), (records, human(raw), units),
@@ -189,6 +190,22 @@ for what, s in [("an empty stream", b""), ("a comment-only stream", b"# nothing\
     t.eq(r.out, b"", "%s: stdout" % what)
     check_summary(r, 0, 0, 0, what)
 check_store(S, m, "after the second loads")
+
+t.section("load --stats")
+# 16 MiB that do not compress: the workers and the writer surely spend
+# a measurable millisecond, and the reading thread's share is printed too
+ST = os.path.join(D, "stats")
+t.must("init", ST)
+blob = random.Random(5).randbytes(16 << 20)
+r = t.expect(0, "load", ST, "-", "--stats", "--threads", "2", input=put(b"k", blob) + b"commit\n")
+t.eq(r.out, b"", "load --stats: stdout (no 'committed unit' lines: that is -v)")
+check_summary(r, 1, len(blob), 1, "load --stats")
+cpu = re.search(rb"^pipeline: 2 workers, .*\ncpu: (\d+\.\d{3}) s reading, (\d+\.\d{3}) s coding, "
+                rb"(\d+\.\d{3}) s writing\n$", r.err, re.M)
+if t.check(cpu, lambda: "load --stats: no pipeline and cpu lines: %r" % r.err):
+    t.check(float(cpu.group(2)) > 0 and float(cpu.group(3)) > 0,
+            lambda: "load --stats: 16 MiB coded and written in no CPU time: %r" % r.err)
+t.check_record(ST, b"k", 1, blob, "load --stats: ")
 
 # --durable-mb: a stream of exactly two durable points' worth makes two
 # units, not a third, empty one at its end

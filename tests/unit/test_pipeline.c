@@ -33,6 +33,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static strata_store *create(const char *dir, uint64_t group_cap, const strata_pipeline_options *po)
@@ -235,6 +236,14 @@ static void test_back_pressure(void **state)
 	assert_true(ps.inflight_peak >= most);
 	assert_int_equal(ps.queue_bytes, cap);
 	assert_int_equal(strata_commit(s, NULL, NULL), 0);
+	/* The worker compressed and the writer wrote 18.75 MiB: both took
+	 * CPU time, which together is part of the process's. */
+	assert_int_equal(strata_pipeline_stats_get(s, &ps), 0);
+	struct timespec proc;
+	assert_int_equal(clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &proc), 0);
+	assert_true(ps.coding_cpu_s > 0);
+	assert_true(ps.writing_cpu_s > 0);
+	assert_true(ps.coding_cpu_s + ps.writing_cpu_s <= (double)proc.tv_sec + (double)proc.tv_nsec / 1e9);
 	assert_int_equal(count(s, "k"), nrec);
 	for (int i = 1; i <= nrec; i += 37) {
 		void *out;
