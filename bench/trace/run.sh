@@ -92,6 +92,10 @@ select_strata smoke_strata "a tiny load"
 
 has_threads=0
 "$STRATA" load --help 2>&1 | grep -- '--threads' >/dev/null && has_threads=1
+# --stats: each load also says how much CPU its reading thread, its workers
+# and its writer used (the bound on what more threads can gain)
+has_stats=0
+"$STRATA" load --help 2>&1 | grep -- '--stats' >/dev/null && has_stats=1
 # putbench uses the pipeline API when the header and the library have it.
 pipeline_flag=()
 if grep -q 'strata_pipeline_options' "$src/include/strata.h" &&
@@ -234,13 +238,21 @@ run_strata() { # CODEC THREADS
 	fi
 	if [ "$has_threads" = 1 ]; then
 		s_load=(--threads "$t" --queue-mb "$QUEUE_MB")
+		[ "$has_stats" = 0 ] || s_load+=(--stats)
 		row="$row, $t thread$([ "$t" = 1 ] || echo s)"
 	else
 		s_load=()
 		row="$row, load without --threads"
 	fi
 	put "$row" id "strata:$codec:$t"
+	local logged=0
+	[ ! -f "$W/strata-load.log" ] || logged=$(wc -l <"$W/strata-load.log")
 	measure "$row" wall s_ingest
+	# each run's "cpu: R s reading, C s coding, W s writing", as lists
+	if [ "$has_stats" = 1 ]; then
+		put "$row" cpu "$(tail -n +$((logged + 1)) "$W/strata-load.log" |
+			awk '/^cpu: /{printf "%s%s %s %s", n++ ? ";" : "", $2, $5, $8}')"
+	fi
 	put "$row" stored "$(tree_bytes "$S")"
 	packs=$(tree_bytes "$S/packs")
 	put "$row" packs "$packs"
@@ -268,6 +280,7 @@ put _info desc "$desc"
 put _info queue_mb "$QUEUE_MB"
 put _info threads "$THREADS"
 put _info has_threads "$has_threads"
+put _info cores "$(nproc)"
 
 log "strata ($strata_desc)"
 for codec in $CODECS; do

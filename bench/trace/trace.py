@@ -41,6 +41,7 @@ import os
 import re
 import struct
 import sys
+from statistics import median
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 from benchlib import human_bytes, human_ns, load_results, render, run_main  # noqa: E402  (bench/benchlib.py)
@@ -357,7 +358,8 @@ def cmd_report(results, md=None):
     desc, queue_mb, threads, has_threads, pair_threads; rows "_put N":
     putbench's output with N workers; rows "_pair N": turn N of the head to
     head (strata_load_ns, zstd_ns, strata_replay_ns, zstd_d_ns); every other row is a line of the main table (id, wall_s,
-    wall_runs, rss_kb, stored, packs, replay_s, replay_runs, note)."""
+    wall_runs, rss_kb, stored, packs, replay_s, replay_runs, note, cpu: each
+    run's "reading coding writing" CPU seconds, runs separated by ";")."""
     order, data = load_results(results)
     info = data.get("_info", {})
     raw = float(info.get("raw", 0))
@@ -367,9 +369,14 @@ def cmd_report(results, md=None):
     def runs(n):
         return "" if not n else " (1 run)" if n == "1" else f" (median of {n})"
 
+    def cpu(d):
+        """Median CPU seconds (reading, coding, writing) over a row's runs."""
+        rs = [[float(x) for x in r.split()] for r in d.get("cpu", "").split(";") if r.strip()]
+        return tuple(median([r[i] for r in rs]) for i in range(3)) if rs else None
+
     # the main table
     head = ["codec", "wall", "MB/s", "stored", "ratio", "ratio, packs only",
-            "replay", "replay MB/s", "peak RSS"]
+            "replay", "replay MB/s", "peak RSS", "CPU s: read / code / write"]
     rows, notes = [], []
     for row in order:
         if row.startswith("_"):
@@ -385,7 +392,8 @@ def cmd_report(results, md=None):
             f"{raw / float(packs):.2f}" if packs else "",
             f"{float(rep):.2f} s{runs(d.get('replay_runs'))}" if rep else "n/a",
             f"{raw / 1e6 / float(rep):.0f}" if rep and float(rep) > 0 else "n/a",
-            human_bytes(float(d["rss_kb"]) * 1024) if d.get("rss_kb") else "n/a"])
+            human_bytes(float(d["rss_kb"]) * 1024) if d.get("rss_kb") else "n/a",
+            " / ".join(f"{x:.2f}" for x in cpu(d)) if cpu(d) else ""])
         if d.get("note"):
             notes.append(f"{row}: {d['note']}")
     t1, m1 = render(head, rows, right=set(range(1, len(head))))
@@ -461,6 +469,18 @@ def cmd_report(results, md=None):
     if info.get("has_threads") == "1" and st1 is not st:
         ratio_line(f"speed-up of strata load, {top_t} vs {lo_t} threads (trace profile)",
                    float(st1["wall_s"]) if st1 else None, float(st["wall_s"]) if st else None, 1.7)
+        c1, cores = cpu(st1) if st1 else None, int(info.get("cores", 0))
+        if c1 and cores and st1.get("wall_s"):
+            # The same work with more workers takes at least the CPU of all
+            # threads spread over the cores, and no less than the reading
+            # or the writing thread alone, nor a worker's share of coding.
+            r, c, w = c1
+            n, wall1 = int(top_t), float(st1["wall_s"])
+            least = max((r + c + w) / cores, r, w, c / n)
+            tl.append(f"bound on that speed-up from the CPU of the {lo_t}-thread loads (medians: reading {r:.2f} s, "
+                      f"coding {c:.2f} s, writing {w:.2f} s): the same CPU with {n} workers on {cores} cores "
+                      f"takes at least {least:.2f} s against the {wall1:.2f} s measured, at most "
+                      f"{wall1 / least:.2f}x faster")
     else:
         tl.append("speed-up of strata load with 2 threads: n/a (this strata load has no --threads)")
     if pipeline and lo_t in puts and top_t in puts and lo_t != top_t:
