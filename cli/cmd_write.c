@@ -443,6 +443,9 @@ int cmd_load(int argc, char **argv)
 			fprintf(stderr, "cpu: %.3f s reading, %.3f s coding, %.3f s writing\n",
 				(double)reader.tv_sec + (double)reader.tv_nsec / 1e9, ps.coding_cpu_s,
 				ps.writing_cpu_s);
+		} else if (st.stats && st.po.workers < 0) {
+			fprintf(stderr, "pipeline: none (--threads 0)\ncpu: %.3f s reading, coding and writing\n",
+				(double)reader.tv_sec + (double)reader.tv_nsec / 1e9);
 		}
 	}
 	return rc;

@@ -206,6 +206,11 @@ if t.check(cpu, lambda: "load --stats: no pipeline and cpu lines: %r" % r.err):
     t.check(float(cpu.group(2)) > 0 and float(cpu.group(3)) > 0,
             lambda: "load --stats: 16 MiB coded and written in no CPU time: %r" % r.err)
 t.check_record(ST, b"k", 1, blob, "load --stats: ")
+# without a pipeline, the one thread's CPU
+r = t.expect(0, "load", ST, "-", "--stats", "--threads", "0", input=put(b"k", blob[:1 << 20]) + b"commit\n")
+cpu = re.search(rb"^pipeline: none \(--threads 0\)\ncpu: (\d+\.\d{3}) s reading, coding and writing\n$", r.err, re.M)
+t.check(cpu and float(cpu.group(1)) > 0, lambda: "load --stats --threads 0: %r" % r.err)
+t.check_record(ST, b"k", 2, blob[:1 << 20], "load --stats --threads 0: ")
 
 # --durable-mb: a stream of exactly two durable points' worth makes two
 # units, not a third, empty one at its end
