@@ -172,7 +172,9 @@ static const command COMMANDS[] = {
 	  "raw/stored, and the distribution (median, p99, max) of read cost over all\n"
 	  "records: compressed bytes a get reads per byte it returns (at most; a get\n"
 	  "of a large group may stop a little short of its bound). A record stored\n"
-	  "in chunks counts as its chunks.\n"
+	  "in chunks counts as its chunks; a repeat stored as a reference to a\n"
+	  "pooled record counts the reference only (the pooled record counts\n"
+	  "as a record of its own).\n"
 	  "\n"
 	  "  --json  print one JSON object instead of text\n" },
 	{ "verify", cmd_verify, "check every checksum of every record",

@@ -493,7 +493,11 @@ typedef struct strata_stats {
 	 * as 4 KiB; a chunked record counts as its chunks (records of the chunk
 	 * key), not as its list. Computed from the catalog: each record's bound is the
 	 * group prefix that decodes past its end; a get reads at most that and
-	 * may stop short of it when the prefix spans several reads. */
+	 * may stop short of it when the prefix spans several reads. A reference
+	 * to a pooled record (a repeat, see strata_options.dedup_above) counts
+	 * its own prefix only: which pooled record it names is written inside
+	 * its group, where the catalog does not look; the pooled record's own
+	 * read cost is counted as the pool key's record. */
 	double read_cost_median;
 	double read_cost_p99;
 	double read_cost_max;
