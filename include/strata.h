@@ -300,8 +300,9 @@ typedef struct strata_pipeline_stats {
 				    * (an archive's changed chunks) ahead of
 				    * their turn, by a worker waiting for work */
 	double coding_cpu_s;       /* CPU seconds the coding threads used, all
-				    * together, since the pipeline started
-				    * (0 where the system cannot tell) */
+				    * together, since the pipeline started, as
+				    * of the last item each finished (0 where
+				    * the system cannot tell) */
 	double writing_cpu_s;      /* the same for the writer thread */
 } strata_pipeline_stats;
 

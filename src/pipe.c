@@ -148,6 +148,7 @@ typedef struct worker {
 	strata_store *rh;     /* read-only handle for base records, or NULL */
 	unitw *u;
 	int u_bases;          /* u was made with rh: it may take base deltas */
+	double cpu_s;         /* its CPU seconds after its last item (under mu) */
 } worker;
 
 struct pipe {
@@ -184,6 +185,7 @@ struct pipe {
 	int nworkers;
 	pthread_t writer;
 	int writer_started;
+	double writer_cpu_s;      /* its CPU seconds after its last item */
 	/* the writer thread's own */
 	catalog *wcat;
 	pack_writer *pw;          /* the unit being written, or NULL */
@@ -526,6 +528,16 @@ static void code_batch(worker *wk, work *w)
 	}
 }
 
+/* CPU seconds the calling thread has used; 0 where the system cannot
+ * tell. A system call: once per item, not per record. */
+static double own_cpu_s(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts))
+		return 0;
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void *worker_main(void *arg)
 {
 	worker *wk = arg;
@@ -539,6 +551,7 @@ static void *worker_main(void *arg)
 			break;
 		if (!w) {
 			run_fetch(wk);
+			wk->cpu_s = own_cpu_s();
 			continue;
 		}
 		p->ready = w->next_ready;
@@ -546,7 +559,9 @@ static void *worker_main(void *arg)
 			p->ready_tail = &p->ready;
 		pthread_mutex_unlock(&p->mu);
 		code_batch(wk, w);
+		double cpu = own_cpu_s();
 		pthread_mutex_lock(&p->mu);
+		wk->cpu_s = cpu;
 		w->done = 1;
 		pthread_cond_signal(&p->done_cv);
 	}
@@ -667,7 +682,9 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&p->mu);
 		size_t groups = w->piece ? pack_writer_footer(w->piece)->ngroups : 0;
 		writer_process(p, w);
+		double cpu = own_cpu_s();
 		pthread_mutex_lock(&p->mu);
+		p->writer_cpu_s = cpu;
 		p->processed_seq = w->seq;
 		p->inflight -= w->bytes;
 		p->groups_written += groups;
@@ -906,27 +923,15 @@ int pipe_pending(pipe_t *p)
 	return pending;
 }
 
-/* CPU seconds thread t has used so far; 0 where the system cannot tell. */
-static double thread_cpu_s(pthread_t t)
-{
-	clockid_t id;
-	struct timespec ts;
-	if (pthread_getcpuclockid(t, &id) || clock_gettime(id, &ts))
-		return 0;
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 void pipe_stats(pipe_t *p, strata_pipeline_stats *out)
 {
 	pthread_mutex_lock(&p->mu);
 	*out = (strata_pipeline_stats){ p->nworkers, p->o.queue_bytes, p->inflight, p->peak, p->blocked,
 					p->groups_written, p->units_durable, p->last_durable,
-					p->bases_ahead, 0, 0 };
-	pthread_mutex_unlock(&p->mu);
-	/* The threads run until pipe_stop, which the caller does not race. */
+					p->bases_ahead, 0, p->writer_cpu_s };
 	for (int i = 0; i < p->nworkers; i++)
-		out->coding_cpu_s += thread_cpu_s(p->workers[i].thread);
-	out->writing_cpu_s = thread_cpu_s(p->writer);
+		out->coding_cpu_s += p->workers[i].cpu_s;
+	pthread_mutex_unlock(&p->mu);
 }
 
 static void pipe_free(pipe_t *p)
