@@ -423,8 +423,9 @@ int cmd_load(int argc, char **argv)
 	if (!rc)
 		rc = load_stream(&st, in, strcmp(file, "-") ? file : "standard input");
 	progress_done(&st.prog);
-	struct timespec reader = { 0 }; /* this thread: parsing, copying, putting */
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &reader);
+	struct timespec ts = { 0 };
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	double reader_s = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9; /* parsing, copying, putting */
 	strata_pipeline_stats ps;
 	strata_pipeline_stats_get(st.s, &ps);
 	strata_close(st.s);
@@ -440,12 +441,11 @@ int cmd_load(int argc, char **argv)
 				" puts waited for room, %" PRIu64 " units made durable\n", ps.workers,
 				human_bytes(ps.inflight_peak, b, sizeof b), human_bytes(ps.queue_bytes, b2, sizeof b2),
 				ps.blocked_puts, ps.units_durable);
-			fprintf(stderr, "cpu: %.3f s reading, %.3f s coding, %.3f s writing\n",
-				(double)reader.tv_sec + (double)reader.tv_nsec / 1e9, ps.coding_cpu_s,
-				ps.writing_cpu_s);
+			fprintf(stderr, "cpu: %.3f s reading, %.3f s coding, %.3f s writing\n", reader_s,
+				ps.coding_cpu_s, ps.writing_cpu_s);
 		} else if (st.stats && st.po.workers < 0) {
 			fprintf(stderr, "pipeline: none (--threads 0)\ncpu: %.3f s reading, coding and writing\n",
-				(double)reader.tv_sec + (double)reader.tv_nsec / 1e9);
+				reader_s);
 		}
 	}
 	return rc;

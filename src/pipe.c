@@ -185,7 +185,7 @@ struct pipe {
 	int nworkers;
 	pthread_t writer;
 	int writer_started;
-	double writer_cpu_s;      /* its CPU seconds after its last item */
+	double writer_cpu_s;      /* its CPU seconds after its last item (under mu) */
 	/* the writer thread's own */
 	catalog *wcat;
 	pack_writer *pw;          /* the unit being written, or NULL */
