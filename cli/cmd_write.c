@@ -446,6 +446,8 @@ int cmd_load(int argc, char **argv)
 		} else if (st.stats && st.po.workers < 0) {
 			fprintf(stderr, "pipeline: none (--threads 0)\ncpu: %.3f s reading, coding and writing\n",
 				reader_s);
+		} else if (st.stats) {
+			fprintf(stderr, "pipeline: not started (nothing was put)\n");
 		}
 	}
 	return rc;

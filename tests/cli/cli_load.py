@@ -107,7 +107,8 @@ def check_store(store, model, what, every=True):
 SUMMARY = re.compile(rb"^loaded (\d+) records \(([^)]*)\) in (\d+) units in \d+\.\d\d s\n"
                      rb"(pipeline: (\d+) workers, .* in flight at most \(cap 256\.0 MiB\), \d+ puts waited for room, "
                      rb"(\d+) units made durable\n"
-                     rb"cpu: \d+\.\d{3} s reading, \d+\.\d{3} s coding, \d+\.\d{3} s writing\n)?$")
+                     rb"cpu: \d+\.\d{3} s reading, \d+\.\d{3} s coding, \d+\.\d{3} s writing\n"
+                     rb"|pipeline: not started \(nothing was put\)\n)?$")
 
 
 def check_summary(r, records, raw, units, what):
@@ -116,8 +117,10 @@ def check_summary(r, records, raw, units, what):
     if t.check(m, lambda: "%s: summary line on stderr: %r" % (what, r)):
         t.eq((int(m.group(1)), m.group(2).decode(), int(m.group(3))), (records, human(raw), units),
              "%s: summary (records, bytes, units)" % what)
-        if m.group(4):
+        if m.group(5):
             t.eq((int(m.group(5)) >= 1, int(m.group(6))), (True, units), "%s: pipeline workers, units durable" % what)
+        elif m.group(4):
+            t.eq(records, 0, "%s: 'pipeline: not started' only when nothing was put" % what)
 
 
 def committed_lines(first, last):
@@ -189,6 +192,7 @@ for what, s in [("an empty stream", b""), ("a comment-only stream", b"# nothing\
     r = t.expect(0, "load", S, "-v", input=s)
     t.eq(r.out, b"", "%s: stdout" % what)
     check_summary(r, 0, 0, 0, what)
+    t.check(r.err.endswith(b"\npipeline: not started (nothing was put)\n"), lambda: "%s: -v: %r" % (what, r.err))
 check_store(S, m, "after the second loads")
 
 t.section("load --stats")
