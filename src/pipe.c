@@ -24,7 +24,13 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#define PIPE_QUEUE_DEFAULT (256ull << 20)
+/* The default queue: room for a group being filled, one per worker of a
+ * 2-core machine and one being written, and no less than 64 MiB. More
+ * costs time where fresh memory is dear (bench/README: 256 MiB loaded
+ * bench/trace a fifth slower than 64 MiB) and buys nothing once the
+ * workers are busy. */
+#define PIPE_QUEUE_GROUPS 4
+#define PIPE_QUEUE_MIN (64ull << 20)
 #define MSG_MAX 512
 
 typedef struct pkey pkey;
@@ -986,7 +992,9 @@ int pipe_start(pipe_t **out, strata_store *s, const strata_pipeline_options *o)
 		p->o.workers = n > 0 ? (n > 64 ? 64 : (int)n) : 1;
 	}
 	if (!p->o.queue_bytes)
-		p->o.queue_bytes = PIPE_QUEUE_DEFAULT;
+		p->o.queue_bytes = s->opts.group_cap * PIPE_QUEUE_GROUPS > PIPE_QUEUE_MIN
+					   ? s->opts.group_cap * PIPE_QUEUE_GROUPS
+					   : PIPE_QUEUE_MIN;
 	p->base_deltas = s->opts.chain_max > 1;
 	p->touched_tail = &p->touched;
 	p->ready_tail = &p->ready;
