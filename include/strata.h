@@ -255,9 +255,8 @@ typedef struct strata_pipeline_options {
 	int workers;            /* coding threads: 0 = one per core; -1 = no
 				 * pipeline (put codes and writes on the
 				 * caller's thread, as before) */
-	uint64_t queue_bytes;   /* most bytes in flight; 0 = 4 group caps,
-				 * at least 64 MiB (256 MiB under the
-				 * archive profile's 64 MiB groups) */
+	uint64_t queue_bytes;   /* most bytes in flight; 0 = a group cap per
+				 * worker and two more, within 64..256 MiB */
 	uint64_t durable_bytes; /* commit a unit labelled "auto" on its own
 				 * (strata_commit_async) once this many bytes
 				 * were put since the last commit; 0 = never */

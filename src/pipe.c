@@ -24,13 +24,12 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-/* The default queue: room for a group being filled, one per worker of a
- * 2-core machine and one being written, and no less than 64 MiB. More
- * costs time where fresh memory is dear (bench/README: 256 MiB loaded
- * bench/trace a fifth slower than 64 MiB) and buys nothing once the
- * workers are busy. */
-#define PIPE_QUEUE_GROUPS 4
+/* The default queue: a group for each worker, one being filled and one
+ * being written, within 64..256 MiB. More costs time where fresh memory is
+ * dear (bench/README: 256 MiB loaded bench/trace a fifth slower than 64
+ * MiB on 2 cores) and buys nothing once every worker has a group. */
 #define PIPE_QUEUE_MIN (64ull << 20)
+#define PIPE_QUEUE_MAX (256ull << 20)
 #define MSG_MAX 512
 
 typedef struct pkey pkey;
@@ -991,10 +990,10 @@ int pipe_start(pipe_t **out, strata_store *s, const strata_pipeline_options *o)
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		p->o.workers = n > 0 ? (n > 64 ? 64 : (int)n) : 1;
 	}
-	if (!p->o.queue_bytes)
-		p->o.queue_bytes = s->opts.group_cap * PIPE_QUEUE_GROUPS > PIPE_QUEUE_MIN
-					   ? s->opts.group_cap * PIPE_QUEUE_GROUPS
-					   : PIPE_QUEUE_MIN;
+	if (!p->o.queue_bytes) {
+		uint64_t q = s->opts.group_cap * (uint64_t)(p->o.workers + 2);
+		p->o.queue_bytes = q < PIPE_QUEUE_MIN ? PIPE_QUEUE_MIN : q > PIPE_QUEUE_MAX ? PIPE_QUEUE_MAX : q;
+	}
 	p->base_deltas = s->opts.chain_max > 1;
 	p->touched_tail = &p->touched;
 	p->ready_tail = &p->ready;

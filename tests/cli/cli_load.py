@@ -105,7 +105,7 @@ def check_store(store, model, what, every=True):
 
 
 SUMMARY = re.compile(rb"^loaded (\d+) records \(([^)]*)\) in (\d+) units in \d+\.\d\d s\n"
-                     rb"(pipeline: (\d+) workers, .* in flight at most \(cap 64\.0 MiB\), \d+ puts waited for room, "
+                     rb"(pipeline: (\d+) workers, .* in flight at most \(cap [\d.]+ MiB\), \d+ puts waited for room, "
                      rb"(\d+) units made durable\n"
                      rb"cpu: \d+\.\d{3} s reading, \d+\.\d{3} s coding, \d+\.\d{3} s writing\n"
                      rb"|pipeline: not started \(nothing was put\)\n)?$")
@@ -210,11 +210,18 @@ if t.check(cpu, lambda: "load --stats: no pipeline and cpu lines: %r" % r.err):
     t.check(float(cpu.group(2)) > 0 and float(cpu.group(3)) > 0,
             lambda: "load --stats: 16 MiB coded and written in no CPU time: %r" % r.err)
 t.check_record(ST, b"k", 1, blob, "load --stats: ")
-# the default queue: four group caps, at least 64 MiB; --queue-mb wins
-for i, (what, init_args, load_args, cap) in enumerate([("archive profile (64 MiB groups)", ["--profile", "archive"], [], b"256.0"),
-                                                     ("--group-cap 32M", ["--group-cap", str(32 << 20)], [], b"128.0"),
-                                                     ("trace profile (4 MiB groups)", ["--profile", "trace"], [], b"64.0"),
-                                                     ("--queue-mb 8", [], ["--queue-mb", "8"], b"8.0")]):
+# the default queue: a group cap per worker and two more, within
+# 64..256 MiB; --queue-mb wins
+T2 = ["--threads", "2"]
+for i, (what, init_args, load_args, cap) in enumerate([
+        ("archive profile (64 MiB groups), 2 workers", ["--profile", "archive"], T2, b"256.0"),
+        ("--group-cap 32M, 2 workers", ["--group-cap", str(32 << 20)], T2, b"128.0"),
+        ("--group-cap 32M, 1 worker", ["--group-cap", str(32 << 20)], ["--threads", "1"], b"96.0"),
+        ("default (16 MiB groups), 6 workers", [], ["--threads", "6"], b"128.0"),
+        ("default (16 MiB groups), 2 workers", [], T2, b"64.0"),
+        ("default (16 MiB groups), 64 workers", [], ["--threads", "64"], b"256.0"),
+        ("trace profile (4 MiB groups), 2 workers", ["--profile", "trace"], T2, b"64.0"),
+        ("--queue-mb 8", [], ["--queue-mb", "8"], b"8.0")]):
     Q = os.path.join(D, "queue%d" % i)
     t.must("init", Q, *init_args)
     r = t.expect(0, "load", Q, "-", "--stats", *load_args, input=put(b"k", b"one record") + b"commit\n")

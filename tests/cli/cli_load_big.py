@@ -146,7 +146,7 @@ t.check(r.out == b"".join(b"committed unit %d\n" % u for u in range(1, NUNITS + 
         lambda: "load -v stdout is not 'committed unit 1..%d' (%d lines, last %r)"
         % (NUNITS, r.out.count(b"\n"), r.out[-40:]))
 m = re.match(rb"^loaded (\d+) records \(([^)]*)\) in (\d+) units in [\d.]+ s\n"
-             rb"pipeline: \d+ workers, .* \(cap 64\.0 MiB\), \d+ puts waited for room, (\d+) units made durable\n"
+             rb"pipeline: \d+ workers, .* \(cap [\d.]+ MiB\), \d+ puts waited for room, (\d+) units made durable\n"
              rb"cpu: [\d.]+ s reading, [\d.]+ s coding, [\d.]+ s writing\n$", r.err)
 t.check(m and (int(m.group(1)), m.group(2).decode(), int(m.group(3)), int(m.group(4))) ==
         (NRECORDS, human(raw_total), NUNITS, NUNITS), lambda: "load summary: %r" % r.err)
