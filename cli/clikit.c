@@ -164,11 +164,21 @@ int open_input(const char *cmd, const char *path, int *fd)
 	return 0;
 }
 
+static double clock_seconds(clockid_t id)
+{
+	struct timespec ts = { 0 };
+	clock_gettime(id, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 double now_seconds(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return clock_seconds(CLOCK_MONOTONIC);
+}
+
+double thread_cpu_seconds(void)
+{
+	return clock_seconds(CLOCK_THREAD_CPUTIME_ID);
 }
 
 void progress_init(progress *p)

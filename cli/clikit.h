@@ -54,6 +54,8 @@ int open_input(const char *cmd, const char *path, int *fd);
 
 /* Seconds since an arbitrary start, monotonic. */
 double now_seconds(void);
+/* CPU seconds the calling thread has used. */
+double thread_cpu_seconds(void);
 
 /* A progress line on stderr, redrawn at most every 0.25 s, only when stderr
  * is a terminal. */

@@ -9,7 +9,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 /* ---------------------------------------------------------------- init */
@@ -423,9 +422,7 @@ int cmd_load(int argc, char **argv)
 	if (!rc)
 		rc = load_stream(&st, in, strcmp(file, "-") ? file : "standard input");
 	progress_done(&st.prog);
-	struct timespec ts = { 0 };
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	double reader_s = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9; /* parsing, copying, putting */
+	double reader_s = thread_cpu_seconds(); /* parsing, copying, putting */
 	strata_pipeline_stats ps;
 	strata_pipeline_stats_get(st.s, &ps);
 	strata_close(st.s);

@@ -470,6 +470,16 @@ static int fetch_ready(const pipe_t *p)
 	return p->fq && p->fetch_held < FETCH_HELD_MAX;
 }
 
+/* CPU seconds the calling thread has used; 0 where the system cannot
+ * tell. A system call: once per item, not per record. */
+static double own_cpu_s(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts))
+		return 0;
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* Do a queued fetch, if there is one and room to hold its result. Under
  * mu, released while coding; wk is between items. */
 static void run_fetch(worker *wk)
@@ -491,7 +501,9 @@ static void run_fetch(worker *wk)
 			err_clear(); /* the record's worker meets it again */
 		if (wk->u && wk->u_bases)
 			unitw_fetch_base(wk->u, f->key, f->keylen, &f->r->hint, f->r->data, f->r->len, &got);
+		double cpu = own_cpu_s();
 		pthread_mutex_lock(&p->mu);
+		wk->cpu_s = cpu;
 		f->got = got;
 		f->state = F_DONE;
 		p->fetch_held += got.p != NULL;
@@ -533,16 +545,6 @@ static void code_batch(worker *wk, work *w)
 	}
 }
 
-/* CPU seconds the calling thread has used; 0 where the system cannot
- * tell. A system call: once per item, not per record. */
-static double own_cpu_s(void)
-{
-	struct timespec ts;
-	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts))
-		return 0;
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void *worker_main(void *arg)
 {
 	worker *wk = arg;
@@ -556,7 +558,6 @@ static void *worker_main(void *arg)
 			break;
 		if (!w) {
 			run_fetch(wk);
-			wk->cpu_s = own_cpu_s();
 			continue;
 		}
 		p->ready = w->next_ready;

@@ -393,7 +393,7 @@ def cmd_report(results, md=None):
             f"{float(rep):.2f} s{runs(d.get('replay_runs'))}" if rep else "n/a",
             f"{raw / 1e6 / float(rep):.0f}" if rep and float(rep) > 0 else "n/a",
             human_bytes(float(d["rss_kb"]) * 1024) if d.get("rss_kb") else "n/a",
-            " / ".join(f"{x:.2f}" for x in cpu(d)) if cpu(d) else ""])
+            " / ".join(f"{x:.2f}" for x in (cpu(d) or ()))])
         if d.get("note"):
             notes.append(f"{row}: {d['note']}")
     t1, m1 = render(head, rows, right=set(range(1, len(head))))
